@@ -1,0 +1,9 @@
+"""The op library: every op defined once (signature, shape rule, weights, FLOPs, numpy meaning).
+
+`OPS` maps an op name to its `OpDef`; each family module registers its ops on import.
+"""
+
+from . import activations, core, math  # noqa: F401  (registration)
+from .registry import OPS, AttrSpec, Infer, OpDef, Param, ShapeError, convert_attr
+
+__all__ = ["OPS", "AttrSpec", "Infer", "OpDef", "Param", "ShapeError", "convert_attr"]

@@ -1,0 +1,241 @@
+"""The op table's machinery: `OpDef`, the `@op` decorator, `Param`, attribute validation.
+
+An op is defined once, by a shape rule whose Python signature *is* the op's signature:
+positional parameters are tensor inputs (`*xs` for a variadic one), keyword-only parameters
+are attributes, in the order the language accepts them positionally, with their defaults.
+The decorator adds the weights (`params`), the numpy meaning (`evaluate`) and the FLOP count.
+"""
+
+from __future__ import annotations
+
+import inspect
+import types
+import typing
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from ..ir import Dim, TensorType, Type
+
+OPS: dict[str, OpDef] = {}
+
+
+class ShapeError(Exception):
+    """A shape, dtype or attribute rule failed; the caller attaches the node's span."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+@dataclass(frozen=True)
+class Param:
+    """A weight an op instance owns: its shape and Keras' default initializer for it."""
+
+    shape: tuple[int, ...]
+    init: str = "zeros"  # see netc.weights.INITIALIZERS
+    dtype: str | None = None  # None: the dtype of the op's first input
+    trainable: bool = True
+
+
+@dataclass(frozen=True)
+class Infer:
+    """A shape rule's result when it also canonicalizes attributes (stored in the IR)."""
+
+    type: Type
+    attrs: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AttrSpec:
+    name: str
+    hint: Any  # the resolved annotation
+    default: Any = inspect.Parameter.empty
+
+    @property
+    def required(self) -> bool:
+        return self.default is inspect.Parameter.empty
+
+
+Evaluate = Callable[[Sequence[np.ndarray], Mapping[str, Any]], Any]
+
+
+@dataclass(frozen=True)
+class OpDef:
+    """Everything netc knows about one op, in one place."""
+
+    name: str
+    inputs: tuple[str, ...]  # tensor input names
+    variadic: bool  # the last input takes any number (>= 1) of tensors
+    attrs: tuple[AttrSpec, ...]
+    rule: Callable[..., Type | Infer]
+    evaluate: Evaluate
+    params: Callable[..., dict[str, Param]] | None
+    flops: Callable[[Sequence[TensorType], Type, Mapping[str, Any]], int] | None
+    doc: str
+    category: str
+
+    @property
+    def attr_names(self) -> tuple[str, ...]:
+        return tuple(a.name for a in self.attrs)
+
+    def infer(self, in_types: Sequence[TensorType], attrs: Mapping[str, Any]
+              ) -> tuple[Type, dict[str, Any]]:
+        """Run the shape rule: (output type, canonical attributes). Raises ShapeError."""
+        result = self.rule(*in_types, **attrs)
+        if isinstance(result, Infer):
+            return result.type, {**attrs, **result.attrs}
+        return result, dict(attrs)
+
+    def param_specs(self, in_types: Sequence[TensorType], attrs: Mapping[str, Any]
+                    ) -> dict[str, Param]:
+        """The weights of one instance, in input order, from its data inputs' types."""
+        return self.params(*in_types, **attrs) if self.params else {}
+
+    def count_flops(self, in_types: Sequence[TensorType], out: Type,
+                    attrs: Mapping[str, Any]) -> int:
+        """Floating-point operations per sample (symbolic dims count as 1)."""
+        if self.flops is not None:
+            return int(self.flops(in_types, out, attrs))
+        return sum(t.numel() for t in (out if isinstance(out, tuple) else (out,)))
+
+
+def op(name: str, *, evaluate: Evaluate, params: Callable[..., dict[str, Param]] | None = None,
+       flops: Callable[..., int] | None = None, category: str = "core"
+       ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register the decorated shape rule as op `name` (see the module docstring)."""
+
+    def register(rule: Callable[..., Any]) -> Callable[..., Any]:
+        assert name not in OPS, f"op {name} defined twice"
+        hints = typing.get_type_hints(rule)
+        inputs, attrs, variadic = [], [], False
+        for p in inspect.signature(rule).parameters.values():
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+                inputs.append(p.name)
+            elif p.kind == p.VAR_POSITIONAL:
+                inputs.append(p.name)
+                variadic = True
+            elif p.kind == p.KEYWORD_ONLY:
+                attrs.append(AttrSpec(p.name, hints[p.name], p.default))
+        OPS[name] = OpDef(name, tuple(inputs), variadic, tuple(attrs), rule, evaluate, params,
+                          flops, inspect.cleandoc(rule.__doc__ or ""), category)
+        return rule
+
+    return register
+
+
+# --- attribute values -------------------------------------------------------------------------
+
+
+def describe_hint(hint: Any) -> str:
+    """An annotation in the user's words: `int`, `"same" or "valid"`, `(int, ...)`."""
+    origin = typing.get_origin(hint)
+    if hint is type(None):
+        return "none"
+    if origin is Literal:
+        return " or ".join(f'"{a}"' if isinstance(a, str) else str(a) for a in typing.get_args(hint))
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(describe_hint(a) for a in typing.get_args(hint))
+    if origin is tuple:
+        args = typing.get_args(hint)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return f"a list of {describe_hint(args[0])}"
+        return "(" + ", ".join(describe_hint(a) for a in args) + ")"
+    return {int: "int", float: "float", bool: "bool", str: "string"}.get(hint, str(hint))
+
+
+def convert_attr(value: Any, hint: Any) -> Any:
+    """`value` checked against `hint` and normalized (lists become tuples, ints floats);
+    raises ValueError when it does not fit."""
+    origin = typing.get_origin(hint)
+    if hint is Any:
+        return value
+    if hint is type(None):
+        if value is None:
+            return None
+    elif origin is Literal:
+        if value in typing.get_args(hint) and type(value) in {type(a) for a in typing.get_args(hint)}:
+            return value
+    elif origin in (typing.Union, types.UnionType):
+        for arm in typing.get_args(hint):
+            try:
+                return convert_attr(value, arm)
+            except ValueError:
+                pass
+    elif origin is tuple:
+        args = typing.get_args(hint)
+        if isinstance(value, (list, tuple)):
+            if len(args) == 2 and args[1] is Ellipsis:
+                return tuple(convert_attr(v, args[0]) for v in value)
+            if len(args) == len(value):
+                return tuple(convert_attr(v, a) for v, a in zip(value, args))
+    elif hint is bool:
+        if isinstance(value, bool):
+            return value
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif hint is str:
+        if isinstance(value, str):
+            return value
+    raise ValueError(describe_hint(hint))
+
+
+# --- helpers shared by shape rules -------------------------------------------------------------
+
+
+def expect_float(op_name: str, x: TensorType) -> None:
+    if not x.is_float:
+        raise ShapeError(f"{op_name} needs a floating-point input, got {x}")
+
+
+def expect_rank(op_name: str, x: TensorType, *ranks: int, what: str = "input") -> None:
+    if x.rank not in ranks:
+        want = " or ".join(str(r) for r in ranks)
+        raise ShapeError(f"{op_name} needs a rank-{want} {what}, got {x}")
+
+
+def normalize_axis(op_name: str, axis: int, rank: int) -> int:
+    if not -rank <= axis < rank:
+        raise ShapeError(f"{op_name}: axis {axis} is out of range for rank {rank}")
+    return axis % rank
+
+
+def as_tuple(value: int | Sequence[int], n: int, what: str) -> tuple[int, ...]:
+    """An int or an n-tuple of ints as an n-tuple (a `kernel=3` for 2-D is `(3, 3)`)."""
+    if isinstance(value, int):
+        return (value,) * n
+    if len(value) != n:
+        raise ShapeError(f"{what} needs {n} values, got {len(value)}")
+    return tuple(value)
+
+
+def same_dim(a: Dim, b: Dim) -> bool:
+    return a == b
+
+
+def broadcast_shapes(op_name: str, a: Sequence[Dim], b: Sequence[Dim]) -> tuple[Dim, ...]:
+    """Numpy broadcasting over possibly symbolic dims; a symbol broadcasts only with 1 or itself."""
+    out: list[Dim] = []
+    for i in range(1, max(len(a), len(b)) + 1):
+        x = a[-i] if i <= len(a) else 1
+        y = b[-i] if i <= len(b) else 1
+        if x == y or y == 1:
+            out.append(x)
+        elif x == 1:
+            out.append(y)
+        else:
+            raise ShapeError(
+                f"{op_name} cannot broadcast shapes [{', '.join(map(str, a))}] and "
+                f"[{', '.join(map(str, b))}]: dim {x} against {y}")
+    return tuple(reversed(out))
+
+
+def elementwise_flops(per_element: int = 1) -> Callable[..., int]:
+    return lambda ins, out, attrs: per_element * out.numel()

@@ -1,0 +1,173 @@
+"""Source positions and diagnostics: `Span`, `Diagnostic`, `NetcError`, and their rendering.
+
+Every error a user can cause is a `Diagnostic` with a span; the CLI and the library render them
+the same way, `file:line:col: error: message`, the source line, a caret, notes and a hint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True, order=True)
+class Span:
+    """A range of source text; lines and columns count from 1, `end_col` is exclusive."""
+
+    path: str
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.col}"
+
+
+@dataclass(frozen=True)
+class CallSite:
+    """A block call that led to a node: the block's name and where it was called."""
+
+    block: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One message about the user's source; `severity` is "error" or "warning"."""
+
+    severity: str
+    message: str
+    span: Span | None = None
+    calls: tuple[CallSite, ...] = ()
+    hint: str | None = None
+    notes: tuple[str, ...] = ()
+
+    def sort_key(self) -> tuple:
+        if self.span is None:
+            return ("", 0, 0, self.message)
+        return (self.span.path, self.span.line, self.span.col, self.message)
+
+    def render(self, sources: SourceMap | None = None) -> str:
+        """Render like a good compiler: location, message, source line, caret, notes, help."""
+        where = f"{self.span}: " if self.span else "netc: "
+        lines = [f"{where}{self.severity}: {self.message}"]
+        text = sources.line(self.span.path, self.span.line) if (sources and self.span) else None
+        if self.span and text is not None:
+            gutter = " " * len(str(self.span.line))
+            end = self.span.end_col if self.span.end_line == self.span.line else len(text) + 1
+            width = max(1, min(end, len(text) + 1) - self.span.col)
+            lines.append(f"{self.span.line} | {text}")
+            lines.append(f"{gutter} | {' ' * (self.span.col - 1)}{'^' * width}")
+        pad = " " * (len(str(self.span.line)) if self.span else 1)
+        for call in self.calls:
+            lines.append(f"{pad} = note: in block `{call.block}`, called at {call.span}")
+        for note in self.notes:
+            lines.append(f"{pad} = note: {note}")
+        if self.hint:
+            lines.append(f"{pad} = help: {self.hint}")
+        return "\n".join(lines)
+
+    def to_json(self) -> dict:
+        """A plain dict for `--json` output and the language server."""
+        out: dict = {"severity": self.severity, "message": self.message}
+        if self.span:
+            s = self.span
+            out.update(path=s.path, line=s.line, col=s.col, end_line=s.end_line, end_col=s.end_col)
+        if self.calls:
+            out["calls"] = [{"block": c.block, "at": str(c.span)} for c in self.calls]
+        if self.hint:
+            out["hint"] = self.hint
+        if self.notes:
+            out["notes"] = list(self.notes)
+        return out
+
+
+class SourceMap:
+    """The text of every file read during one compilation, for rendering source lines."""
+
+    def __init__(self) -> None:
+        self.texts: dict[str, str] = {}
+
+    def add(self, path: str, text: str) -> None:
+        self.texts[path] = text
+
+    def line(self, path: str, line: int) -> str | None:
+        text = self.texts.get(path)
+        if text is None:
+            return None
+        lines = text.splitlines()
+        return lines[line - 1].expandtabs(4) if 0 < line <= len(lines) else None
+
+
+class NetcError(Exception):
+    """Raised for mistakes in the user's input; carries every diagnostic found, sorted."""
+
+    def __init__(self, diagnostics: Iterable[Diagnostic], sources: SourceMap | None = None):
+        self.diagnostics: list[Diagnostic] = sorted(diagnostics, key=Diagnostic.sort_key)
+        self.sources = sources
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        return "\n\n".join(d.render(self.sources) for d in self.diagnostics)
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity == "error"]
+
+
+def error(message: str, span: Span | None = None, *, hint: str | None = None,
+          calls: Sequence[CallSite] = (), notes: Sequence[str] = ()) -> NetcError:
+    """One error as an exception, for code that stops at the first problem."""
+    return NetcError([Diagnostic("error", message, span, tuple(calls), hint, tuple(notes))])
+
+
+@dataclass
+class Reporter:
+    """Collects diagnostics during a stage so that independent errors are all reported."""
+
+    sources: SourceMap = field(default_factory=SourceMap)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    def error(self, message: str, span: Span | None = None, *, hint: str | None = None,
+              calls: Sequence[CallSite] = (), notes: Sequence[str] = ()) -> None:
+        self.diagnostics.append(
+            Diagnostic("error", message, span, tuple(calls), hint, tuple(notes)))
+
+    def warning(self, message: str, span: Span | None = None, *, hint: str | None = None,
+                calls: Sequence[CallSite] = ()) -> None:
+        self.diagnostics.append(Diagnostic("warning", message, span, tuple(calls), hint))
+
+    def extend(self, exc: NetcError) -> None:
+        self.diagnostics.extend(exc.diagnostics)
+
+    @property
+    def has_errors(self) -> bool:
+        return any(d.severity == "error" for d in self.diagnostics)
+
+    def raise_if_errors(self) -> None:
+        if self.has_errors:
+            raise NetcError(self.diagnostics, self.sources)
+
+
+def read_source(path: str | Path) -> str:
+    """Read a `.net` file, turning OS errors into a diagnostic."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise error(f"no such file: {path}") from None
+    except IsADirectoryError:
+        raise error(f"{path} is a directory, not a .net file") from None
+    except UnicodeDecodeError as e:
+        raise error(f"{path} is not UTF-8 text (byte {e.start})") from None
+    except OSError as e:
+        raise error(f"cannot read {path}: {e.strerror}") from None
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
+    """A "did you mean `x`?" hint for the closest candidate, or None."""
+    import difflib
+
+    best = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.7)
+    return f"did you mean `{best[0]}`?" if best else None
