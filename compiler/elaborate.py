@@ -1,0 +1,973 @@
+"""Syntax tree -> IR: scopes, imports, blocks, loops, conditionals and compile-time values.
+
+Elaboration runs the model's body once, at compile time: compile-time values are computed,
+block calls are inlined under a naming scope, and every op becomes an IR node whose type is
+inferred on the spot (so `channels(x)` works and shape errors point at the line). Errors are
+collected; a statement that fails binds `POISON`, which later statements pass on silently, so
+independent errors are all reported in one run.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import syntax as ast
+from .ir import DTYPES, Const, Graph, Node, TensorType, numpy_dtype
+from .ops import OPS, ShapeError, convert_attr
+from .ops.registry import describe_hint
+from .parse import parse
+from .source import CallSite, NetcError, Reporter, Span, did_you_mean, read_source
+from .train import TrainSpec, elaborate_train
+
+MAX_CALL_DEPTH = 64
+MAX_LOOP_ITERATIONS = 100_000
+
+
+@dataclass(frozen=True)
+class Tensor:
+    """A tensor value during elaboration: the IR node that computes it and its type."""
+
+    name: str
+    type: TensorType
+
+    def __str__(self) -> str:
+        return f"a tensor {self.type}"
+
+
+class _Poison:
+    """The value of anything whose computation already reported an error."""
+
+    def __repr__(self) -> str:
+        return "POISON"
+
+
+POISON = _Poison()
+
+
+class _Stop(Exception):
+    """Abandon the current statement; its error (if any) has been reported."""
+
+
+@dataclass
+class Binding:
+    value: Any
+    span: Span | None
+    kind: str  # "var", "param", "const", "loop", "input"
+    used: bool = False
+
+
+@dataclass
+class Scope:
+    """Names visible in a block or model body; the parent is the module's global scope."""
+
+    names: dict[str, Binding] = field(default_factory=dict)
+    parent: Scope | None = None
+
+    def lookup(self, name: str) -> Binding | None:
+        scope: Scope | None = self
+        while scope is not None:
+            if name in scope.names:
+                return scope.names[name]
+            scope = scope.parent
+        return None
+
+    def visible(self) -> set[str]:
+        out: set[str] = set()
+        scope: Scope | None = self
+        while scope is not None:
+            out |= scope.names.keys()
+            scope = scope.parent
+        return out
+
+
+@dataclass
+class Frame:
+    """One active block call (or the model body): naming prefix, counters, call chain."""
+
+    prefix: str
+    calls: tuple[CallSite, ...]
+    counters: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class Elaboration:
+    """What elaborating one model produced."""
+
+    graph: Graph
+    train: TrainSpec | None
+    diagnostics: list
+
+
+# --- compile-time built-in functions ----------------------------------------------------------
+
+
+def _shape_of(x: Any) -> tuple:
+    return tuple(x.type.shape)
+
+
+BUILTINS: dict[str, Callable[..., Any]] = {
+    "range": lambda *a: tuple(range(*a)),
+    "len": lambda s: len(s),
+    "min": lambda *a: min(a[0]) if len(a) == 1 else min(a),
+    "max": lambda *a: max(a[0]) if len(a) == 1 else max(a),
+    "abs": abs,
+    "int": int,
+    "float": float,
+    "sum": lambda s: sum(s),
+    "zip": lambda *s: tuple(zip(*s)),
+    "enumerate": lambda s: tuple(enumerate(s)),
+    "reversed": lambda s: tuple(reversed(s)),
+    "sqrt": math.sqrt,
+    "channels": lambda x: x.type.shape[-1],
+    "shape": _shape_of,
+    "rank": lambda x: x.type.rank,
+    "dtype": lambda x: x.type.dtype,
+}
+TENSOR_BUILTINS = ("channels", "shape", "rank", "dtype")
+
+_ARITH: dict[str, Callable[[Any, Any], Any]] = {
+    "+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
+    "//": operator.floordiv, "%": operator.mod, "**": operator.pow,
+    "==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
+    ">": operator.gt, ">=": operator.ge,
+}
+_TENSOR_OPS = {"+": "add", "-": "sub", "*": "mul", "/": "div", "@": "matmul"}
+SCALAR_TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,),
+                "list": (tuple,), "tuple": (tuple,), "any": (object,)}
+
+
+def describe(value: Any) -> str:
+    """A value in the user's words, for messages."""
+    if isinstance(value, Tensor):
+        return str(value)
+    if isinstance(value, bool):
+        return f"the bool {'true' if value else 'false'}"
+    if value is None:
+        return "none"
+    if isinstance(value, (int, float)):
+        return f"the {type(value).__name__} {value}"
+    if isinstance(value, str):
+        return f'the string "{value}"'
+    if isinstance(value, tuple):
+        return f"a list of {len(value)}"
+    return type(value).__name__
+
+
+# --- the elaborator ---------------------------------------------------------------------------
+
+
+class Elaborator:
+    def __init__(self, reporter: Reporter):
+        self.r = reporter
+        self.blocks: dict[str, ast.BlockDef] = {}
+        self.globals = Scope()
+        self.nodes: list[Node] = []
+        self.node_names: set[str] = set()
+        self.frames: list[Frame] = []
+        self.loaded: dict[str, Span | None] = {}  # resolved path -> import site
+        self.definitions: dict[str, Span] = {}  # global name -> where defined
+
+    # -- modules and imports --
+
+    def load_module(self, module: ast.Module, importing: tuple[str, ...] = ()) -> None:
+        """Bring a module's imports, constants and blocks into the global scope."""
+        base = Path(module.path).parent
+        for item in module.items:
+            if isinstance(item, ast.Import):
+                self._import(base / item.path, item, importing + (module.path,))
+            elif isinstance(item, ast.BlockDef):
+                if self._define(item.name, item.span, "block"):
+                    self.blocks[item.name] = item
+                    self._check_block_params(item)
+            elif isinstance(item, ast.ConstDef):
+                self._global_const(item)
+
+    def _import(self, path: Path, item: ast.Import, importing: tuple[str, ...]) -> None:
+        key = str(path.resolve()) if path.exists() else str(path)
+        if str(path) in importing or key in {str(Path(p).resolve()) for p in importing}:
+            chain = " -> ".join([*importing, str(path)])
+            self.r.error(f"import cycle: {chain}", item.span)
+            return
+        if key in self.loaded:
+            return
+        self.loaded[key] = item.span
+        if not path.exists():
+            self.r.error(f'cannot import "{item.path}": no such file {path}', item.span,
+                         hint="import paths are relative to the importing file")
+            return
+        try:
+            text = read_source(path)
+            self.r.sources.add(str(path), text)
+            module = parse(text, str(path))
+        except NetcError as e:
+            self.r.extend(e)
+            return
+        self.load_module(module, importing)
+
+    def _define(self, name: str, span: Span, what: str) -> bool:
+        if name in self.definitions:
+            self.r.error(f"`{name}` is defined twice", span,
+                         notes=(f"first defined at {self.definitions[name]}",))
+            return False
+        if name in OPS or name in BUILTINS:
+            kind = "op" if name in OPS else "function"
+            self.r.error(f"{what} `{name}` has the name of the built-in {kind} `{name}`", span,
+                         hint="choose another name")
+            return False
+        self.definitions[name] = span
+        return True
+
+    def _global_const(self, item: ast.ConstDef | ast.Stmt) -> None:
+        assert isinstance(item, ast.ConstDef)
+        try:
+            value = self.eval(item.value, self.globals)
+        except _Stop:
+            value = POISON
+        if isinstance(value, Tensor):
+            self.r.error(f"const `{item.name}` must be a compile-time value, not a tensor",
+                         item.value.span)
+            value = POISON
+        if self._define(item.name, item.span, "const"):
+            self.globals.names[item.name] = Binding(value, item.span, "const", used=True)
+
+    def _check_block_params(self, block: ast.BlockDef) -> None:
+        seen: set[str] = set()
+        has_default = False
+        for p in block.params:
+            if p.name in seen:
+                self.r.error(f"block `{block.name}` has two parameters named `{p.name}`", p.span)
+            seen.add(p.name)
+            if p.type is not None and p.type.name not in SCALAR_TYPES and p.type.name != "tensor" \
+                    and p.type.name not in DTYPES:
+                self.r.error(f"unknown parameter type `{p.type.name}`", p.type.span,
+                             hint=did_you_mean(p.type.name, [*SCALAR_TYPES, "tensor", *DTYPES])
+                             or "use int, float, bool, str, list, tensor or a tensor type")
+            if p.default is not None:
+                has_default = True
+            elif has_default:
+                self.r.error(f"parameter `{p.name}` without a default follows one with a default",
+                             p.span)
+
+    # -- naming and nodes --
+
+    @property
+    def frame(self) -> Frame:
+        return self.frames[-1]
+
+    def _unique(self, base: str, explicit: bool = False, span: Span | None = None) -> str:
+        """A node name under the current prefix: `dense`, `dense_1`, ... (Keras' scheme)."""
+        prefix = self.frame.prefix
+        if explicit:
+            name = prefix + base
+            if name in self.node_names:
+                self.r.error(f"the name \"{base}\" is already used by another layer", span)
+                raise _Stop
+            self.node_names.add(name)
+            return name
+        while True:
+            k = self.frame.counters.get(base, 0)
+            self.frame.counters[base] = k + 1
+            name = prefix + (base if k == 0 else f"{base}_{k}")
+            if name not in self.node_names:
+                self.node_names.add(name)
+                return name
+
+    def add_node(self, node: Node) -> None:
+        self.nodes.append(node)
+
+    def constant(self, value: Any, dtype: str, span: Span) -> Tensor:
+        """A scalar constant node in the dtype of the tensor it meets."""
+        t = TensorType(dtype, ())
+        name = self._unique("const")
+        array = Const(__import__("numpy").asarray(value, dtype=numpy_dtype(dtype)))
+        self.add_node(Node(name, "constant", (), {"value": array}, t, span, self.frame.calls))
+        return Tensor(name, t)
+
+    def apply_op(self, op_name: str, inputs: Sequence[Tensor], attrs: dict[str, Any],
+                 span: Span, layer_name: str | None = None) -> Any:
+        """Create one op node (and its weight nodes); returns a Tensor or a tuple of them."""
+        opdef = OPS[op_name]
+        in_types = [t.type for t in inputs]
+        try:
+            out_type, attrs = opdef.infer(in_types, attrs)
+            specs = opdef.param_specs(in_types, attrs)
+        except ShapeError as e:
+            self.r.error(e.message, span, hint=e.hint, calls=self.frame.calls)
+            raise _Stop from None
+        name = self._unique(layer_name or op_name, explicit=layer_name is not None, span=span)
+        calls = self.frame.calls
+        param_names = []
+        for pname, spec in specs.items():
+            dtype = spec.dtype or (in_types[0].dtype if in_types[0].is_float else "f32")
+            wname = f"{name}.{pname}"
+            self.node_names.add(wname)
+            self.add_node(Node(wname, "param", (),
+                               {"init": spec.init, "trainable": spec.trainable},
+                               TensorType(dtype, spec.shape), span, calls))
+            param_names.append(wname)
+        self.add_node(Node(name, op_name, tuple(t.name for t in inputs) + tuple(param_names),
+                           attrs, out_type, span, calls))
+        if isinstance(out_type, tuple):
+            items = []
+            for i, t in enumerate(out_type):
+                iname = f"{name}.{i}"
+                self.node_names.add(iname)
+                self.add_node(Node(iname, "item", (name,), {"index": i}, t, span, calls))
+                items.append(Tensor(iname, t))
+            return tuple(items)
+        return Tensor(name, out_type)
+
+    # -- statements --
+
+    def exec_body(self, stmts: Sequence[ast.Stmt], scope: Scope) -> Any:
+        """Run statements; returns the value of a `return`, or None."""
+        for i, stmt in enumerate(stmts):
+            if isinstance(stmt, ast.Return):
+                if i != len(stmts) - 1:
+                    self.r.error("`return` must be the last statement of a block",
+                                 stmts[i + 1].span)
+                try:
+                    values = tuple(self.eval(v, scope) for v in stmt.values)
+                except _Stop:
+                    return POISON
+                return values[0] if len(values) == 1 else values
+            try:
+                self.exec_stmt(stmt, scope)
+            except _Stop:
+                if isinstance(stmt, ast.Assign):
+                    for t, s in zip(stmt.targets, stmt.target_spans or [stmt.span] * 99):
+                        self.bind(scope, t, POISON, s, "var", quiet=True)
+        return None
+
+    def exec_stmt(self, stmt: ast.Stmt, scope: Scope) -> None:
+        if isinstance(stmt, ast.Assign):
+            value = self.eval(stmt.value, scope)
+            spans = stmt.target_spans or (stmt.span,) * len(stmt.targets)
+            self.assign(scope, stmt.targets, spans, value, stmt.value.span, "var")
+        elif isinstance(stmt, ast.ConstDef):
+            value = self.eval(stmt.value, scope)
+            if isinstance(value, Tensor):
+                self.r.error(f"const `{stmt.name}` must be a compile-time value, not a tensor",
+                             stmt.value.span)
+                raise _Stop
+            self.bind(scope, stmt.name, value, stmt.span, "const")
+        elif isinstance(stmt, ast.For):
+            iterable = self.eval(stmt.iterable, scope)
+            if iterable is POISON:
+                raise _Stop
+            if not isinstance(iterable, tuple):
+                self.r.error(f"`for` needs a compile-time list, got {describe(iterable)}",
+                             stmt.iterable.span, hint="loop over a list or `range(n)`")
+                raise _Stop
+            if len(iterable) > MAX_LOOP_ITERATIONS:
+                self.r.error(f"`for` over {len(iterable)} items is more than the limit of "
+                             f"{MAX_LOOP_ITERATIONS}", stmt.iterable.span)
+                raise _Stop
+            target_spans = (stmt.span,) * len(stmt.targets)
+            for item in iterable:
+                self.assign(scope, stmt.targets, target_spans, item, stmt.iterable.span, "loop")
+                self.exec_body(stmt.body, scope)
+        elif isinstance(stmt, ast.If):
+            cond = self.eval(stmt.cond, scope)
+            branch = stmt.then if self.truth(cond, stmt.cond.span) else stmt.else_
+            self.exec_body(branch, scope)
+        elif isinstance(stmt, ast.Return):  # handled by exec_body
+            raise AssertionError("return outside exec_body")
+        else:
+            self.r.error("this statement is not allowed here", stmt.span)
+
+    def truth(self, cond: Any, span: Span) -> bool:
+        if cond is POISON:
+            raise _Stop
+        if isinstance(cond, Tensor):
+            self.r.error("a condition must be a compile-time value, not a tensor", span,
+                         hint="`if` chooses between graphs at compile time; use `maximum`/`minimum`"
+                         " or arithmetic for data-dependent choices")
+            raise _Stop
+        if not isinstance(cond, bool):
+            self.r.error(f"a condition must be a bool, got {describe(cond)}", span)
+            raise _Stop
+        return cond
+
+    def assign(self, scope: Scope, targets: Sequence[str], spans: Sequence[Span], value: Any,
+               value_span: Span, kind: str) -> None:
+        if len(targets) == 1:
+            self.bind(scope, targets[0], value, spans[0], kind)
+            return
+        if value is POISON:
+            for t, s in zip(targets, spans):
+                self.bind(scope, t, POISON, s, kind, quiet=True)
+            return
+        if not isinstance(value, tuple):
+            self.r.error(f"cannot unpack {describe(value)} into {len(targets)} names", value_span)
+            raise _Stop
+        if len(value) != len(targets):
+            self.r.error(f"cannot unpack {len(value)} values into {len(targets)} names",
+                         value_span)
+            raise _Stop
+        for t, s, v in zip(targets, spans, value):
+            self.bind(scope, t, v, s, kind)
+
+    def bind(self, scope: Scope, name: str, value: Any, span: Span | None, kind: str,
+             quiet: bool = False) -> None:
+        old = scope.names.get(name)
+        if old is not None and old.kind == "const":
+            self.r.error(f"`{name}` is a constant and cannot be reassigned", span,
+                         notes=(f"defined at {old.span}",) if old.span else ())
+            raise _Stop
+        if old is None and not quiet:
+            what = ("the built-in op" if name in OPS else "the block" if name in self.blocks
+                    else "the built-in function" if name in BUILTINS
+                    else "the constant" if self.globals.lookup(name) else None)
+            if what and kind != "loop":
+                self.r.warning(f"`{name}` shadows {what} `{name}`", span,
+                               calls=self.frame.calls)
+        if old is not None and not old.used and old.kind == "var" and isinstance(
+                old.value, Tensor) and not quiet and kind == "var":
+            self.r.warning(f"the value of `{name}` assigned here is never used", old.span,
+                           calls=self.frame.calls)
+        scope.names[name] = Binding(value, span, kind, used=kind == "loop" and old is not None)
+
+    def warn_unused(self, scope: Scope, keep: Sequence[str] = ()) -> None:
+        for name, b in scope.names.items():
+            if b.used or name in keep or name.startswith("_") or b.value is POISON:
+                continue
+            if b.kind in ("var", "param", "input") and (isinstance(b.value, Tensor) or
+                                                        b.kind == "var"):
+                what = {"param": "parameter", "input": "input"}.get(b.kind, "value")
+                self.r.warning(f"{what} `{name}` is never used", b.span, calls=self.frame.calls)
+
+    # -- expressions --
+
+    def eval(self, e: ast.Expr, scope: Scope) -> Any:
+        method = getattr(self, "eval_" + type(e).__name__)
+        return method(e, scope)
+
+    def eval_Literal(self, e: ast.Literal, scope: Scope) -> Any:
+        return e.value
+
+    def eval_Name(self, e: ast.Name, scope: Scope) -> Any:
+        b = scope.lookup(e.id)
+        if b is not None:
+            b.used = True
+            if b.value is POISON:
+                raise _Stop
+            return b.value
+        if e.id in OPS or e.id in self.blocks:
+            self.r.error(f"`{e.id}` is {'an op' if e.id in OPS else 'a block'}, not a value", e.span,
+                         hint=f"call it: `x |> {e.id}` or `{e.id}(x)`", calls=self.frame.calls)
+        else:
+            self.r.error(f"unknown name `{e.id}`", e.span, calls=self.frame.calls,
+                         hint=did_you_mean(e.id, scope.visible()))
+        raise _Stop
+
+    def eval_TupleExpr(self, e: ast.TupleExpr, scope: Scope) -> Any:
+        return tuple(self.eval(i, scope) for i in e.items)
+
+    eval_ListExpr = eval_TupleExpr
+
+    def eval_IfExpr(self, e: ast.IfExpr, scope: Scope) -> Any:
+        cond = self.eval(e.cond, scope)
+        return self.eval(e.then if self.truth(cond, e.cond.span) else e.else_, scope)
+
+    def eval_UnaryOp(self, e: ast.UnaryOp, scope: Scope) -> Any:
+        v = self.eval(e.operand, scope)
+        if e.op == "not":
+            return not self.truth(v, e.operand.span)
+        if isinstance(v, Tensor):
+            return self.apply_op("neg", [v], {}, e.span)
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            return -v
+        self.r.error(f"cannot negate {describe(v)}", e.span, calls=self.frame.calls)
+        raise _Stop
+
+    def eval_BinOp(self, e: ast.BinOp, scope: Scope) -> Any:
+        if e.op in ("and", "or"):
+            left = self.truth(self.eval(e.left, scope), e.left.span)
+            if (e.op == "and") != left:
+                return left
+            return self.truth(self.eval(e.right, scope), e.right.span)
+        a, b = self.eval(e.left, scope), self.eval(e.right, scope)
+        if isinstance(a, Tensor) or isinstance(b, Tensor):
+            if e.op not in _TENSOR_OPS:
+                self.r.error(f"`{e.op}` works on compile-time values only, not tensors", e.span,
+                             calls=self.frame.calls)
+                raise _Stop
+            return self.apply_op(_TENSOR_OPS[e.op], [self.as_tensor(a, b, e.left.span),
+                                                     self.as_tensor(b, a, e.right.span)], {},
+                                 e.span)
+        if e.op == "@":
+            self.r.error("`@` multiplies tensors, not compile-time values", e.span)
+            raise _Stop
+        try:
+            if e.op in ("+", "*") and isinstance(a, tuple) != isinstance(b, tuple):
+                raise TypeError
+            return _ARITH[e.op](a, b)
+        except ZeroDivisionError:
+            self.r.error("division by zero", e.span, calls=self.frame.calls)
+        except (TypeError, ValueError, OverflowError):
+            self.r.error(f"cannot apply `{e.op}` to {describe(a)} and {describe(b)}", e.span,
+                         calls=self.frame.calls)
+        raise _Stop
+
+    def as_tensor(self, v: Any, other: Any, span: Span) -> Tensor:
+        if isinstance(v, Tensor):
+            return v
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            return self.constant(v, other.type.dtype, span)
+        self.r.error(f"cannot combine {describe(v)} with a tensor", span, calls=self.frame.calls)
+        raise _Stop
+
+    def eval_Index(self, e: ast.Index, scope: Scope) -> Any:
+        value = self.eval(e.value, scope)
+        subs = [s if isinstance(s, (ast.Slice, ast.EllipsisExpr)) else self.eval(s, scope)
+                for s in e.subscripts]
+        if isinstance(value, Tensor):
+            return self.index_tensor(value, e, subs, scope)
+        if isinstance(value, tuple) and len(subs) == 1:
+            s = subs[0]
+            if isinstance(s, ast.Slice):
+                bounds = [self.eval(x, scope) if x else None for x in (s.start, s.stop, s.step)]
+                return value[slice(*bounds)]
+            if isinstance(s, int) and not isinstance(s, bool):
+                if -len(value) <= s < len(value):
+                    return value[s]
+                self.r.error(f"index {s} is out of range for a list of {len(value)}", e.span,
+                             calls=self.frame.calls)
+                raise _Stop
+        self.r.error(f"cannot index {describe(value)} with these subscripts", e.span,
+                     calls=self.frame.calls)
+        raise _Stop
+
+    def index_tensor(self, x: Tensor, e: ast.Index, subs: list, scope: Scope) -> Any:
+        """`x[:, 1:3, 0]` -> slice (+ squeeze for integer subscripts)."""
+        n_ellipsis = sum(isinstance(s, ast.EllipsisExpr) for s in subs)
+        if n_ellipsis > 1:
+            self.r.error("at most one `...` in a subscript", e.span)
+            raise _Stop
+        explicit = len(subs) - n_ellipsis
+        if explicit > x.type.rank:
+            self.r.error(f"too many subscripts ({explicit}) for {x}", e.span,
+                         calls=self.frame.calls)
+            raise _Stop
+        expanded: list = []
+        for s in subs:
+            if isinstance(s, ast.EllipsisExpr):
+                expanded += [None] * (x.type.rank - explicit)
+            else:
+                expanded.append(s)
+        expanded += [None] * (x.type.rank - len(expanded))
+        axes, starts, ends, steps, squeeze = [], [], [], [], []
+        for axis, s in enumerate(expanded):
+            if s is None:
+                continue
+            if isinstance(s, ast.Slice):
+                start, stop, step = (self.eval(v, scope) if v else None
+                                     for v in (s.start, s.stop, s.step))
+                for v, vs in ((start, s.start), (stop, s.stop), (step, s.step)):
+                    if v is not None and (not isinstance(v, int) or isinstance(v, bool)):
+                        self.r.error(f"a slice bound must be a compile-time int, got {describe(v)}",
+                                     vs.span if vs else e.span, calls=self.frame.calls)
+                        raise _Stop
+                if (start, stop, step) in ((None, None, None), (0, None, None), (0, None, 1)):
+                    continue
+                axes.append(axis)
+                starts.append(start if start is not None else (0 if (step or 1) > 0 else -1))
+                ends.append(stop)
+                steps.append(step if step is not None else 1)
+            elif isinstance(s, int) and not isinstance(s, bool):
+                axes.append(axis)
+                starts.append(s)
+                ends.append(s + 1 if s != -1 else None)
+                steps.append(1)
+                squeeze.append(axis)
+            else:
+                self.r.error(f"a tensor subscript must be a compile-time int or slice, got "
+                             f"{describe(s)}", e.span, calls=self.frame.calls)
+                raise _Stop
+        out = x
+        if axes:
+            out = self.apply_op("slice", [x], {"axes": tuple(axes), "starts": tuple(starts),
+                                               "ends": tuple(ends), "steps": tuple(steps)}, e.span)
+        if squeeze:
+            out = self.apply_op("squeeze", [out], {"axes": tuple(squeeze)}, e.span)
+        return out
+
+    def eval_Slice(self, e: ast.Slice, scope: Scope) -> Any:
+        self.r.error("a slice is only allowed inside `[...]`", e.span)
+        raise _Stop
+
+    eval_EllipsisExpr = eval_Slice
+
+    def eval_Call(self, e: ast.Call, scope: Scope) -> Any:
+        if e.func in self.blocks:
+            return self.call_block(e, scope)
+        if e.func in OPS:
+            return self.call_op(e, scope)
+        if e.func in BUILTINS:
+            return self.call_builtin(e, scope)
+        b = scope.lookup(e.func)
+        if b is not None:
+            self.r.error(f"`{e.func}` is {describe(b.value)}, not something to call", e.span,
+                         calls=self.frame.calls)
+        else:
+            what = "op or block" if e.piped else "op, block or function"
+            self.r.error(f"unknown {what} `{e.func}`", e.span, calls=self.frame.calls,
+                         hint=did_you_mean(e.func, [*OPS, *self.blocks, *BUILTINS]))
+        raise _Stop
+
+    def call_builtin(self, e: ast.Call, scope: Scope) -> Any:
+        args = [self.eval(a, scope) for a in e.args]
+        if e.kwargs:
+            self.r.error(f"`{e.func}` takes no keyword arguments", e.kwargs[0][1].span)
+            raise _Stop
+        if e.func in TENSOR_BUILTINS:
+            if len(args) != 1 or not isinstance(args[0], Tensor):
+                self.r.error(f"`{e.func}` takes one tensor", e.span, calls=self.frame.calls)
+                raise _Stop
+        elif any(isinstance(a, Tensor) for a in args):
+            self.r.error(f"`{e.func}` works on compile-time values, not tensors", e.span,
+                         calls=self.frame.calls)
+            raise _Stop
+        try:
+            return BUILTINS[e.func](*args)
+        except (TypeError, ValueError, OverflowError) as exc:
+            self.r.error(f"`{e.func}`: {exc}", e.span, calls=self.frame.calls)
+            raise _Stop from None
+
+    def _eval_args(self, e: ast.Call, scope: Scope) -> tuple[list, dict[str, Any], str | None]:
+        args = [self.eval(a, scope) for a in e.args]
+        kwargs: dict[str, Any] = {}
+        for k, v in e.kwargs:
+            if k in kwargs:
+                self.r.error(f"argument `{k}` is given twice", v.span, calls=self.frame.calls)
+                raise _Stop
+            kwargs[k] = self.eval(v, scope)
+        name = kwargs.pop("name", None)
+        if name is not None and (not isinstance(name, str) or not name.replace("_", "a")
+                                 .replace(".", "a").isalnum()):
+            self.r.error(f"`name` must be a string of letters, digits and `_`, got "
+                         f"{describe(name)}", dict(e.kwargs)["name"].span, calls=self.frame.calls)
+            raise _Stop
+        return args, kwargs, name
+
+    def _kwarg_span(self, e: ast.Call, key: str) -> Span:
+        return next((v.span for k, v in e.kwargs if k == key), e.span)
+
+    def call_op(self, e: ast.Call, scope: Scope) -> Any:
+        opdef = OPS[e.func]
+        args, kwargs, layer_name = self._eval_args(e, scope)
+        n_in = len(opdef.inputs)
+        if opdef.variadic:
+            if len(args) == 1 and isinstance(args[0], tuple) and n_in == 1:
+                args = list(args[0])
+            tensors = [a for a in args if isinstance(a, Tensor)]
+            n_fixed = n_in - 1
+            n_tensor = len(tensors) if len(tensors) == len(args) else len(args)
+            tensor_args, attr_args = args[:max(n_tensor, n_fixed)], args[max(n_tensor, n_fixed):]
+            if len(tensor_args) < n_in if n_in > 1 else not tensor_args:
+                self.r.error(f"{e.func} needs at least {max(n_in, 1)} tensor input"
+                             f"{'s' if n_in > 1 else ''}", e.span, calls=self.frame.calls)
+                raise _Stop
+        else:
+            tensor_args, attr_args = args[:n_in], args[n_in:]
+            if len(tensor_args) < n_in:
+                missing = opdef.inputs[len(tensor_args)]
+                self.r.error(f"{e.func} needs {n_in} tensor input{'s' if n_in > 1 else ''}, got "
+                             f"{len(tensor_args)}", e.span, calls=self.frame.calls,
+                             hint=f"pass `{missing}`" if n_in > 1 else
+                             f"pipe a tensor into it: `x |> {e.func}`")
+                raise _Stop
+        for i, t in enumerate(tensor_args):
+            if not isinstance(t, Tensor):
+                label = opdef.inputs[min(i, n_in - 1)]
+                self.r.error(f"{e.func}: input `{label}` must be a tensor, got {describe(t)}",
+                             e.args[i].span if i < len(e.args) else e.span, calls=self.frame.calls)
+                raise _Stop
+        if len(attr_args) > len(opdef.attrs):
+            self.r.error(f"{e.func} takes at most {len(opdef.attrs)} attribute"
+                         f"{'s' if len(opdef.attrs) != 1 else ''} after its input"
+                         f"{'s' if n_in > 1 else ''}, got {len(attr_args)}",
+                         e.args[n_in + len(opdef.attrs)].span if len(e.args) > n_in + len(
+                             opdef.attrs) else e.span, calls=self.frame.calls)
+            raise _Stop
+        attrs: dict[str, Any] = {}
+        arg_spans: dict[str, Span] = {}
+        first_attr_arg = len(tensor_args)
+        for i, (spec, value) in enumerate(zip(opdef.attrs, attr_args)):
+            attrs[spec.name] = value
+            arg_spans[spec.name] = e.args[first_attr_arg + i].span
+        for k, v in kwargs.items():
+            if k not in opdef.attr_names:
+                self.r.error(f"{e.func} has no attribute `{k}`", self._kwarg_span(e, k),
+                             calls=self.frame.calls,
+                             hint=did_you_mean(k, opdef.attr_names) or _attr_list(opdef))
+                raise _Stop
+            if k in attrs:
+                self.r.error(f"{e.func}: `{k}` is given twice (by position and by name)",
+                             self._kwarg_span(e, k), calls=self.frame.calls)
+                raise _Stop
+            attrs[k] = v
+            arg_spans[k] = self._kwarg_span(e, k)
+        final: dict[str, Any] = {}
+        for spec in opdef.attrs:
+            if spec.name not in attrs:
+                if spec.required:
+                    self.r.error(f"{e.func} needs `{spec.name}` ({describe_hint(spec.hint)})",
+                                 e.span, calls=self.frame.calls, hint=_attr_list(opdef))
+                    raise _Stop
+                final[spec.name] = spec.default
+                continue
+            value = attrs[spec.name]
+            if isinstance(value, Tensor):
+                self.r.error(f"{e.func}: `{spec.name}` must be a compile-time "
+                             f"{describe_hint(spec.hint)}, not a tensor", arg_spans[spec.name],
+                             calls=self.frame.calls)
+                raise _Stop
+            try:
+                final[spec.name] = convert_attr(value, spec.hint)
+            except ValueError:
+                self.r.error(f"{e.func}: `{spec.name}` must be {describe_hint(spec.hint)}, got "
+                             f"{describe(value)}", arg_spans[spec.name], calls=self.frame.calls)
+                raise _Stop from None
+        return self.apply_op(e.func, tensor_args, final, e.span, layer_name)
+
+    def call_block(self, e: ast.Call, scope: Scope) -> Any:
+        block = self.blocks[e.func]
+        if len(self.frames) > MAX_CALL_DEPTH:
+            self.r.error(f"block `{block.name}` calls itself {MAX_CALL_DEPTH} levels deep",
+                         e.span, calls=self.frame.calls,
+                         hint="block recursion must end through an `if` on a compile-time value")
+            raise _Stop
+        args, kwargs, layer_name = self._eval_args(e, scope)
+        params = block.params
+        if len(args) > len(params):
+            self.r.error(f"block `{block.name}` takes {len(params)} argument"
+                         f"{'s' if len(params) != 1 else ''}, got {len(args)}", e.span,
+                         calls=self.frame.calls)
+            raise _Stop
+        local = Scope(parent=self.globals)
+        given: dict[str, tuple[Any, Span]] = {}
+        for p, v, a in zip(params, args, e.args):
+            given[p.name] = (v, a.span)
+        names = [p.name for p in params]
+        for k, v in kwargs.items():
+            if k not in names:
+                self.r.error(f"block `{block.name}` has no parameter `{k}`",
+                             self._kwarg_span(e, k), calls=self.frame.calls,
+                             hint=did_you_mean(k, names))
+                raise _Stop
+            if k in given:
+                self.r.error(f"block `{block.name}`: `{k}` is given twice",
+                             self._kwarg_span(e, k), calls=self.frame.calls)
+                raise _Stop
+            given[k] = (v, self._kwarg_span(e, k))
+        symbols: dict[str, Any] = {}
+        for p in params:
+            if p.name in given:
+                value, span = given[p.name]
+            elif p.default is not None:
+                value, span = self.eval(p.default, local), p.default.span
+            else:
+                self.r.error(f"block `{block.name}` needs `{p.name}`", e.span,
+                             calls=self.frame.calls)
+                raise _Stop
+            self.check_param(block, p, value, span, symbols)
+            local.names[p.name] = Binding(value, p.span, "param")
+        k = self.frame.counters.get("block:" + block.name, 0)
+        self.frame.counters["block:" + block.name] = k + 1
+        segment = layer_name if layer_name is not None else f"{block.name}_{k}"
+        prefix = self.frame.prefix + segment + "."
+        if layer_name is not None and any(n.startswith(prefix) for n in self.node_names):
+            self.r.error(f"the name \"{layer_name}\" is already used by another block call",
+                         e.span, calls=self.frame.calls)
+            raise _Stop
+        self.frames.append(Frame(prefix, (CallSite(block.name, e.span), *self.frame.calls)))
+        try:
+            result = self.exec_body(block.body, local)
+            self.warn_unused(local)
+        finally:
+            self.frames.pop()
+        if result is None:
+            self.r.error(f"block `{block.name}` returns nothing", block.span,
+                         hint="end it with `return <value>`")
+            raise _Stop
+        if result is POISON:
+            raise _Stop
+        return result
+
+    def check_param(self, block: ast.BlockDef, p: ast.ParamDecl, value: Any, span: Span,
+                    symbols: dict[str, Any]) -> None:
+        """An argument against its parameter's declared type (tensor types bind symbols)."""
+        if value is POISON:
+            raise _Stop
+        t = p.type
+        where = f"block `{block.name}`: `{p.name}`"
+        if t is None or t.name == "tensor" or t.name in DTYPES:
+            if not isinstance(value, Tensor):
+                self.r.error(f"{where} must be a tensor, got {describe(value)}", span,
+                             calls=self.frame.calls,
+                             hint="give compile-time parameters a type, e.g. `units: int`"
+                             if t is None else None)
+                raise _Stop
+            if t is not None and t.name in DTYPES:
+                self.check_tensor_type(value.type, t, symbols, f"{where} must be", span)
+            return
+        ok = SCALAR_TYPES[t.name]
+        if isinstance(value, Tensor) or not isinstance(value, ok) or (
+                t.name in ("int", "float") and isinstance(value, bool)):
+            self.r.error(f"{where} must be {'a' if t.name != 'int' else 'an'} {t.name}, got "
+                         f"{describe(value)}", span, calls=self.frame.calls)
+            raise _Stop
+
+    def check_tensor_type(self, actual: TensorType, want: ast.TypeExpr, symbols: dict[str, Any],
+                          what: str, span: Span) -> None:
+        dims = self.type_dims(want)
+        ok = actual.dtype == want.name and len(dims) == actual.rank
+        if ok:
+            for d, a in zip(dims, actual.shape):
+                if isinstance(d, int):
+                    ok = ok and d == a
+                elif d in symbols:
+                    ok = ok and symbols[d] == a
+                else:
+                    symbols[d] = a
+        if not ok:
+            shown = f"{want.name}[{', '.join(str(d) for d in dims)}]"
+            self.r.error(f"{what} {shown}, got {actual}", span, calls=self.frame.calls)
+            raise _Stop
+
+    def type_dims(self, t: ast.TypeExpr) -> tuple:
+        """Dims of a tensor type; a name bound to an int constant is that int."""
+        out = []
+        for d, span in t.dims or ():
+            if isinstance(d, str):
+                b = self.globals.lookup(d)
+                if b is not None and isinstance(b.value, int) and not isinstance(b.value, bool):
+                    b.used = True
+                    d = b.value
+            elif d < 1:
+                self.r.error(f"a dim must be >= 1, got {d}", span)
+            out.append(d)
+        return tuple(out)
+
+    # -- the model --
+
+    def model(self, m: ast.ModelDef) -> Graph:
+        self.frames.append(Frame("", ()))
+        scope = Scope(parent=self.globals)
+        inputs = []
+        for decl in m.inputs:
+            t = self.decl_type(decl)
+            if decl.name in scope.names:
+                self.r.error(f"input `{decl.name}` is declared twice", decl.span)
+                continue
+            self.node_names.add(decl.name)
+            self.add_node(Node(decl.name, "input", (), {}, t, decl.span))
+            inputs.append(decl.name)
+            scope.names[decl.name] = Binding(Tensor(decl.name, t) if t else POISON, decl.span,
+                                             "input")
+        out_names = [o.name for o in m.outputs]
+        for o in m.outputs:
+            if out_names.count(o.name) > 1:
+                self.r.error(f"output `{o.name}` is declared twice", o.span)
+        self.exec_body(m.body, scope)
+        outputs = []
+        symbols: dict[str, Any] = {}
+        for o in m.outputs:
+            b = scope.names.get(o.name)
+            if b is None:
+                self.r.error(f"output `{o.name}` is never assigned", o.span,
+                             hint=f"assign it in the model's body: `{o.name} = ...`")
+                continue
+            b.used = True
+            if b.value is POISON:
+                continue
+            if not isinstance(b.value, Tensor):
+                self.r.error(f"output `{o.name}` must be a tensor, got {describe(b.value)}",
+                             b.span)
+                continue
+            want = o.type
+            if want is not None and want.name in DTYPES:
+                try:
+                    self.check_tensor_type(b.value.type, want, symbols,
+                                           f"output `{o.name}` is declared", b.span or o.span)
+                except _Stop:
+                    continue
+            outputs.append((o.name, b.value.name))
+        if self.r.has_errors:  # a failed statement reads nothing: its names look unused
+            self.frames.pop()
+            return Graph(m.name, tuple(self.nodes), tuple(inputs), tuple(outputs))
+        for name in inputs:
+            b = scope.names[name]
+            if not b.used:
+                self.r.warning(f"input `{name}` is never used", b.span)
+                b.used = True
+        self.warn_unused(scope, keep=out_names)
+        self.frames.pop()
+        return Graph(m.name, tuple(self.nodes), tuple(inputs), tuple(outputs))
+
+    def decl_type(self, decl: ast.ParamDecl) -> TensorType | None:
+        t = decl.type
+        assert t is not None
+        if t.name not in DTYPES:
+            self.r.error(f"unknown dtype `{t.name}`", t.span,
+                         hint=did_you_mean(t.name, DTYPES) or f"use one of {', '.join(DTYPES)}")
+            return None
+        if t.dims is None:
+            self.r.error(f"`{decl.name}` needs a shape, e.g. `{t.name}[N, 10]`", t.span)
+            return None
+        return TensorType(t.name, self.type_dims(t))
+
+
+def _attr_list(opdef: Any) -> str:
+    parts = [a.name if a.required else f"{a.name}={_show(a.default)}" for a in opdef.attrs]
+    return f"{opdef.name}({', '.join(parts)})"
+
+
+def _show(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if v is None:
+        return "none"
+    if isinstance(v, str):
+        return f'"{v}"'
+    return str(v)
+
+
+def elaborate(module: ast.Module, reporter: Reporter, model: str | None = None) -> Elaboration:
+    """Elaborate the model named `model` (or the file's only model) into an IR graph."""
+    el = Elaborator(reporter)
+    el.loaded[str(Path(module.path).resolve())] = None
+    el.frames.append(Frame("", ()))
+    el.load_module(module)
+    el.frames.pop()
+    models = [i for i in module.items if isinstance(i, ast.ModelDef)]
+    trains = [i for i in module.items if isinstance(i, ast.TrainDef)]
+    for extra in trains[1:]:
+        reporter.error("a file may have only one `train` section", extra.span)
+    for m in models:
+        if m.name in el.definitions:
+            reporter.error(f"model `{m.name}` has the name of a block or constant", m.span)
+    if model is None and len(models) > 1:
+        reporter.error(f"{module.path} defines {len(models)} models "
+                       f"({', '.join(m.name for m in models)}); choose one",
+                       models[1].span, hint="pass `--model NAME` (or `model=` in the API)")
+        reporter.raise_if_errors()
+    chosen = [m for m in models if model is None or m.name == model]
+    if not chosen:
+        if model is None:
+            reporter.error(f"{module.path} defines no model", None,
+                           hint="add `model name(input: f32[N, ...]) -> (output: ...) { ... }`")
+        else:
+            reporter.error(f"{module.path} has no model `{model}`", None,
+                           hint=did_you_mean(model, [m.name for m in models]))
+        reporter.raise_if_errors()
+    graph = el.model(chosen[0])
+    train = elaborate_train(trains[0], el.globals, reporter, graph) if trains else None
+    return Elaboration(graph, train, reporter.diagnostics)

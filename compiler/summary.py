@@ -1,0 +1,112 @@
+"""The checked model a compilation returns (`Model`) and its Keras-style summary."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from .ir import Graph, TensorType
+from .ops import OPS
+from .source import Diagnostic, SourceMap
+from .train import TrainSpec
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One row of the summary: an op node with its weights."""
+
+    name: str
+    op: str
+    type: object  # TensorType or a tuple of them
+    params: int
+    trainable: int
+    flops: int
+    line: int | None
+
+
+@dataclass(frozen=True)
+class WeightSpec:
+    """A weight a model needs: its name, shape, dtype and Keras' default initializer."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    init: str
+    trainable: bool
+
+
+@dataclass(frozen=True)
+class Model:
+    """A checked model: the IR graph, its train section, its warnings, and the sources read."""
+
+    graph: Graph
+    train: TrainSpec | None
+    warnings: tuple[Diagnostic, ...]
+    sources: SourceMap
+    path: str
+
+    @cached_property
+    def weights(self) -> dict[str, WeightSpec]:
+        """Every weight by name, in graph order."""
+        return {n.name: WeightSpec(n.name, tuple(n.tensor_type.shape), n.tensor_type.dtype,
+                                   n.attrs["init"], n.attrs["trainable"])
+                for n in self.graph.params}
+
+    @cached_property
+    def layers(self) -> tuple[Layer, ...]:
+        """One entry per op node (weights counted with the op that owns them)."""
+        g = self.graph
+        rows = []
+        for n in g.nodes:
+            if n.op in ("input", "param", "constant", "item"):
+                continue
+            ws = [g[i] for i in n.inputs if g[i].op == "param"]
+            params = sum(w.tensor_type.numel() for w in ws)
+            trainable = sum(w.tensor_type.numel() for w in ws if w.attrs["trainable"])
+            in_types = [g[i].type for i in n.inputs if g[i].op != "param"]
+            flops = OPS[n.op].count_flops(in_types, n.type, n.attrs)
+            rows.append(Layer(n.name, n.op, n.type, params, trainable, flops,
+                              n.span.line if n.span else None))
+        return tuple(rows)
+
+    @property
+    def total_params(self) -> int:
+        return sum(w.numel() for w in self._weight_types())
+
+    @property
+    def trainable_params(self) -> int:
+        return sum(n.tensor_type.numel() for n in self.graph.params if n.attrs["trainable"])
+
+    @property
+    def flops(self) -> int:
+        """Floating-point operations for one sample (symbolic dims = 1)."""
+        return sum(layer.flops for layer in self.layers)
+
+    def _weight_types(self) -> list[TensorType]:
+        return [n.tensor_type for n in self.graph.params]
+
+    def to_json(self) -> dict:
+        """The summary as plain data (for `--json`)."""
+        g = self.graph
+        return {
+            "model": g.name,
+            "path": self.path,
+            "inputs": [{"name": i, "type": str(g[i].type)} for i in g.inputs],
+            "outputs": [{"name": o, "value": v, "type": str(g[v].type)} for o, v in g.outputs],
+            "layers": [{"name": r.name, "op": r.op, "type": _type_str(r.type), "params": r.params,
+                        "trainable": r.trainable, "flops": r.flops, "line": r.line}
+                       for r in self.layers],
+            "total_params": self.total_params,
+            "trainable_params": self.trainable_params,
+            "non_trainable_params": self.total_params - self.trainable_params,
+            "flops": self.flops,
+            "weights": [{"name": w.name, "shape": list(w.shape), "dtype": w.dtype,
+                         "init": w.init, "trainable": w.trainable} for w in self.weights.values()],
+            "warnings": [d.to_json() for d in self.warnings],
+        }
+
+
+def _type_str(t: object) -> str:
+    if isinstance(t, tuple):
+        return "(" + ", ".join(str(x) for x in t) + ")"
+    return str(t)
