@@ -845,7 +845,7 @@ class Elaborator:
     def type_dims(self, t: ast.TypeExpr) -> tuple:
         """Dims of a tensor type; a name bound to an int constant is that int."""
         out = []
-        for d, span in t.dims or ():
+        for d, span in zip(t.dims or (), t.dim_spans):
             if isinstance(d, str):
                 b = self.globals.lookup(d)
                 if b is not None and isinstance(b.value, int) and not isinstance(b.value, bool):

@@ -114,7 +114,7 @@ class Const:
     __slots__ = ("array", "_digest")
 
     def __init__(self, array: Any):
-        self.array = np.ascontiguousarray(array)
+        self.array = np.array(array, order="C")
         self.array.setflags(write=False)
         self._digest = hashlib.sha256(
             str(self.array.dtype).encode() + str(self.array.shape).encode()

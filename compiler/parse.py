@@ -183,12 +183,15 @@ def _lark_transformer() -> type:
         @lark.v_args(meta=True)
         def decl(self, m, c): return ParamDecl(self._span(m), str(c[0]), c[1], None)
         @lark.v_args(meta=True)
-        def type_expr(self, m, c): return TypeExpr(self._span(m), str(c[0]), c[1])
+        def type_expr(self, m, c):
+            dims = None if c[1] is None else tuple(d for d, _ in c[1])
+            return TypeExpr(self._span(m), str(c[0]), dims, tuple(s for _, s in c[1] or ()))
         def dims(self, c): return tuple(c)
         def dim_int(self, c): return (int(c[0]), self._tok(c[0]))
         def dim_name(self, c): return (str(c[0]), self._tok(c[0]))
         @lark.v_args(meta=True)
-        def train_def(self, m, c): return TrainDef(self._span(m), tuple(c))
+        def train_def(self, m, c):
+            return TrainDef(self._span(m), tuple(e[:2] for e in c), tuple(e[2] for e in c))
         def train_entry(self, c): return (str(c[0]), c[1], self._tok(c[0]))
 
         # statements

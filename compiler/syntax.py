@@ -92,10 +92,8 @@ class TypeExpr:
 
     span: Span = field(compare=False, repr=False)
     name: str = ""
-    dims: tuple[tuple[int | str, Span], ...] | None = None
-
-    def dim_values(self) -> tuple[int | str, ...]:
-        return tuple(d for d, _ in self.dims or ())
+    dims: tuple[int | str, ...] | None = None
+    dim_spans: tuple[Span, ...] = field(default=(), compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -165,7 +163,8 @@ class ModelDef(Stmt):
 
 @dataclass(frozen=True)
 class TrainDef(Stmt):
-    entries: tuple[tuple[str, Expr, Span], ...]
+    entries: tuple[tuple[str, Expr], ...]
+    entry_spans: tuple[Span, ...] = field(default=(), compare=False, repr=False)
 
 
 Item = Union[Import, ConstDef, BlockDef, ModelDef, TrainDef]
@@ -242,7 +241,7 @@ def format_expr(e: Expr, prec: int = 0) -> str:
 def format_type(t: TypeExpr) -> str:
     if t.dims is None:
         return t.name
-    return f"{t.name}[{', '.join(str(d) for d, _ in t.dims)}]"
+    return f"{t.name}[{', '.join(str(d) for d in t.dims)}]"
 
 
 def _format_decl(p: ParamDecl) -> str:
@@ -283,7 +282,7 @@ def _format_stmt(s: Stmt, indent: str = "    ") -> list[str]:
         outs = ", ".join(_format_decl(p) for p in s.outputs)
         return [f"model {s.name}({ins}) -> ({outs}) {{", *_format_body(s.body, "    "), "}"]
     if isinstance(s, TrainDef):
-        return ["train {", *(f"    {k} = {format_expr(v)}" for k, v, _ in s.entries), "}"]
+        return ["train {", *(f"    {k} = {format_expr(v)}" for k, v in s.entries), "}"]
     raise AssertionError(f"format_stmt: unknown node {type(s).__name__}")
 
 

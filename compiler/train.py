@@ -114,7 +114,7 @@ def _literal(expr: ast.Expr, globals_: Any, r: Reporter) -> Any:
 def elaborate_train(section: ast.TrainDef, globals_: Any, r: Reporter, graph: Any) -> TrainSpec:
     """Check a `train` section and build its TrainSpec (errors go to `r`)."""
     values: dict[str, Any] = {}
-    for key, expr, span in section.entries:
+    for (key, expr), span in zip(section.entries, section.entry_spans):
         if key not in SETTINGS:
             r.error(f"unknown train setting `{key}`", span,
                     hint=did_you_mean(key, SETTINGS) or f"known: {', '.join(SETTINGS)}")

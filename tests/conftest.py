@@ -1,0 +1,34 @@
+"""Shared fixtures: compile .net text written in a test."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+import netc
+
+
+@pytest.fixture
+def compile_net(tmp_path):
+    """Compile dedented .net text saved as a file in tmp_path; returns the Model."""
+
+    def run(text: str, name: str = "model.net", **kw):
+        path = tmp_path / name
+        path.write_text(textwrap.dedent(text))
+        return netc.compile(path, **kw)
+
+    return run
+
+
+@pytest.fixture
+def errors_of(compile_net):
+    """The rendered-free (line, col, severity, message) list of a failing compilation."""
+
+    def run(text: str, **kw):
+        with pytest.raises(netc.NetcError) as info:
+            compile_net(text, **kw)
+        return [(d.span.line if d.span else None, d.span.col if d.span else None, d.severity,
+                 d.message) for d in info.value.diagnostics]
+
+    return run
