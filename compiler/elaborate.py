@@ -808,15 +808,19 @@ class Elaborator:
             raise _Stop
         t = p.type
         where = f"block `{block.name}`: `{p.name}`"
-        if t is None or t.name == "tensor" or t.name in DTYPES:
+        if _is_tensor_param(t):
             if not isinstance(value, Tensor):
                 self.r.error(f"{where} must be a tensor, got {describe(value)}", span,
                              calls=self.frame.calls,
                              hint="give compile-time parameters a type, e.g. `units: int`"
                              if t is None else None)
                 raise _Stop
-            if t is not None and t.name in DTYPES:
+            if t is not None and t.dims is not None:
                 self.check_tensor_type(value.type, t, symbols, f"{where} must be", span)
+            elif t is not None and t.name != "tensor" and value.type.dtype != t.name:
+                self.r.error(f"{where} must be a {t.name} tensor, got {value}", span,
+                             calls=self.frame.calls)
+                raise _Stop
             return
         ok = SCALAR_TYPES[t.name]
         if isinstance(value, Tensor) or not isinstance(value, ok) or (
@@ -923,6 +927,14 @@ class Elaborator:
             self.r.error(f"`{decl.name}` needs a shape, e.g. `{t.name}[N, 10]`", t.span)
             return None
         return TensorType(t.name, self.type_dims(t))
+
+
+def _is_tensor_param(t: ast.TypeExpr | None) -> bool:
+    """Untyped, `tensor`, a dtype (`f32`) or a tensor type (`f32[N, C]`); `bool` alone is the
+    compile-time bool, `bool[N]` a tensor."""
+    if t is None or t.name == "tensor" or t.dims is not None:
+        return True
+    return t.name in DTYPES and t.name not in SCALAR_TYPES
 
 
 def _attr_list(opdef: Any) -> str:
