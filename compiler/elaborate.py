@@ -663,16 +663,15 @@ class Elaborator:
         opdef = OPS[e.func]
         args, kwargs, layer_name = self._eval_args(e, scope)
         n_in = len(opdef.inputs)
-        if opdef.variadic:
+        if opdef.variadic:  # the leading tensors are the inputs; the variadic part may be empty
             if len(args) == 1 and isinstance(args[0], tuple) and n_in == 1:
                 args = list(args[0])
-            tensors = [a for a in args if isinstance(a, Tensor)]
-            n_fixed = n_in - 1
-            n_tensor = len(tensors) if len(tensors) == len(args) else len(args)
-            tensor_args, attr_args = args[:max(n_tensor, n_fixed)], args[max(n_tensor, n_fixed):]
-            if len(tensor_args) < n_in if n_in > 1 else not tensor_args:
-                self.r.error(f"{e.func} needs at least {max(n_in, 1)} tensor input"
-                             f"{'s' if n_in > 1 else ''}", e.span, calls=self.frame.calls)
+            n_tensor = next((i for i, a in enumerate(args) if not isinstance(a, Tensor)), len(args))
+            tensor_args, attr_args = args[:n_tensor], args[n_tensor:]
+            need = max(n_in - 1, 1)
+            if n_tensor < need:
+                self.r.error(f"{e.func} needs at least {need} tensor input{'s' if need > 1 else ''}",
+                             e.span, calls=self.frame.calls)
                 raise _Stop
         else:
             tensor_args, attr_args = args[:n_in], args[n_in:]
