@@ -3,7 +3,9 @@
 `OPS` maps an op name to its `OpDef`; each family module registers its ops on import.
 """
 
-from . import activations, core, math  # noqa: F401  (registration)
+from . import (  # noqa: F401  (registration)
+    activations, attention, conv, core, embedding, math, norm, pool, recurrent, reduce, shape,
+)
 from .registry import OPS, AttrSpec, Infer, OpDef, Param, ShapeError, convert_attr
 
 __all__ = ["OPS", "AttrSpec", "Infer", "OpDef", "Param", "ShapeError", "convert_attr"]
