@@ -205,6 +205,8 @@ class Graph:
 
 
 def _fmt_attr(value: Any) -> str:
+    if value is None:
+        return "none"
     if isinstance(value, str):
         return f'"{value}"'
     if isinstance(value, bool):

@@ -1,0 +1,291 @@
+"""The `netc` command: `netc MODEL.net` checks a model and prints its summary; subcommands do more.
+
+This module only maps flags to function arguments and results to text: compiler modules are
+imported inside the commands, so `netc --help` and `netc check` never load a backend.
+Exit codes: 0 ok, 1 a mistake in the user's input, 2 bad usage, 3 a bug in netc.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from . import __version__
+from .source import Diagnostic, NetcError, SourceMap
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from .summary import Model
+
+DEFAULT_COMMAND = "compile"
+EMITS = ("ir",)  # what `--emit` can print instead of the summary table
+_OUTPUT = f"{__name__}.output"  # key of the command's `Output` in click's shared ctx.meta
+
+
+@dataclass(frozen=True)
+class Output:
+    """How a command writes: JSON on stdout or human text, warnings shown or not."""
+
+    json: bool = False
+    quiet: bool = False
+
+    def console(self, *, stderr: bool = False) -> Console:
+        """A rich console: styles only on a terminal and without NO_COLOR; plain text otherwise."""
+        from rich.console import Console
+
+        plain = bool(os.environ.get("NO_COLOR"))  # rich alone would keep bold under NO_COLOR
+        console = Console(stderr=stderr, highlight=False, markup=False, emoji=False,
+                          color_system=None if plain else "auto")
+        if not console.is_terminal:
+            console.width = 10_000  # a pipe has no width: never wrap a table row
+        return console
+
+    def print_json(self, data: dict) -> None:
+        click.echo(json.dumps(data, indent=2))
+
+    def diagnostics(self, diagnostics: Sequence[Diagnostic], sources: SourceMap | None) -> None:
+        """Render diagnostics on stderr (warnings only when not quiet), blank-line separated."""
+        shown = [d for d in diagnostics if d.severity == "error" or not self.quiet]
+        if shown and not self.json:
+            err = self.console(stderr=True)
+            for i, d in enumerate(shown):
+                err.print(_styled(d, sources), soft_wrap=True)
+                if i + 1 < len(shown):
+                    err.print()
+
+
+def _styled(d: Diagnostic, sources: SourceMap | None) -> Any:
+    """A rendered diagnostic with colour: severity, message and caret line."""
+    from rich.text import Text
+
+    colour = "bold red" if d.severity == "error" else "yellow"
+    lines = []
+    for i, line in enumerate(d.render(sources).split("\n")):
+        text = Text(line)
+        head = re.match(rf"(.*?)({d.severity}): ", line) if i == 0 else None
+        if head:
+            text.stylize("bold", 0, head.start(2))
+            text.stylize(colour, head.start(2), head.end(2))
+            text.stylize("bold", head.end(2))
+        elif caret := re.fullmatch(r" +\| *(\^+)", line):
+            text.stylize(colour, caret.start(1))
+        elif note := re.match(r" += (help|note):", line):
+            text.stylize("bold cyan", note.start(1), note.end(1))
+        lines.append(text)
+    return Text("\n").join(lines)
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def human_flops(n: int) -> str:
+    """FLOPs with an SI prefix, e.g. `4.1 GFLOPs`; below a thousand, the exact number."""
+    if n < 1000:
+        return f"{n} FLOPs"
+    value, prefixes = n / 1000, iter("kMGTPE")
+    prefix = next(prefixes)
+    while round(value, 1) >= 1000 and prefix != "E":
+        value, prefix = value / 1000, next(prefixes)
+    return f"{value:.1f} {prefix}FLOPs"
+
+
+class NetcGroup(click.Group):
+    """A group with a default command, mapping user errors to exit 1 and netc's bugs to exit 3."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # `netc model.net -q` means `netc compile model.net -q`; `netc chek` stays a usage error.
+        if args and args[0] not in self.commands and args[0] not in ("-h", "--help", "--version"):
+            if args[0].startswith("-") or _looks_like_path(args[0]):
+                args = [DEFAULT_COMMAND, *args]
+        return super().parse_args(ctx, args)
+
+    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        formatter.write_usage(ctx.command_path, "[OPTIONS] MODEL.net")
+        formatter.write_usage(ctx.command_path, "COMMAND [ARGS]...", prefix="   or: ")
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except NetcError as e:
+            _report(e, ctx.meta.get(_OUTPUT) or Output())
+            ctx.exit(1)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except BrokenPipeError:  # `netc ... | head` stopped reading: not a bug, nothing to say
+            _silence_stdout()
+            ctx.exit(1)
+        except Exception as e:  # a bug in netc: say so, without a traceback unless asked
+            if os.environ.get("NETC_DEBUG") == "1":
+                click.echo(traceback.format_exc(), err=True, nl=False)
+            click.echo(f"netc: internal compiler error: {type(e).__name__}: {e}", err=True)
+            click.echo("this is a bug in netc, not in your model; please report it with the file",
+                       err=True)
+            ctx.exit(3)
+
+
+def _looks_like_path(arg: str) -> bool:
+    return "." in arg or "/" in arg or os.sep in arg or os.path.exists(arg)
+
+
+def _silence_stdout() -> None:
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def _report(e: NetcError, out: Output) -> None:
+    """A failed compilation: every diagnostic, then `N errors` (or JSON on stdout)."""
+    if out.json:
+        out.print_json({"ok": False, "diagnostics": [d.to_json() for d in e.diagnostics]})
+        return
+    out.diagnostics(e.diagnostics, e.sources)
+    warnings = 0 if out.quiet else sum(d.severity == "warning" for d in e.diagnostics)
+    line = _count(len(e.errors), "error") + (f", {_count(warnings, 'warning')}" if warnings else "")
+    err = out.console(stderr=True)
+    err.print()
+    err.print(line, style="bold red")
+
+
+def _start(json_: bool, quiet: bool) -> Output:
+    """The command's output settings, shared with the group so that it reports errors alike."""
+    out = Output(json=json_, quiet=quiet)
+    click.get_current_context().meta[_OUTPUT] = out
+    return out
+
+
+def _load(file: str, model: str | None, out: Output) -> Model:
+    """Compile FILE (choosing `model`), then print its warnings."""
+    from pathlib import Path
+
+    from . import compile as compile_model
+
+    m = compile_model(Path(file), model=model)  # a Path: never mistaken for source text
+    out.diagnostics(m.warnings, m.sources)
+    return m
+
+
+def _model_options(f: Callable) -> Callable:
+    """MODEL.net, --model, --json and -q: what every command that reads a model takes."""
+    for decorate in reversed((
+        click.argument("file", metavar="MODEL.net", type=click.Path()),
+        click.option("--model", "model", metavar="NAME",
+                     help="The model to use when the file defines several."),
+        click.option("--json", "json_", is_flag=True,
+                     help="Machine-readable JSON on stdout, and nothing else there."),
+        click.option("-q", "--quiet", is_flag=True, help="Do not print warnings."),
+    )):
+        f = decorate(f)
+    return f
+
+
+_emit_option = click.option("--emit", type=click.Choice(EMITS),
+                            help="Print this instead of the summary (ir: the IR graph).")
+
+
+def _show(m: Model, out: Output, emit: str | None) -> None:
+    """The summary table, or what `--emit` asked for, or the JSON of either."""
+    from .ir import print_graph
+
+    if out.json:
+        data = {"ok": True, **m.to_json()}
+        if emit == "ir":
+            data["ir"] = print_graph(m.graph)
+        out.print_json(data)
+    elif emit == "ir":
+        click.echo(print_graph(m.graph))
+    else:
+        out.console().print(_summary(m), soft_wrap=True)
+
+
+def _summary(m: Model) -> Any:
+    """Keras' `model.summary()`: a row per layer (inputs first), then the totals."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    g = m.graph
+    table = Table()
+    for name in ("Layer", "Op", "Output shape", "Param #", "Line"):
+        table.add_column(name, justify="right" if name in ("Param #", "Line") else "left")
+    for i in g.inputs:
+        span = g[i].span
+        table.add_row(i, "input", str(g[i].type), "0", str(span.line) if span else "")
+    for layer in m.layers:
+        table.add_row(layer.name, layer.op, _type_str(layer.type), f"{layer.params:,}",
+                      "" if layer.line is None else str(layer.line))
+    totals = Text.assemble(
+        ("Total params: ", "bold"), f"{m.total_params:,}\n",
+        ("Trainable params: ", "bold"), f"{m.trainable_params:,}\n",
+        ("Non-trainable params: ", "bold"), f"{m.total_params - m.trainable_params:,}\n",
+        ("FLOPs per sample: ", "bold"), f"{human_flops(m.flops)} ({m.flops:,})")
+    return Group(Text.assemble(("Model: ", "bold"), f'"{g.name}" ({m.path})'), table, totals)
+
+
+def _type_str(t: object) -> str:
+    return "(" + ", ".join(map(str, t)) + ")" if isinstance(t, tuple) else str(t)
+
+
+@click.group(cls=NetcGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="netc", message="%(prog)s %(version)s")
+def cli() -> None:
+    """netc: a compiler for neural networks.
+
+    `netc MODEL.net` checks the model and prints its summary (the `compile` command).
+    """
+
+
+# The default command. Target options (-t/--target, -o/--output, -O0/-O1/-O2) and writing the
+# artifact (model.onnx) come here later, as a decorator and a call after `_show`.
+@cli.command(DEFAULT_COMMAND)
+@_model_options
+@_emit_option
+def compile_cmd(file: str, model: str | None, json_: bool, quiet: bool, emit: str | None) -> None:
+    """Check a model and print its summary (the default).
+
+    `netc MODEL.net` is short for `netc compile MODEL.net`.
+    """
+    out = _start(json_, quiet)
+    _show(_load(file, model, out), out, emit)
+
+
+@cli.command()
+@_model_options
+@_emit_option
+def summary(file: str, model: str | None, json_: bool, quiet: bool, emit: str | None) -> None:
+    """Print a model's layers, shapes, params and FLOPs."""
+    out = _start(json_, quiet)
+    _show(_load(file, model, out), out, emit)
+
+
+@cli.command()
+@_model_options
+@_emit_option
+def check(file: str, model: str | None, json_: bool, quiet: bool, emit: str | None) -> None:
+    """Check a model; print one line if it is ok."""
+    out = _start(json_, quiet)
+    m = _load(file, model, out)
+    if out.json or emit:
+        _show(m, out, emit)
+    else:
+        click.echo(f"ok: model `{m.graph.name}`: {_count(len(m.layers), 'layer')}, "
+                   f"{_count(m.total_params, 'param')}")
+
+
+# Later subcommands (`run`, `weights`, `bench`, `verify`) are one `@cli.command()` function
+# each, like `check`: `_model_options`, `_start`, `_load`, then their own work.
+
+
+def main(argv: Sequence[str] | None = None, *, standalone_mode: bool = True) -> Any:
+    """The `netc` console script: run the command line on `argv` (default: sys.argv[1:])."""
+    return cli.main(argv, prog_name="netc", standalone_mode=standalone_mode)
