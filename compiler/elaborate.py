@@ -92,6 +92,23 @@ class Frame:
     prefix: str
     calls: tuple[CallSite, ...]
     counters: dict[str, int] = field(default_factory=dict)
+    assigned: dict[str, Span] = field(default_factory=dict)  # every name the body assigns
+
+
+def _assigned_names(stmts: Sequence[ast.Stmt], out: dict[str, Span]) -> dict[str, Span]:
+    """Names a body assigns anywhere (in loops and branches too), with their first span."""
+    for s in stmts:
+        if isinstance(s, ast.Assign):
+            for name, span in zip(s.targets, s.target_spans or (s.span,) * len(s.targets)):
+                out.setdefault(name, span)
+        elif isinstance(s, ast.ConstDef):
+            out.setdefault(s.name, s.span)
+        elif isinstance(s, ast.For):
+            _assigned_names(s.body, out)
+        elif isinstance(s, ast.If):
+            _assigned_names(s.then, out)
+            _assigned_names(s.else_, out)
+    return out
 
 
 @dataclass
@@ -110,8 +127,19 @@ def _shape_of(x: Any) -> tuple:
     return tuple(x.type.shape)
 
 
+def _range(*args: int) -> tuple:
+    if not 1 <= len(args) <= 3 or not all(_kind(a) == "number" and isinstance(a, int)
+                                           for a in args):
+        raise TypeError
+    r = range(*args)
+    if len(r) > MAX_LOOP_ITERATIONS:
+        raise OverflowError(f"range of {len(r)} items is more than the limit of "
+                            f"{MAX_LOOP_ITERATIONS}")
+    return tuple(r)
+
+
 BUILTINS: dict[str, Callable[..., Any]] = {
-    "range": lambda *a: tuple(range(*a)),
+    "range": _range,
     "len": lambda s: len(s),
     "min": lambda *a: min(a[0]) if len(a) == 1 else min(a),
     "max": lambda *a: max(a[0]) if len(a) == 1 else max(a),
@@ -129,6 +157,14 @@ BUILTINS: dict[str, Callable[..., Any]] = {
     "dtype": lambda x: x.type.dtype,
 }
 TENSOR_BUILTINS = ("channels", "shape", "rank", "dtype")
+# The ops a .net file may call: the optimizer's fused ops are internal.
+LANGUAGE_OPS = frozenset(name for name, d in OPS.items() if d.category != "fused")
+BUILTIN_NEEDS = {  # what each builtin takes, for its error message
+    "range": "one to three ints", "len": "a list", "min": "numbers or one list of numbers",
+    "max": "numbers or one list of numbers", "abs": "a number", "int": "a number",
+    "float": "a number", "sum": "a list of numbers", "zip": "lists", "enumerate": "a list",
+    "reversed": "a list", "sqrt": "a non-negative number",
+}
 
 _ARITH: dict[str, Callable[[Any, Any], Any]] = {
     "+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
@@ -171,6 +207,9 @@ class Elaborator:
         self.frames: list[Frame] = []
         self.loaded: dict[str, Span | None] = {}  # resolved path -> import site
         self.definitions: dict[str, Span] = {}  # global name -> where defined
+        # After a failed import, unknown names may be defined there: reporting them would only
+        # repeat the import's error.
+        self.import_failed = False
 
     # -- modules and imports --
 
@@ -199,13 +238,25 @@ class Elaborator:
         if not path.exists():
             self.r.error(f'cannot import "{item.path}": no such file {path}', item.span,
                          hint="import paths are relative to the importing file")
+            self.import_failed = True
+            return
+        if path.is_dir():
+            self.r.error(f'cannot import "{item.path}": it is a directory, not a .net file',
+                         item.span)
+            self.import_failed = True
             return
         try:
             text = read_source(path)
-            self.r.sources.add(str(path), text)
+        except NetcError as e:  # unreadable: said at the import
+            self.r.error(f'cannot import "{item.path}": {e.diagnostics[0].message}', item.span)
+            self.import_failed = True
+            return
+        self.r.sources.add(str(path), text)
+        try:
             module = parse(text, str(path))
         except NetcError as e:
             self.r.extend(e)
+            self.import_failed = True
             return
         self.load_module(module, importing)
 
@@ -214,8 +265,8 @@ class Elaborator:
             self.r.error(f"`{name}` is defined twice", span,
                          notes=(f"first defined at {self.definitions[name]}",))
             return False
-        if name in OPS or name in BUILTINS:
-            kind = "op" if name in OPS else "function"
+        if name in LANGUAGE_OPS or name in BUILTINS:
+            kind = "op" if name in LANGUAGE_OPS else "function"
             self.r.error(f"{what} `{name}` has the name of the built-in {kind} `{name}`", span,
                          hint="choose another name")
             return False
@@ -324,9 +375,19 @@ class Elaborator:
 
     # -- statements --
 
-    def exec_body(self, stmts: Sequence[ast.Stmt], scope: Scope) -> Any:
-        """Run statements; returns the value of a `return`, or None."""
+    def exec_body(self, stmts: Sequence[ast.Stmt], scope: Scope, where: str = "block") -> Any:
+        """Run statements; returns the value of a `return`, or None. `where` is "block", "model"
+        or "nested" (the body of an `if` or `for`, where `return` is not allowed)."""
         for i, stmt in enumerate(stmts):
+            if isinstance(stmt, ast.Return) and where != "block":
+                if where == "model":
+                    self.r.error("a model does not `return`: assign each output by name",
+                                 stmt.span, hint="write `output_name = value`")
+                else:
+                    self.r.error("`return` must be the last statement of a block, not inside "
+                                 "`if` or `for`", stmt.span,
+                                 hint="assign a value in each branch and return it after")
+                continue
             if isinstance(stmt, ast.Return):
                 if i != len(stmts) - 1:
                     self.r.error("`return` must be the last statement of a block",
@@ -339,9 +400,12 @@ class Elaborator:
             try:
                 self.exec_stmt(stmt, scope)
             except _Stop:
-                if isinstance(stmt, ast.Assign):
-                    for t, s in zip(stmt.targets, stmt.target_spans or [stmt.span] * 99):
-                        self.bind(scope, t, POISON, s, "var", quiet=True)
+                names = stmt.targets if isinstance(stmt, ast.Assign) else (
+                    (stmt.name,) if isinstance(stmt, ast.ConstDef) else ())
+                for name in names:  # later readers stay silent; a constant keeps its value
+                    old = scope.names.get(name)
+                    if old is None or old.kind != "const":
+                        scope.names[name] = Binding(POISON, stmt.span, "var", used=True)
         return None
 
     def exec_stmt(self, stmt: ast.Stmt, scope: Scope) -> None:
@@ -371,11 +435,11 @@ class Elaborator:
             target_spans = (stmt.span,) * len(stmt.targets)
             for item in iterable:
                 self.assign(scope, stmt.targets, target_spans, item, stmt.iterable.span, "loop")
-                self.exec_body(stmt.body, scope)
+                self.exec_body(stmt.body, scope, "nested")
         elif isinstance(stmt, ast.If):
             cond = self.eval(stmt.cond, scope)
             branch = stmt.then if self.truth(cond, stmt.cond.span) else stmt.else_
-            self.exec_body(branch, scope)
+            self.exec_body(branch, scope, "nested")
         elif isinstance(stmt, ast.Return):  # handled by exec_body
             raise AssertionError("return outside exec_body")
         else:
@@ -421,7 +485,7 @@ class Elaborator:
                          notes=(f"defined at {old.span}",) if old.span else ())
             raise _Stop
         if old is None and not quiet:
-            what = ("the built-in op" if name in OPS else "the block" if name in self.blocks
+            what = ("the built-in op" if name in LANGUAGE_OPS else "the block" if name in self.blocks
                     else "the built-in function" if name in BUILTINS
                     else "the constant" if self.globals.lookup(name) else None)
             if what and kind != "loop":
@@ -458,10 +522,18 @@ class Elaborator:
             if b.value is POISON:
                 raise _Stop
             return b.value
-        if e.id in OPS or e.id in self.blocks:
-            self.r.error(f"`{e.id}` is {'an op' if e.id in OPS else 'a block'}, not a value", e.span,
+        if e.id in LANGUAGE_OPS or e.id in self.blocks:
+            kind = "an op" if e.id in LANGUAGE_OPS else "a block"
+            self.r.error(f"`{e.id}` is {kind}, not a value", e.span,
                          hint=f"call it: `x |> {e.id}` or `{e.id}(x)`", calls=self.frame.calls)
         else:
+            if e.id in self.frame.assigned:
+                self.r.error(f"`{e.id}` is used before it is assigned", e.span,
+                             calls=self.frame.calls,
+                             notes=(f"assigned at {self.frame.assigned[e.id]}",))
+                raise _Stop
+            if self.import_failed:
+                raise _Stop
             self.r.error(f"unknown name `{e.id}`", e.span, calls=self.frame.calls,
                          hint=did_you_mean(e.id, scope.visible()))
         raise _Stop
@@ -505,9 +577,11 @@ class Elaborator:
             self.r.error("`@` multiplies tensors, not compile-time values", e.span)
             raise _Stop
         try:
-            if e.op in ("+", "*") and isinstance(a, tuple) != isinstance(b, tuple):
-                raise TypeError
-            return _ARITH[e.op](a, b)
+            if e.op == "**" and isinstance(b, (int, float)) and abs(b) > 64 and a not in (0, 1, -1):
+                self.r.error(f"`**`: {a} ** {b} is too large for a compile-time value", e.span,
+                             calls=self.frame.calls)
+                raise _Stop
+            return _compile_time_op(e.op, a, b)
         except ZeroDivisionError:
             self.r.error("division by zero", e.span, calls=self.frame.calls)
         except (TypeError, ValueError, OverflowError):
@@ -519,6 +593,11 @@ class Elaborator:
         if isinstance(v, Tensor):
             return v
         if isinstance(v, (int, float)) and not isinstance(v, bool):
+            if not other.type.is_float and (other.type.dtype == "bool" or v != int(v)):
+                self.r.error(f"cannot combine {describe(v)} with {other}: it would be truncated",
+                             span, calls=self.frame.calls,
+                             hint=f"cast the tensor first: `x |> cast(\"f32\")`")
+                raise _Stop
             return self.constant(v, other.type.dtype, span)
         self.r.error(f"cannot combine {describe(v)} with a tensor", span, calls=self.frame.calls)
         raise _Stop
@@ -607,7 +686,12 @@ class Elaborator:
     def eval_Call(self, e: ast.Call, scope: Scope) -> Any:
         if e.func in self.blocks:
             return self.call_block(e, scope)
-        if e.func in OPS:
+        if e.func in BUILTINS and e.func in LANGUAGE_OPS:  # abs, sqrt: by their arguments
+            evaluated = self._eval_args(e, scope)
+            if any(isinstance(a, Tensor) for a in evaluated[0]):
+                return self.call_op(e, scope, evaluated)
+            return self.call_builtin(e, scope, evaluated[0])
+        if e.func in LANGUAGE_OPS:
             return self.call_op(e, scope)
         if e.func in BUILTINS:
             return self.call_builtin(e, scope)
@@ -615,14 +699,17 @@ class Elaborator:
         if b is not None:
             self.r.error(f"`{e.func}` is {describe(b.value)}, not something to call", e.span,
                          calls=self.frame.calls)
+        elif self.import_failed:
+            raise _Stop
         else:
             what = "op or block" if e.piped else "op, block or function"
             self.r.error(f"unknown {what} `{e.func}`", e.span, calls=self.frame.calls,
-                         hint=did_you_mean(e.func, [*OPS, *self.blocks, *BUILTINS]))
+                         hint=did_you_mean(e.func, [*LANGUAGE_OPS, *self.blocks, *BUILTINS]))
         raise _Stop
 
-    def call_builtin(self, e: ast.Call, scope: Scope) -> Any:
-        args = [self.eval(a, scope) for a in e.args]
+    def call_builtin(self, e: ast.Call, scope: Scope, args: list | None = None) -> Any:
+        if args is None:
+            args = [self.eval(a, scope) for a in e.args]
         if e.kwargs:
             self.r.error(f"`{e.func}` takes no keyword arguments", e.kwargs[0][1].span)
             raise _Stop
@@ -635,33 +722,47 @@ class Elaborator:
                          calls=self.frame.calls)
             raise _Stop
         try:
+            if any(isinstance(a, str) for a in args) and e.func != "len":
+                raise TypeError  # Python's int("3") or min("ab") are mistakes here
             return BUILTINS[e.func](*args)
-        except (TypeError, ValueError, OverflowError) as exc:
-            self.r.error(f"`{e.func}`: {exc}", e.span, calls=self.frame.calls)
-            raise _Stop from None
+        except OverflowError as exc:
+            self.r.error(f"`{e.func}`: {exc}" if str(exc) else f"`{e.func}`: the result is too "
+                         "large", e.span, calls=self.frame.calls)
+        except (TypeError, ValueError):
+            got = ", ".join(describe(a) for a in args) or "nothing"
+            self.r.error(f"`{e.func}` needs {BUILTIN_NEEDS[e.func]}, got {got}", e.span,
+                         calls=self.frame.calls)
+        raise _Stop
 
     def _eval_args(self, e: ast.Call, scope: Scope) -> tuple[list, dict[str, Any], str | None]:
         args = [self.eval(a, scope) for a in e.args]
         kwargs: dict[str, Any] = {}
-        for k, v in e.kwargs:
+        for (k, v), kspan in zip(e.kwargs, e.kwarg_spans or [None] * len(e.kwargs)):
             if k in kwargs:
-                self.r.error(f"argument `{k}` is given twice", v.span, calls=self.frame.calls)
+                self.r.error(f"argument `{k}` is given twice", kspan or v.span,
+                             calls=self.frame.calls)
                 raise _Stop
             kwargs[k] = self.eval(v, scope)
         name = kwargs.pop("name", None)
-        if name is not None and (not isinstance(name, str) or not name.replace("_", "a")
-                                 .replace(".", "a").isalnum()):
+        if name is not None and (not isinstance(name, str) or not name.replace("_", "a").isalnum()
+                                 or not name.isascii()):
             self.r.error(f"`name` must be a string of letters, digits and `_`, got "
                          f"{describe(name)}", dict(e.kwargs)["name"].span, calls=self.frame.calls)
             raise _Stop
         return args, kwargs, name
 
     def _kwarg_span(self, e: ast.Call, key: str) -> Span:
+        """Where keyword `key` is written: its value's span."""
         return next((v.span for k, v in e.kwargs if k == key), e.span)
 
-    def call_op(self, e: ast.Call, scope: Scope) -> Any:
+    def _keyword_span(self, e: ast.Call, key: str) -> Span:
+        """Where keyword `key` is written: the name itself (for unknown or repeated keywords)."""
+        spans = dict(zip((k for k, _ in e.kwargs), e.kwarg_spans))
+        return spans.get(key, self._kwarg_span(e, key))
+
+    def call_op(self, e: ast.Call, scope: Scope, evaluated: tuple | None = None) -> Any:
         opdef = OPS[e.func]
-        args, kwargs, layer_name = self._eval_args(e, scope)
+        args, kwargs, layer_name = evaluated or self._eval_args(e, scope)
         n_in = len(opdef.inputs)
         if opdef.variadic:  # the leading tensors are the inputs; the variadic part may be empty
             if len(args) == 1 and isinstance(args[0], tuple) and n_in == 1:
@@ -703,13 +804,13 @@ class Elaborator:
             arg_spans[spec.name] = e.args[first_attr_arg + i].span
         for k, v in kwargs.items():
             if k not in opdef.attr_names:
-                self.r.error(f"{e.func} has no attribute `{k}`", self._kwarg_span(e, k),
+                self.r.error(f"{e.func} has no attribute `{k}`", self._keyword_span(e, k),
                              calls=self.frame.calls,
                              hint=did_you_mean(k, opdef.attr_names) or _attr_list(opdef))
                 raise _Stop
             if k in attrs:
                 self.r.error(f"{e.func}: `{k}` is given twice (by position and by name)",
-                             self._kwarg_span(e, k), calls=self.frame.calls)
+                             self._keyword_span(e, k), calls=self.frame.calls)
                 raise _Stop
             attrs[k] = v
             arg_spans[k] = self._kwarg_span(e, k)
@@ -725,7 +826,7 @@ class Elaborator:
             value = attrs[spec.name]
             if isinstance(value, Tensor):
                 self.r.error(f"{e.func}: `{spec.name}` must be a compile-time "
-                             f"{describe_hint(spec.hint)}, not a tensor", arg_spans[spec.name],
+                             f"{describe_hint(spec.hint, 1)}, not a tensor", arg_spans[spec.name],
                              calls=self.frame.calls)
                 raise _Stop
             try:
@@ -738,17 +839,17 @@ class Elaborator:
 
     def call_block(self, e: ast.Call, scope: Scope) -> Any:
         block = self.blocks[e.func]
+        args, kwargs, layer_name = self._eval_args(e, scope)
         if len(self.frames) > MAX_CALL_DEPTH:
             self.r.error(f"block `{block.name}` calls itself {MAX_CALL_DEPTH} levels deep",
                          e.span, calls=self.frame.calls,
                          hint="block recursion must end through an `if` on a compile-time value")
             raise _Stop
-        args, kwargs, layer_name = self._eval_args(e, scope)
         params = block.params
         if len(args) > len(params):
             self.r.error(f"block `{block.name}` takes {len(params)} argument"
-                         f"{'s' if len(params) != 1 else ''}, got {len(args)}", e.span,
-                         calls=self.frame.calls)
+                         f"{'s' if len(params) != 1 else ''}, got {len(args)}",
+                         e.args[len(params)].span, calls=self.frame.calls)
             raise _Stop
         local = Scope(parent=self.globals)
         given: dict[str, tuple[Any, Span]] = {}
@@ -758,12 +859,12 @@ class Elaborator:
         for k, v in kwargs.items():
             if k not in names:
                 self.r.error(f"block `{block.name}` has no parameter `{k}`",
-                             self._kwarg_span(e, k), calls=self.frame.calls,
+                             self._keyword_span(e, k), calls=self.frame.calls,
                              hint=did_you_mean(k, names))
                 raise _Stop
             if k in given:
                 self.r.error(f"block `{block.name}`: `{k}` is given twice",
-                             self._kwarg_span(e, k), calls=self.frame.calls)
+                             self._keyword_span(e, k), calls=self.frame.calls)
                 raise _Stop
             given[k] = (v, self._kwarg_span(e, k))
         symbols: dict[str, Any] = {}
@@ -778,18 +879,21 @@ class Elaborator:
                 raise _Stop
             self.check_param(block, p, value, span, symbols)
             local.names[p.name] = Binding(value, p.span, "param")
-        k = self.frame.counters.get("block:" + block.name, 0)
-        self.frame.counters["block:" + block.name] = k + 1
+        if layer_name is None:  # explicit names do not use up a number, as for ops
+            k = self.frame.counters.get("block:" + block.name, 0)
+            self.frame.counters["block:" + block.name] = k + 1
         segment = layer_name if layer_name is not None else f"{block.name}_{k}"
         prefix = self.frame.prefix + segment + "."
         if layer_name is not None and any(n.startswith(prefix) for n in self.node_names):
             self.r.error(f"the name \"{layer_name}\" is already used by another block call",
                          e.span, calls=self.frame.calls)
             raise _Stop
-        self.frames.append(Frame(prefix, (CallSite(block.name, e.span), *self.frame.calls)))
+        self.frames.append(Frame(prefix, (CallSite(block.name, e.span), *self.frame.calls),
+                                 assigned=_assigned_names(block.body, {})))
         try:
             result = self.exec_body(block.body, local)
-            self.warn_unused(local)
+            if result is not POISON:
+                self.warn_unused(local)
         finally:
             self.frames.pop()
         if result is None:
@@ -807,12 +911,18 @@ class Elaborator:
             raise _Stop
         t = p.type
         where = f"block `{block.name}`: `{p.name}`"
+        if t is None and p.default is not None:  # `k = 3`: compile-time, typed by its use
+            if isinstance(value, Tensor):
+                self.r.error(f"{where} must be a compile-time value, not a tensor", span,
+                             calls=self.frame.calls)
+                raise _Stop
+            return
         if _is_tensor_param(t):
             if not isinstance(value, Tensor):
                 self.r.error(f"{where} must be a tensor, got {describe(value)}", span,
                              calls=self.frame.calls,
                              hint="give compile-time parameters a type, e.g. `units: int`"
-                             if t is None else None)
+                             if t is None and p is not block.params[0] else None)
                 raise _Stop
             if t is not None and t.dims is not None:
                 self.check_tensor_type(value.type, t, symbols, f"{where} must be", span)
@@ -821,6 +931,8 @@ class Elaborator:
                              calls=self.frame.calls)
                 raise _Stop
             return
+        if t is None or t.name not in SCALAR_TYPES:  # reported where the block is defined
+            raise _Stop
         ok = SCALAR_TYPES[t.name]
         if isinstance(value, Tensor) or not isinstance(value, ok) or (
                 t.name in ("int", "float") and isinstance(value, bool)):
@@ -862,7 +974,7 @@ class Elaborator:
     # -- the model --
 
     def model(self, m: ast.ModelDef) -> Graph:
-        self.frames.append(Frame("", ()))
+        self.frames.append(Frame("", (), assigned=_assigned_names(m.body, {})))
         scope = Scope(parent=self.globals)
         inputs = []
         for decl in m.inputs:
@@ -879,9 +991,11 @@ class Elaborator:
         for o in m.outputs:
             if out_names.count(o.name) > 1:
                 self.r.error(f"output `{o.name}` is declared twice", o.span)
-        self.exec_body(m.body, scope)
+        self.exec_body(m.body, scope, "model")
         outputs = []
-        symbols: dict[str, Any] = {}
+        # An output's symbolic dims name the model's symbols: `f32[N, 10]` must be `N` itself.
+        symbols: dict[str, Any] = {d: d for o in m.outputs if o.type
+                                   for d in (o.type.dims or ()) if isinstance(d, str)}
         for o in m.outputs:
             b = scope.names.get(o.name)
             if b is None:
@@ -926,6 +1040,34 @@ class Elaborator:
             self.r.error(f"`{decl.name}` needs a shape, e.g. `{t.name}[N, 10]`", t.span)
             return None
         return TensorType(t.name, self.type_dims(t))
+
+
+def _kind(v: Any) -> str:
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, (int, float)):
+        return "number"
+    return {str: "str", tuple: "list"}.get(type(v), "other")
+
+
+def _compile_time_op(op: str, a: Any, b: Any) -> Any:
+    """`a op b` on compile-time values; a TypeError for the combinations the language lacks
+    (Python's `"64" * 2` or `True + 1` are mistakes here, not strings or ints)."""
+    kinds = (_kind(a), _kind(b))
+    if op in ("==", "!="):
+        pass
+    elif kinds == ("number", "number"):
+        pass
+    elif op in ("<", "<=", ">", ">=") and kinds == ("str", "str"):
+        pass
+    elif op == "+" and kinds in (("list", "list"), ("str", "str")):
+        pass
+    elif op == "*" and kinds == ("list", "number") and isinstance(b, int):
+        if b * len(a) > MAX_LOOP_ITERATIONS:
+            raise OverflowError
+    else:
+        raise TypeError
+    return _ARITH[op](a, b)
 
 
 def _is_tensor_param(t: ast.TypeExpr | None) -> bool:

@@ -72,7 +72,10 @@ def _check_brackets(text: str, path: str) -> None:
         elif c in _OPEN:
             stack.append((c, line, col))
         elif c in _CLOSE:
-            if not stack:
+            # nothing open, or a `)`/`]` in a body where no `(`/`[` is open: a stray closer
+            stray = bool(stack) and stack[-1][0] == "{" and c != "}" and all(
+                o != _CLOSE[c] for o, _, _ in stack)
+            if not stack or stray:
                 raise error(f"unmatched `{c}`", Span(path, line, col, line, col + 1))
             o, ol, oc = stack.pop()
             if _OPEN[o] != c:
@@ -105,6 +108,7 @@ def _describe_terminal(name: str) -> str:
 
 def _expected(names: set[str]) -> str:
     names = {n for n in names if not n.startswith("__ANON")} or names
+    names = names - {"$END"} or names  # "or the end of the file" never helps
     if len(names & _EXPR_START) >= 5:
         rest = sorted(_describe_terminal(n) for n in names - _EXPR_START)
         return "an expression" + (f" or {', '.join(rest[:3])}" if 0 < len(rest) <= 3 else "")
@@ -120,6 +124,9 @@ def _syntax_error(e: Any, text: str, path: str) -> Exception:
     line, col = getattr(e, "line", 1) or 1, getattr(e, "column", 1) or 1
     if isinstance(e, lark.exceptions.UnexpectedCharacters):
         ch = text[e.pos_in_stream] if e.pos_in_stream < len(text) else "?"
+        if ch == '"':  # STRING did not match: no closing quote on this line
+            return error("unterminated string", Span(path, line, col, line, col + 1),
+                         hint='close it with `"` on the same line')
         hint = "strings use double quotes" if ch == "'" else None
         return error(f"unexpected character `{ch}`", Span(path, line, col, line, col + 1),
                      hint=hint)
@@ -139,6 +146,9 @@ def _syntax_error(e: Any, text: str, path: str) -> Exception:
         hint = "compare with `==`; assignments stand on their own"
     elif shown in KEYWORDS and "NAME" in e.expected:
         hint = f"`{shown}` is a keyword; choose another name"
+    before = text.splitlines()[tok.line - 1][:tok.column - 1] if tok.line else ""
+    if shown in ("+", "-", "*", "/", "//", "%", "@", "**") and "|>" in before:
+        hint = f"`|>` binds loosest: write `(x |> f(...)) {shown} y` to use a chain's result"
     if "`+`" in {_describe_terminal(n) for n in e.expected}:
         return error(f"unexpected {what} after an expression", span, hint=hint)
     return error(f"unexpected {what}; expected {_expected(set(e.expected))}", span, hint=hint)
@@ -213,17 +223,17 @@ def _lark_transformer() -> type:
         def if_expr(self, m, c): return IfExpr(self._span(m), c[0], c[1], c[2])
         @lark.v_args(meta=True)
         def pipe_call(self, m, c):
-            args, kwargs = _split_args(c[2] or ())
+            args, kwargs, names = _split_args(c[2] or ())
             span = Span(self.path, c[1].line, c[1].column, m.end_line, m.end_column)
-            return Call(span, str(c[1]), (c[0], *args), kwargs, True)
+            return Call(span, str(c[1]), (c[0], *args), kwargs, True, names)
         def pipe_name(self, c):
             return Call(self._tok(c[1]), str(c[1]), (c[0],), (), True)
         @lark.v_args(meta=True)
         def call(self, m, c):
-            args, kwargs = _split_args(c[1] or ())
-            return Call(self._span(m), str(c[0]), args, kwargs)
+            args, kwargs, names = _split_args(c[1] or ())
+            return Call(self._span(m), str(c[0]), args, kwargs, False, names)
         def args(self, c): return tuple(c)
-        def kwarg(self, c): return (str(c[0]), c[1])
+        def kwarg(self, c): return (str(c[0]), c[1], self._tok(c[0]))
         @lark.v_args(meta=True)
         def index(self, m, c): return Index(self._span(m), c[0], c[1])
         def subscripts(self, c): return tuple(c)
@@ -287,7 +297,9 @@ def _builder_class() -> type:
     return _lark_transformer()
 
 
-def _split_args(items: tuple) -> tuple[tuple[Expr, ...], tuple[tuple[str, Expr], ...]]:
+def _split_args(items: tuple) -> tuple[tuple[Expr, ...], tuple[tuple[str, Expr], ...],
+                                       tuple[Span, ...]]:
+    """Positional arguments, keyword arguments and the keywords' spans of one call."""
     seen_keyword = False
     for a in items:
         if isinstance(a, tuple):
@@ -295,8 +307,9 @@ def _split_args(items: tuple) -> tuple[tuple[Expr, ...], tuple[tuple[str, Expr],
         elif seen_keyword:
             raise error("a positional argument cannot follow a keyword argument", a.span)
     args = tuple(a for a in items if not isinstance(a, tuple))
-    kwargs = tuple(a for a in items if isinstance(a, tuple))
-    return args, kwargs
+    kwargs = tuple((k, v) for k, v, _ in (a for a in items if isinstance(a, tuple)))
+    names = tuple(span for _, _, span in (a for a in items if isinstance(a, tuple)))
+    return args, kwargs, names
 
 
 def _unquote(tok: Any) -> str:

@@ -53,16 +53,19 @@ class Diagnostic:
         """Render like a good compiler: location, message, source line, caret, notes, help."""
         where = f"{self.span}: " if self.span else "netc: "
         lines = [f"{where}{self.severity}: {self.message}"]
-        text = sources.line(self.span.path, self.span.line) if (sources and self.span) else None
-        if self.span and text is not None:
+        raw = sources.line(self.span.path, self.span.line) if (sources and self.span) else None
+        if self.span and raw is not None:
             gutter = " " * len(str(self.span.line))
-            end = self.span.end_col if self.span.end_line == self.span.line else len(text) + 1
-            width = max(1, min(end, len(text) + 1) - self.span.col)
-            lines.append(f"{self.span.line} | {text}")
-            lines.append(f"{gutter} | {' ' * (self.span.col - 1)}{'^' * width}")
+            end = self.span.end_col if self.span.end_line == self.span.line else len(raw) + 1
+            end = max(self.span.col + 1, min(end, len(raw) + 1))
+            start = len(raw[:self.span.col - 1].expandtabs(4))  # columns as shown, tabs expanded
+            width = len(raw[:end - 1].expandtabs(4)) - start
+            lines.append(f"{self.span.line} | {raw.expandtabs(4)}")
+            lines.append(f"{gutter} | {' ' * start}{'^' * max(1, width)}")
         pad = " " * (len(str(self.span.line)) if self.span else 1)
-        for call in self.calls:
-            lines.append(f"{pad} = note: in block `{call.block}`, called at {call.span}")
+        for call, times in _collapse(self.calls):
+            again = f" ({times} times)" if times > 1 else ""
+            lines.append(f"{pad} = note: in block `{call.block}`, called at {call.span}{again}")
         for note in self.notes:
             lines.append(f"{pad} = note: {note}")
         if self.hint:
@@ -84,6 +87,17 @@ class Diagnostic:
         return out
 
 
+def _collapse(calls: Sequence[CallSite]) -> list[tuple[CallSite, int]]:
+    """Runs of the same call site (recursion) as one entry with a count."""
+    out: list[tuple[CallSite, int]] = []
+    for c in calls:
+        if out and out[-1][0] == c:
+            out[-1] = (c, out[-1][1] + 1)
+        else:
+            out.append((c, 1))
+    return out
+
+
 class SourceMap:
     """The text of every file read during one compilation, for rendering source lines."""
 
@@ -98,7 +112,7 @@ class SourceMap:
         if text is None:
             return None
         lines = text.splitlines()
-        return lines[line - 1].expandtabs(4) if 0 < line <= len(lines) else None
+        return lines[line - 1] if 0 < line <= len(lines) else None
 
 
 class NetcError(Exception):

@@ -59,6 +59,7 @@ class Call(Expr):
     args: tuple[Expr, ...]
     kwargs: tuple[tuple[str, Expr], ...]
     piped: bool = False
+    kwarg_spans: tuple[Span, ...] = field(default=(), compare=False, repr=False)  # the names
 
 
 @dataclass(frozen=True)

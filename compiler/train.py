@@ -84,9 +84,11 @@ def _choice(expr: ast.Expr, table: Mapping[str, tuple[str, ...]], what: str,
                 f"known: {', '.join(sorted(table))}")
         raise _Bad
     kwargs = {}
+    names = dict(zip((k for k, _ in expr.kwargs), expr.kwarg_spans)) if isinstance(
+        expr, ast.Call) else {}
     for k, v in kwargs_exprs:
         if k not in table[canonical]:
-            r.error(f"{what} `{canonical}` has no argument `{k}`", v.span,
+            r.error(f"{what} `{canonical}` has no argument `{k}`", names.get(k, v.span),
                     hint=did_you_mean(k, table[canonical]))
             raise _Bad
         kwargs[k] = _literal(v, globals_, r)
@@ -155,7 +157,7 @@ def elaborate_train(section: ast.TrainDef, globals_: Any, r: Reporter, graph: An
                 values[key] = value
         except _Bad:
             continue
-    if "loss" not in values:
+    if "loss" not in (key for key, _ in section.entries):
         r.error("the train section needs a `loss`", section.span,
                 hint="e.g. `loss = sparse_categorical_crossentropy(from_logits=true)`")
     return TrainSpec(**values)

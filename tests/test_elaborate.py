@@ -144,7 +144,7 @@ def test_independent_errors_are_all_reported_and_do_not_cascade(errors_of):
         }""")
     assert errors == [
         (3, 26, "error", "unknown op or block `conv9`"),
-        (5, 26, "error", "dense: `units` must be int, got the string \"two\""),
+        (5, 26, "error", "dense: `units` must be an int, got the string \"two\""),
     ]
 
 

@@ -130,21 +130,28 @@ def op(name: str, *, evaluate: Evaluate, params: Callable[..., dict[str, Param]]
 # --- attribute values -------------------------------------------------------------------------
 
 
-def describe_hint(hint: Any) -> str:
-    """An annotation in the user's words: `int`, `"same" or "valid"`, `(int, ...)`."""
+_NAMES = {int: ("an int", "int", "ints"), float: ("a float", "float", "floats"),
+          bool: ("a bool", "bool", "bools"), str: ("a string", "string", "strings")}
+
+
+def describe_hint(hint: Any, form: int = 0) -> str:
+    """An annotation in the user's words: `an int`, `"same" or "valid"`, `a list of ints`.
+    `form` 0 is with an article, 1 bare (inside a tuple), 2 plural."""
     origin = typing.get_origin(hint)
     if hint is type(None):
         return "none"
     if origin is Literal:
         return " or ".join(f'"{a}"' if isinstance(a, str) else str(a) for a in typing.get_args(hint))
     if origin in (typing.Union, types.UnionType):
-        return " or ".join(describe_hint(a) for a in typing.get_args(hint))
+        return " or ".join(describe_hint(a, form) for a in typing.get_args(hint))
     if origin is tuple:
         args = typing.get_args(hint)
         if len(args) == 2 and args[1] is Ellipsis:
-            return f"a list of {describe_hint(args[0])}"
-        return "(" + ", ".join(describe_hint(a) for a in args) + ")"
-    return {int: "int", float: "float", bool: "bool", str: "string"}.get(hint, str(hint))
+            inner = describe_hint(args[0], 2)
+            return f"a list of {inner}" if form != 2 else f"lists of {inner}"
+        text = "(" + ", ".join(describe_hint(a, 1) for a in args) + ")"
+        return text + (" pairs" if len(args) == 2 else " tuples") if form == 2 else text
+    return _NAMES[hint][form] if hint in _NAMES else str(hint)
 
 
 def convert_attr(value: Any, hint: Any) -> Any:
