@@ -23,6 +23,9 @@ def _binary_rule(name: str):
         if a.dtype != b.dtype:
             raise ShapeError(f"{name} needs operands of one dtype, got {a} and {b}",
                              hint="insert `cast` to make the dtypes agree")
+        if name == "div" and not a.is_float:  # `/` is true division: its result is not an int
+            raise ShapeError(f"div needs floating-point operands, got {a} and {b}",
+                             hint='cast them first: `x |> cast("f32")`')
         return TensorType(a.dtype, broadcast_shapes(name, a.shape, b.shape))
 
     rule.__doc__ = f"elementwise {name} with numpy broadcasting"

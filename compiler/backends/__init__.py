@@ -1,0 +1,52 @@
+"""Backends: one lowering module per target (`to_onnx`, ...), each an op table and one loop.
+
+`Rules` is that op table. Backend modules import their framework lazily, so importing this
+package (or `netc`) never imports ONNX, TensorFlow or TVM.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+from ..ir import Node
+from ..source import NetcError, error
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Rules:
+    """An op table: IR op name -> the function that lowers one node of that op."""
+
+    def __init__(self, backend: str):
+        self.backend = backend
+        self.table: dict[str, Callable[..., Any]] = {}
+
+    def on(self, *ops: str) -> Callable[[F], F]:
+        """Register the decorated function as the rule for each of `ops`."""
+
+        def register(rule: F) -> F:
+            for name in ops:
+                assert name not in self.table, f"{self.backend}: two rules for `{name}`"
+                self.table[name] = rule
+            return rule
+
+        return register
+
+    def __contains__(self, op: str) -> bool:
+        return op in self.table
+
+    def rule(self, node: Node) -> Callable[..., Any]:
+        """The rule for `node`, or a diagnostic at its span when the backend has none."""
+        if node.op not in self.table:
+            raise self.cannot(node)
+        return self.table[node.op]
+
+    def cannot(self, node: Node, why: str = "") -> NetcError:
+        """A located error: this backend cannot lower `node` (and why, when known)."""
+        return error(f"the {self.backend} backend cannot lower `{node.op}`{why}", node.span,
+                     calls=node.calls)
+
+    def missing(self, ops: Iterable[str]) -> list[str]:
+        """The ops in `ops` without a rule, sorted."""
+        return sorted(set(ops) - set(self.table))

@@ -1,0 +1,130 @@
+"""Run ONNX models in ONNX Runtime: CUDA when a GPU is really there, quiet when it is not.
+
+`onnx` and `onnxruntime` are imported inside the functions that need them. A model file is
+checked before ONNX Runtime sees it, and inputs are checked against the model's signature.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+from collections.abc import Collection, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from netc.source import NetcError, error
+
+from .api import Signature, check_feed
+
+QUIET = 3  # ONNX Runtime log severity: errors only (4: fatal only, while probing providers)
+
+
+@functools.lru_cache(maxsize=1)
+def cuda_available() -> bool:
+    """Whether ONNX Runtime can run on a CUDA GPU here: the provider is built in *and* a GPU
+    is present (a device node, or `nvidia-smi -L` succeeds)."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return False
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        return False
+    if os.path.exists("/dev/nvidia0"):
+        return True
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return False
+    try:
+        done = subprocess.run([smi, "-L"], capture_output=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return done.returncode == 0 and b"GPU" in done.stdout
+
+
+def read_model(path: str | Path) -> Any:
+    """An `onnx.ModelProto` from `path`, or a NetcError saying why the file is not one."""
+    import onnx
+
+    p = Path(path)
+    if not p.is_file():
+        raise error(f"no such model file: {p}" if not p.exists() else f"{p} is not a file")
+    try:
+        model = onnx.load(str(p))
+        onnx.checker.check_model(model)
+    except Exception as e:  # protobuf's DecodeError, the checker's ValidationError, OSError...
+        detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise error(f"{p} is not a valid ONNX model: {detail}") from None
+    return model
+
+
+_DTYPES = {1: "f32", 10: "f16", 11: "f64", 6: "i32", 7: "i64", 9: "bool", 16: "bf16"}
+
+
+def _signature(values: Any, skip: Collection[str] = ()) -> tuple[Signature, ...]:
+    out = []
+    for v in values:
+        if v.name in skip:
+            continue
+        t = v.type.tensor_type
+        dims = tuple(d.dim_value if d.HasField("dim_value") else
+                     d.dim_param if d.HasField("dim_param") else None for d in t.shape.dim)
+        out.append(Signature(v.name, _DTYPES.get(t.elem_type, f"onnx type {t.elem_type}"), dims))
+    return tuple(out)
+
+
+class OnnxSession:
+    """An ONNX Runtime session behind netc's interface (named numpy arrays in and out)."""
+
+    def __init__(self, model: Any, *, name: str = "model", device: str = "auto",
+                 threads: int | None = None, inter_op_threads: int | None = None):
+        import onnxruntime as ort
+
+        if device == "cuda" and not cuda_available():
+            raise error("device cuda: no CUDA GPU is available to ONNX Runtime here",
+                        hint='use device "cpu" (or "auto")')
+        use_cuda = device in ("auto", "cuda") and cuda_available()
+        options = ort.SessionOptions()
+        options.log_severity_level = QUIET
+        if threads is not None:
+            options.intra_op_num_threads = threads
+        if inter_op_threads is not None:
+            options.inter_op_num_threads = inter_op_threads
+            if inter_op_threads > 1:
+                options.execution_mode = ort.ExecutionMode.ORT_PARALLEL
+        providers = (["CUDAExecutionProvider"] if use_cuda else []) + ["CPUExecutionProvider"]
+        # a GPU machine without CUDA's libraries logs its failure to load the provider at
+        # error level; it falls back to the CPU, which is checked below
+        ort.set_default_logger_severity(4 if use_cuda else QUIET)
+        try:
+            self._session = ort.InferenceSession(model.SerializeToString(), options,
+                                                 providers=providers)
+        except Exception as e:
+            detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise error(f"ONNX Runtime cannot load model `{name}`: {detail}") from None
+        finally:
+            ort.set_default_logger_severity(QUIET)
+        self.device = "cuda" if "CUDAExecutionProvider" in self._session.get_providers() else "cpu"
+        if device == "cuda" and self.device != "cuda":
+            raise error("device cuda: ONNX Runtime could not start its CUDA provider",
+                        hint="check the CUDA and cuDNN libraries ONNX Runtime needs")
+        self.name = name
+        initializers = {i.name for i in model.graph.initializer}
+        self.inputs = _signature(model.graph.input, initializers)
+        self.outputs = _signature(model.graph.output)
+
+    def run(self, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        """Run on named numpy inputs (checked first); returns the named outputs."""
+        feed = check_feed(self.name, self.inputs, inputs)
+        names = [s.name for s in self.outputs]
+        try:
+            results = self._session.run(names, feed)
+        except NetcError:
+            raise
+        except Exception as e:  # a run-time failure inside ONNX Runtime (e.g. a bad index)
+            detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise error(f"ONNX Runtime failed to run model `{self.name}`: {detail}") from None
+        return dict(zip(names, results, strict=True))
