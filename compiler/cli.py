@@ -193,12 +193,12 @@ _emit_option = click.option("--emit", type=click.Choice(EMITS),
                             help="Print this instead of the summary (ir: the IR graph).")
 
 
-def _show(m: Model, out: Output, emit: str | None) -> None:
+def _show(m: Model, out: Output, emit: str | None, extra: dict | None = None) -> None:
     """The summary table, or what `--emit` asked for, or the JSON of either."""
     from .ir import print_graph
 
     if out.json:
-        data = {"ok": True, **m.to_json()}
+        data = {"ok": True, **m.to_json(), **(extra or {})}
         if emit == "ir":
             data["ir"] = print_graph(m.graph)
         out.print_json(data)
@@ -245,18 +245,104 @@ def cli() -> None:
     """
 
 
-# The default command. Target options (-t/--target, -o/--output, -O0/-O1/-O2) and writing the
-# artifact (model.onnx) come here later, as a decorator and a call after `_show`.
+def _target_options(f: Callable) -> Callable:
+    """What the default command and `run` take to build an artifact."""
+    for decorate in reversed((
+        click.option("-t", "--target", type=click.Choice(["onnx"]), default="onnx",
+                     show_default=True, help="The backend to compile for."),
+        click.option("-O", "level", type=click.IntRange(0, 2), default=None, metavar="LEVEL",
+                     help="Optimization: -O0 none, -O1 cleanup and folding, -O2 everything "
+                          "(the default when writing a model; `--emit ir` alone shows -O0)."),
+        click.option("--weights", type=click.Path(), metavar="FILE",
+                     help="Weights by name (.npz or .safetensors); default: seeded Keras "
+                          "initializers."),
+        click.option("--seed", type=int, default=0, show_default=True,
+                     help="Seed of the initial weights."),
+        click.option("--io-layout", type=click.Choice(["channels-last", "channels-first"]),
+                     default="channels-last", show_default=True,
+                     help="Layout of the model's image inputs and outputs."),
+        click.option("--verify-passes", is_flag=True,
+                     help="Check the IR after every pass and run the graph before and after "
+                          "it on random inputs; name the first pass that changes an output."),
+        click.option("--print-after", "print_after", multiple=True, metavar="PASS",
+                     help="Print the IR after this pass (repeatable; `all` for every pass)."),
+        click.option("--stats", is_flag=True, help="Print what each pass did."),
+    )):
+        f = decorate(f)
+    return f
+
+
+def _pass_options(level: int, verify_passes: bool, print_after: Sequence[str],
+                  stats: dict | None) -> dict[str, Any]:
+    return {"level": level, "verify": verify_passes, "print_after": tuple(print_after),
+            "stats": stats,
+            "on_print": lambda name, text: click.echo(f"// after {name}\n{text}", err=True)}
+
+
+def _print_stats(stats: dict, out: Output) -> None:
+    if out.json or not stats:
+        return
+    from rich.table import Table
+
+    table = Table(title="what each pass did")
+    for column in ("pass", "removed", "added", "changed", "folded", "fused", "ms"):
+        table.add_column(column, justify="left" if column == "pass" else "right")
+    for name, st in stats.items():
+        table.add_row(name, *(str(v) for v in (st.removed, st.added, st.changed, st.folded,
+                                               st.fused)), f"{st.seconds * 1e3:.1f}")
+    out.console(stderr=True).print(table)
+
+
+# The default command: check, print the summary, write the artifact (model.onnx).
 @cli.command(DEFAULT_COMMAND)
 @_model_options
 @_emit_option
-def compile_cmd(file: str, model: str | None, json_: bool, quiet: bool, emit: str | None) -> None:
-    """Check a model and print its summary (the default).
+@_target_options
+@click.option("-o", "--output", type=click.Path(), metavar="PATH",
+              help="Where to write the model (default: MODEL.onnx next to the source).")
+@click.option("--no-write", is_flag=True, help="Check and summarize only; write nothing.")
+def compile_cmd(file: str, model: str | None, json_: bool, quiet: bool, emit: str | None,
+                target: str, level: int | None, weights: str | None, seed: int,
+                io_layout: str, verify_passes: bool, print_after: Sequence[str], stats: bool,
+                output: str | None, no_write: bool) -> None:
+    """Check a model, print its summary and write it for the target (the default command).
 
-    `netc MODEL.net` is short for `netc compile MODEL.net`.
+    `netc MODEL.net` is short for `netc compile MODEL.net`; it writes MODEL.onnx.
     """
+    from . import driver
+
     out = _start(json_, quiet)
-    _show(_load(file, model, out), out, emit)
+    m = _load(file, model, out)
+    pass_stats: dict | None = {} if stats else None
+    if emit == "ir":
+        values = driver.model_weights(m, weights, seed)
+        graph, _ = driver.optimized(m, values, **_pass_options(
+            level or 0, verify_passes, print_after, pass_stats))
+        _show_ir(graph, m, out)
+        _print_stats(pass_stats or {}, out)
+        return
+    path = None
+    if no_write and (print_after or stats or verify_passes):  # run the passes, write nothing
+        driver.optimized(m, driver.model_weights(m, weights, seed), **_pass_options(
+            2 if level is None else level, verify_passes, print_after, pass_stats))
+    elif not no_write:
+        path = driver.write(m, output or driver.default_output(file, target), target,
+                           weights=weights, seed=seed, io_layout=io_layout,
+                           **_pass_options(2 if level is None else level, verify_passes,
+                                           print_after, pass_stats))
+    _show(m, out, None, extra={"output": str(path)} if path else None)
+    _print_stats(pass_stats or {}, out)
+    if path and not out.json:
+        click.echo(f"wrote {path}")
+
+
+def _show_ir(graph: Any, m: Model, out: Output) -> None:
+    from .ir import print_graph
+
+    if out.json:
+        out.print_json({"ok": True, **m.to_json(), "ir": print_graph(graph)})
+    else:
+        click.echo(print_graph(graph))
 
 
 @cli.command()
@@ -282,8 +368,73 @@ def check(file: str, model: str | None, json_: bool, quiet: bool, emit: str | No
                    f"{_count(m.total_params, 'param')}")
 
 
-# Later subcommands (`run`, `weights`, `bench`, `verify`) are one `@cli.command()` function
-# each, like `check`: `_model_options`, `_start`, `_load`, then their own work.
+@cli.command()
+@click.argument("file", metavar="MODEL.net|MODEL.onnx", type=click.Path())
+@click.option("-i", "--input", "inputs", required=True, type=click.Path(), metavar="FILE",
+              help="Inputs: .npz with one array per input name, or .npy for a one-input model.")
+@click.option("-o", "--output", type=click.Path(), metavar="FILE.npz",
+              help="Write the outputs here instead of printing a summary of them.")
+@click.option("--model", "model", metavar="NAME", help="The model, when a .net defines several.")
+@click.option("--weights", type=click.Path(), metavar="FILE", help="Weights for a .net model.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of initial weights.")
+@click.option("-O", "level", type=click.IntRange(0, 2), default=2, show_default=True,
+              metavar="LEVEL", help="Optimization level for a .net model.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+              show_default=True, help="auto: CUDA when a GPU is present, else the CPU.")
+@click.option("--threads", type=click.IntRange(1), default=None, help="Intra-op threads.")
+@click.option("--json", "json_", is_flag=True, help="Output statistics as JSON.")
+def run(file: str, inputs: str, output: str | None, model: str | None, weights: str | None,
+        seed: int, level: int, device: str, threads: int | None, json_: bool) -> None:
+    """Run a model on inputs from a file (ONNX Runtime) and summarize or write the outputs."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from netc.runtime import load
+    from netc.runtime.api import read_inputs, write_outputs
+
+    out = _start(json_, False)
+    source: Any = _load(file, model, out) if Path(file).suffix == ".net" else file
+    session = load(source, device=device, threads=threads, weights=weights, seed=seed,
+                   level=level)
+    results = session.run(read_inputs(inputs, session))
+    if output:
+        write_outputs(results, output)
+    rows = [{"name": k, "dtype": str(v.dtype), "shape": list(v.shape),
+             **({"min": float(np.min(v)), "max": float(np.max(v)), "mean": float(np.mean(v))}
+                if v.size and v.dtype.kind in "fiu" else {})} for k, v in results.items()]
+    if out.json:
+        out.print_json({"ok": True, "device": session.device, "outputs": rows,
+                        **({"written": output} if output else {})})
+        return
+    for r in rows:
+        stats = (f"  min {r['min']:.6g}  max {r['max']:.6g}  mean {r['mean']:.6g}"
+                 if "min" in r else "")
+        click.echo(f"{r['name']}: {r['dtype']}{r['shape']}{stats}")
+    if output:
+        click.echo(f"wrote {output}")
+
+
+@cli.command()
+@_model_options
+@click.option("-o", "--output", required=True, type=click.Path(), metavar="FILE",
+              help="Where to write: .npz or .safetensors.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of initial weights.")
+def weights(file: str, model: str | None, json_: bool, quiet: bool, output: str,
+            seed: int) -> None:
+    """Write a model's initial weights by name (Keras' initializers, seeded)."""
+    from .weights import initial_weights, save_weights
+
+    out = _start(json_, quiet)
+    m = _load(file, model, out)
+    values = initial_weights(m.graph, seed)
+    save_weights(values, output)
+    if out.json:
+        out.print_json({"ok": True, "written": output, "weights": len(values),
+                        "params": m.total_params})
+    else:
+        click.echo(f"wrote {output}: {_count(len(values), 'weight')}, "
+                   f"{_count(m.total_params, 'param')}")
 
 
 def main(argv: Sequence[str] | None = None, *, standalone_mode: bool = True) -> Any:

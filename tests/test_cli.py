@@ -99,9 +99,11 @@ def test_summary_lists_each_layer_with_its_shape_params_and_line(files: Path) ->
 
 def test_a_bare_path_runs_the_default_command_which_prints_the_summary(files: Path) -> None:
     summary = run("summary", "mlp.net").stdout
-    assert run("mlp.net").stdout == summary
-    assert run("compile", "mlp.net").stdout == summary
-    assert run("-q", "mlp.net").stdout == summary  # options may come before the path
+    written = summary + "wrote mlp.onnx\n"  # the default command also writes the model
+    assert run("mlp.net").stdout == written
+    assert run("compile", "mlp.net").stdout == written
+    assert run("-q", "mlp.net").stdout == written  # options may come before the path
+    assert run("mlp.net", "--no-write").stdout == summary
 
 
 def test_lowercase_dims_are_printed_as_written(files: Path) -> None:
@@ -136,7 +138,8 @@ def test_json_is_the_model_summary_and_nothing_else(files: Path, command: list[s
     assert r.exit_code == 0
     data = json.loads(r.stdout)
     assert data["ok"] is True
-    assert data == {"ok": True, **netc.compile(Path("unused.net")).to_json()}
+    written = {"output": "unused.onnx"} if command == [] else {}
+    assert data == {"ok": True, **netc.compile(Path("unused.net")).to_json(), **written}
     assert (data["total_params"], data["trainable_params"], data["non_trainable_params"]) == (
         36, 36, 0)
     assert [w["message"] for w in data["warnings"]] == ["input `z` is never used"]
@@ -254,7 +257,7 @@ def test_check_and_help_import_no_backend(files: Path) -> None:
     code = (
         "import sys\n"
         "from netc.cli import main\n"
-        "for args in (['--help'], ['check', 'mlp.net'], ['mlp.net']):\n"
+        "for args in (['--help'], ['check', 'mlp.net'], ['mlp.net', '--no-write']):\n"
         "    main(args, standalone_mode=False)\n"
         f"print(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r}))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

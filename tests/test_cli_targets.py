@@ -1,0 +1,127 @@
+"""The CLI's backend commands: writing model.onnx, `run`, `weights`, opt levels and pass flags."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import netc
+from netc.cli import cli
+from netc.runtime.reference import run as reference_run
+from netc.weights import initial_weights
+
+CNN = """\
+model cnn(image: f32[N, 12, 12, 3]) -> (logits: f32[N, 5]) {
+    x = image |> conv2d(8, 3, padding="same", bias=false) |> batchnorm |> relu |> maxpool(2)
+    logits = x |> flatten |> dense(5)
+}
+"""
+
+
+@pytest.fixture
+def files(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("cnn.net").write_text(CNN)
+    np.save("x.npy", np.random.default_rng(0).random((3, 12, 12, 3), dtype=np.float32))
+    return tmp_path
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def reference(x: np.ndarray, seed: int = 0) -> np.ndarray:
+    m = netc.compile(Path("cnn.net"))
+    return reference_run(m.graph, {"image": x}, initial_weights(m.graph, seed))["logits"]
+
+
+def test_the_default_command_writes_an_onnx_model_next_to_the_source(files):
+    r = run("cnn.net", "-q")
+    assert r.exit_code == 0 and r.stdout.endswith("wrote cnn.onnx\n")
+    out = run("run", "cnn.onnx", "-i", "x.npy", "-o", "y.npz")
+    assert out.exit_code == 0, out.output
+    with np.load("y.npz") as y:
+        np.testing.assert_allclose(y["logits"], reference(np.load("x.npy")), rtol=1e-4, atol=1e-5)
+
+
+def test_output_path_and_same_bytes_for_the_same_seed(files):
+    assert run("cnn.net", "-o", "a.onnx", "-q").exit_code == 0
+    assert run("cnn.net", "-o", "b.onnx", "-q").exit_code == 0
+    assert run("cnn.net", "-o", "c.onnx", "-q", "--seed", "1").exit_code == 0
+    assert Path("a.onnx").read_bytes() == Path("b.onnx").read_bytes()
+    assert Path("a.onnx").read_bytes() != Path("c.onnx").read_bytes()
+
+
+def test_weights_written_by_netc_weights_load_back_by_name(files):
+    r = run("weights", "cnn.net", "-o", "w.safetensors")
+    assert (r.exit_code, r.stdout) == (0, "wrote w.safetensors: 7 weights, 1,693 params\n")
+    assert run("cnn.net", "-o", "a.onnx", "-q").exit_code == 0
+    assert run("cnn.net", "-o", "b.onnx", "-q", "--weights", "w.safetensors").exit_code == 0
+    assert Path("a.onnx").read_bytes() == Path("b.onnx").read_bytes()
+
+
+def test_mismatched_weights_are_one_error_and_leave_no_file(files):
+    np.savez("w.npz", **{"conv2d.kernel": np.zeros((3, 3, 3, 4), np.float32),
+                         "extra": np.zeros(2, np.float32)})
+    r = CliRunner().invoke(cli, ["cnn.net", "--weights", "w.npz", "-q"])
+    assert r.exit_code == 1
+    assert "w.npz does not fit model `cnn` (8 problems)" in r.stderr
+    assert "wrong shape: conv2d.kernel is [3, 3, 3, 4] in w.npz, the model needs f32[3, 3, 3, 8]" \
+        in r.stderr
+    assert "missing: dense.kernel f32[288, 5]" in r.stderr and "unexpected: extra [2]" in r.stderr
+    assert not Path("cnn.onnx").exists()
+
+
+def test_run_a_net_file_directly_and_summarize_outputs(files):
+    r = run("run", "cnn.net", "-i", "x.npy")
+    assert r.exit_code == 0
+    assert r.stdout.startswith("logits: float32[3, 5]  min ")
+    data = json.loads(run("run", "cnn.net", "-i", "x.npy", "--json").stdout)
+    ref = reference(np.load("x.npy"))
+    assert data["outputs"][0]["shape"] == [3, 5]
+    assert data["outputs"][0]["max"] == pytest.approx(float(ref.max()), rel=1e-4, abs=1e-5)
+
+
+def test_run_rejects_wrong_inputs_and_corrupt_models(files):
+    np.save("bad.npy", np.zeros((3, 12, 12, 4), np.float32))
+    r = CliRunner().invoke(cli, ["run", "cnn.net", "-i", "bad.npy"])
+    assert r.exit_code == 1 and "the model needs f32[N, 12, 12, 3]" in r.stderr
+    Path("junk.onnx").write_text("not a model")
+    r = CliRunner().invoke(cli, ["run", "junk.onnx", "-i", "x.npy"])
+    assert r.exit_code == 1 and "junk.onnx is not a valid ONNX model" in r.stderr
+    assert "Traceback" not in r.output
+
+
+def test_opt_levels_change_the_emitted_ir(files):
+    o0 = run("cnn.net", "--emit", "ir").stdout
+    o2 = run("cnn.net", "--emit", "ir", "-O", "2").stdout
+    assert "batchnorm(" in o0 and "fused_conv(" not in o0
+    assert "batchnorm(" not in o2 and "fused_conv(" in o2
+
+
+def test_print_after_and_stats_go_to_stderr(files):
+    r = run("cnn.net", "-q", "--print-after", "fold_batchnorm", "--stats", "--no-write")
+    assert r.exit_code == 0
+    assert "// after fold_batchnorm\ngraph cnn(" in r.stderr
+    assert "what each pass did" in r.stderr and "fuse_activation" in r.stderr
+    bad = CliRunner().invoke(cli, ["cnn.net", "--print-after", "fold_everything"])
+    assert bad.exit_code == 1 and "unknown pass fold_everything" in bad.stderr
+
+
+def test_verify_passes_checks_every_pass(files):
+    r = run("cnn.net", "-q", "--verify-passes", "-o", "v.onnx")
+    assert r.exit_code == 0 and Path("v.onnx").exists()
+
+
+def test_channels_first_io_layout(files):
+    assert run("cnn.net", "-q", "--io-layout", "channels-first", "-o", "cf.onnx").exit_code == 0
+    x = np.load("x.npy")
+    np.save("x_cf.npy", x.transpose(0, 3, 1, 2))
+    r = run("run", "cf.onnx", "-i", "x_cf.npy", "-o", "y.npz")
+    assert r.exit_code == 0, r.output
+    with np.load("y.npz") as y:
+        np.testing.assert_allclose(y["logits"], reference(x), rtol=1e-4, atol=1e-5)
