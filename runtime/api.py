@@ -78,18 +78,22 @@ def check_feed(model: str, signature: tuple[Signature, ...], inputs: Mapping[str
 
 def load(source: Any, *, device: str = "auto", threads: int | None = None,
          inter_op_threads: int | None = None, weights: Any = None, seed: int = 0,
-         io_layout: str = "channels-last", level: int = 2) -> Session:
+         io_layout: str = "channels-last", level: int = 2,
+         graph_optimization: str = "all") -> Session:
     """A session for `source`: a `.onnx` path or `onnx.ModelProto`, or a `.net` path or
     compiled `netc.Model` (emitted to ONNX with `weights`: a path, a dict, or None for the
     seeded initial weights) after the optimizer's passes of opt `level`. `device` is "auto" (CUDA when a GPU is present), "cpu" or
-    "cuda"; `threads`/`inter_op_threads` set ONNX Runtime's intra-/inter-op thread counts."""
+    "cuda"; `threads`/`inter_op_threads` set ONNX Runtime's intra-/inter-op thread counts;
+    `graph_optimization` is ONNX Runtime's own optimizer level: "disable", "basic",
+    "extended" or "all" (its default)."""
     from . import onnx as ort_backend
 
     if device not in DEVICES:
         raise error(f"unknown device `{device}`", hint='use "auto", "cpu" or "cuda"')
     model, name = _as_onnx(source, weights, seed, io_layout, level)
     return ort_backend.OnnxSession(model, name=name, device=device, threads=threads,
-                                   inter_op_threads=inter_op_threads)
+                                   inter_op_threads=inter_op_threads,
+                                   graph_optimization=graph_optimization)
 
 
 def _as_onnx(source: Any, weights: Any, seed: int, io_layout: str, level: int

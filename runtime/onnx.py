@@ -76,12 +76,22 @@ def _signature(values: Any, skip: Collection[str] = ()) -> tuple[Signature, ...]
     return tuple(out)
 
 
+# ONNX Runtime's own graph optimizer, on top of netc's passes (benchmarks compare them).
+GRAPH_OPTIMIZATION = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
+                      "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
+
+
 class OnnxSession:
     """An ONNX Runtime session behind netc's interface (named numpy arrays in and out)."""
 
     def __init__(self, model: Any, *, name: str = "model", device: str = "auto",
-                 threads: int | None = None, inter_op_threads: int | None = None):
+                 threads: int | None = None, inter_op_threads: int | None = None,
+                 graph_optimization: str = "all"):
         import onnxruntime as ort
+
+        if graph_optimization not in GRAPH_OPTIMIZATION:
+            raise error(f"unknown ONNX Runtime optimization level `{graph_optimization}`",
+                        hint=f"use {', '.join(GRAPH_OPTIMIZATION)}")
 
         if device == "cuda" and not cuda_available():
             raise error("device cuda: no CUDA GPU is available to ONNX Runtime here",
@@ -89,6 +99,8 @@ class OnnxSession:
         use_cuda = device in ("auto", "cuda") and cuda_available()
         options = ort.SessionOptions()
         options.log_severity_level = QUIET
+        options.graph_optimization_level = getattr(
+            ort.GraphOptimizationLevel, GRAPH_OPTIMIZATION[graph_optimization])
         if threads is not None:
             options.intra_op_num_threads = threads
         if inter_op_threads is not None:

@@ -125,3 +125,25 @@ def test_channels_first_io_layout(files):
     assert r.exit_code == 0, r.output
     with np.load("y.npz") as y:
         np.testing.assert_allclose(y["logits"], reference(x), rtol=1e-4, atol=1e-5)
+
+
+def test_bench_times_the_opt_levels_side_by_side(files):
+    r = run("bench", "cnn.net", "--repeat", "2", "--warmup", "0", "--batch", "2", "--json")
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)
+    assert [t["name"] for t in data["timings"]] == ["-O0", "-O2"]
+    assert all(t["runs"] == 2 and 0 < t["min_ms"] <= t["median_ms"] <= t["max_ms"]
+               for t in data["timings"])
+    assert (data["batch"], data["ort_opt"], data["timings"][0]["speedup"]) == (2, "all", 1.0)
+    one = json.loads(run("bench", "cnn.net", "-O", "1", "--repeat", "1", "--json").stdout)
+    assert [t["name"] for t in one["timings"]] == ["-O1"]
+
+
+def test_random_inputs_bind_the_batch_and_other_symbols():
+    from netc.runtime.api import Signature
+    from netc.runtime.bench import random_inputs
+
+    feeds = random_inputs((Signature("x", "f32", ("N", "T", 3)), Signature("ids", "i64", (None, 4))),
+                          batch=5, symbols={"T": 7})
+    assert (feeds["x"].shape, feeds["x"].dtype) == ((5, 7, 3), np.float32)
+    assert (feeds["ids"].shape, feeds["ids"].dtype) == ((5, 4), np.int64)
