@@ -13,7 +13,8 @@ from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 
-from ..ir import Graph, print_graph, verify as verify_ir
+from ..ir import Graph, print_graph
+from ..ir import verify as verify_ir
 from .activation import fuse_activation
 from .batchnorm import fold_batchnorm
 from .checking import Checker, Pass, PassError, PassStats, read_only, record, timed
@@ -109,7 +110,7 @@ def optimize(graph: Graph, weights: Mapping[str, np.ndarray], level: int = 2, *,
     checker, given = None, weights
     if verify:
         verify_ir(graph, after="the input to optimize")
-        weights = read_only(weights)  # a pass that writes into a weight fails loudly
+        weights = viewed = read_only(weights)  # a pass that writes into a weight fails loudly
         checker = Checker(graph, weights, seed)
     for pass_ in passes:
         name = pass_.__name__
@@ -122,13 +123,9 @@ def optimize(graph: Graph, weights: Mapping[str, np.ndarray], level: int = 2, *,
         if name in wanted or "all" in wanted:
             emit(name, print_graph(new))
         graph, weights = new, new_weights
-    return graph, (given if verify and weights is not given and _same(weights, given) else weights)
-
-
-def _same(weights: Mapping[str, np.ndarray], given: Mapping[str, np.ndarray]) -> bool:
-    """The read-only views `verify` made are all still views of the given arrays, unchanged."""
-    return weights.keys() == given.keys() and all(
-        weights[k].base is given[k] or weights[k] is given[k] for k in weights)
+    if verify and weights is viewed:  # no pass changed the weights: the caller's own dict
+        weights = given
+    return graph, weights
 
 
 def _print_to_stderr(name: str, text: str) -> None:

@@ -43,6 +43,13 @@ def scale_kernel(op: str, kernel: np.ndarray, scale: np.ndarray) -> np.ndarray:
     return k * scale[:, None]
 
 
+def channels(node: Node) -> int:
+    """The channel count (last dim) of an op with weights, always a literal size."""
+    c = node.tensor_type.shape[-1]
+    assert isinstance(c, int), f"{node.name} has symbolic channels {c}"
+    return c
+
+
 def fold_batchnorm(graph: Graph, weights: Weights, *, keep_training: bool = False
                    ) -> tuple[Graph, Weights]:
     """`batchnorm(conv(x, W, b))` -> `conv(x, W * s, (b - mean) * s + beta)`,
@@ -90,7 +97,7 @@ def fold_batchnorm(graph: Graph, weights: Weights, *, keep_training: bool = Fals
         mean, var = w
         with np.errstate(all="ignore"):
             s = gamma / np.sqrt(var + bn.attrs["epsilon"])
-        s = np.broadcast_to(s, (bn.tensor_type.shape[-1],))
+        s = np.broadcast_to(s, (channels(bn),))
         if not np.all(np.isfinite(s)):
             continue
         new_bias = (np.asarray(bias, np.float64) - mean) * s + beta

@@ -110,9 +110,8 @@ class Checker:
         if after is before and not weights_changed:
             return
         outputs = self.run(after, weights)
-        for (out, value), dtype in zip(after.outputs, (after[v].tensor_type.dtype
-                                                        for _, v in after.outputs)):
-            _compare(name, out, self.outputs[out], outputs[out], dtype)
+        for out, value in after.outputs:
+            _compare(name, out, self.outputs[out], outputs[out], after[value].tensor_type.dtype)
         self.outputs = outputs
 
 
@@ -192,7 +191,7 @@ def random_inputs(graph: Graph, seed: int = 0) -> dict[str, np.ndarray]:
     sizes = symbol_sizes(graph)
     vocab = min((n.attrs["vocab"] for n in graph.nodes if n.op == "embedding"),
                 default=MAX_INT_INPUT)
-    out = {}
+    out: dict[str, np.ndarray] = {}
     for i in graph.inputs:
         t = graph[i].tensor_type
         shape = concrete_shape(t, sizes)

@@ -3,6 +3,8 @@ computed by the op's own `evaluate` (the reference runtime's), so the two cannot
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ..ir import Const, Graph, Node, concrete_shape, numpy_dtype
@@ -30,7 +32,7 @@ def fold_constants(graph: Graph, weights: Weights, *, freeze_weights: bool = Fal
     bug caught early); an op whose `evaluate` raises (the runtime raises it again).
     Params are not constants unless `freeze_weights`: a weight may be replaced after compiling.
     """
-    values: dict[str, object] = {}
+    values: dict[str, Any] = {}
     for node in graph.nodes:
         if node.op == "constant":
             values[node.name] = node.attrs["value"].array
@@ -45,7 +47,7 @@ def fold_constants(graph: Graph, weights: Weights, *, freeze_weights: bool = Fal
                 i in values for i in node.inputs):
             continue
         if node.op == "item":
-            value = values[node.inputs[0]][node.attrs["index"]]  # type: ignore[index]
+            value = values[node.inputs[0]][node.attrs["index"]]
         else:
             try:
                 with np.errstate(all="ignore"):

@@ -41,7 +41,7 @@ def eliminate_noop_ops(graph: Graph, weights: Weights) -> tuple[Graph, Weights]:
 def _passes_through(graph: Graph, node: Node, keep_training: bool) -> bool:
     if not node.inputs or node.op in ("input", "param", "constant", "item"):
         return False
-    x = graph[node.inputs[0]].type
+    x = graph[node.inputs[0]].tensor_type
     a = node.attrs
     if node.op == "dropout":
         return not keep_training
@@ -51,7 +51,8 @@ def _passes_through(graph: Graph, node: Node, keep_training: bool) -> bool:
         return tuple(a["perm"]) == tuple(range(len(a["perm"])))
     if node.op == "slice":
         return all(_whole(x.shape[axis], start, end, step)
-                   for axis, start, end, step in zip(a["axes"], a["starts"], a["ends"], a["steps"]))
+                   for axis, start, end, step in zip(
+                       a["axes"], a["starts"], a["ends"], a["steps"], strict=True))
     if node.op == "pad":
         return all(before == after == 0 for before, after in a["pads"])
     if node.op == "concat":

@@ -52,6 +52,7 @@ def fuse_matmul_add(graph: Graph, weights: Weights, *, keep_training: bool = Fal
             if x.tensor_type.rank < 2 or not add.tensor_type.is_float or add.type != mm.type:
                 continue
             units = w.tensor_type.shape[1]
+            assert isinstance(units, int), f"weight {w.name} has a symbolic dim"
             shape = bias.tensor_type.shape
             if bias.op not in ("param", "constant") or len(shape) > add.tensor_type.rank:
                 continue

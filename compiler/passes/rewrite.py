@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from ..ir import Const, Graph, Node, TensorType, numpy_dtype
-from ..ops import OPS
+from ..ir import DTYPES, Const, Graph, Node, TensorType, numpy_dtype
+from ..ops import OPS, ShapeError
 
 Weights = Mapping[str, np.ndarray]
 ORIGIN = "origin"
@@ -77,8 +77,6 @@ def with_origin(attrs: Mapping[str, Any], keeper: Node, absorbed: Iterable[Node]
 def infer(op: str, in_types: Sequence[TensorType], attrs: Mapping[str, Any]
           ) -> tuple[TensorType, dict[str, Any]] | None:
     """The op's shape rule on these types and attrs (without `origin`), or None if it refuses."""
-    from ..ops import ShapeError
-
     try:
         out, canon = OPS[op].infer(in_types, {k: v for k, v in attrs.items() if k != ORIGIN})
     except (ShapeError, TypeError, ValueError):
@@ -126,14 +124,15 @@ def folded_weight_name(graph: Graph, names: Names, old: str, reader: str,
     return names.fresh((old[: made.start()] if made else old) + FOLDED)
 
 
-def new_param(name: str, value: np.ndarray, dtype: str, like: Node, init: str = "zeros") -> tuple[
-        Node, np.ndarray]:
-    """A `param` node for a folded weight and its value, cast to `dtype`; spans and trainability
-    come from `like` (the weight or op it replaces)."""
+def new_param(name: str, value: np.ndarray, dtype: str, like: Node) -> tuple[Node, np.ndarray]:
+    """A `param` node for a folded weight and its value, cast to `dtype`. Span, initializer and
+    trainability come from `like`, the weight it replaces (or, for a new bias, the op: then
+    "zeros" and trainable)."""
     array = np.ascontiguousarray(np.asarray(value).astype(numpy_dtype(dtype)))
     array.setflags(write=False)
-    attrs = {"init": like.attrs.get("init", init) if like.op == "param" else init,
-             "trainable": like.attrs.get("trainable", True) if like.op == "param" else True}
+    weight = like.op == "param"
+    attrs = {"init": like.attrs["init"] if weight else "zeros",
+             "trainable": like.attrs["trainable"] if weight else True}
     node = Node(name, "param", (), attrs, TensorType(dtype, tuple(array.shape)), like.span,
                 like.calls)
     return node, array
@@ -146,8 +145,6 @@ def constant_node(name: str, value: np.ndarray, like: Node) -> Node:
 
 
 def _netc_dtype(dtype: np.dtype) -> str:
-    from ..ir import DTYPES
-
     for k, v in DTYPES.items():
         if k != "bf16" and np.dtype(v) == dtype:
             return k

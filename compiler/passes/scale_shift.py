@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Graph, Node, TensorType
-from .batchnorm import CHANNEL_LAYOUT, scale_kernel
+from .batchnorm import CHANNEL_LAYOUT, channels, scale_kernel
 from .rewrite import (
     Names,
     Weights,
@@ -73,9 +73,9 @@ def _fold_once(graph: Graph, weights: Weights) -> tuple[Graph, Weights]:
                 continue
             if node.op == "div" and np.any(c == 0):
                 continue
-            channels = (y.tensor_type.shape[-1],)
-            c = np.broadcast_to(1.0 / c if node.op == "div" else c, channels)
-            bias = np.broadcast_to(np.asarray(bias, np.float64), channels)
+            shape = (channels(y),)
+            c = np.broadcast_to(1.0 / c if node.op == "div" else c, shape)
+            bias = np.broadcast_to(np.asarray(bias, np.float64), shape)
             inputs = list(y.inputs[:2])
             parts: list[Node] = []
             if node.op in ("mul", "div"):

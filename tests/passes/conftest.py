@@ -7,11 +7,11 @@ from __future__ import annotations
 import textwrap
 
 import pytest
+from pass_testing import freeze_inputs, random_weights
 
 import netc
 from netc.ir import Graph, print_graph
 from netc.passes.checking import Checker
-from pass_testing import freeze_inputs, random_weights
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from netc.ir import Const, Graph, Node
+from netc.ir import Const, Graph, Node, numpy_dtype
 from netc.weights import initial_weights
 
 
@@ -36,9 +36,11 @@ def freeze_inputs(graph: Graph, weights: dict[str, np.ndarray], *, as_weights=()
     for n in graph.nodes:
         if n.name in as_weights or n.name in as_constants:
             t = n.tensor_type
-            value = rng.normal(0.0, 1.0, t.shape).astype(np.dtype("float32"))
+            dtype = numpy_dtype(t.dtype)
+            value = (rng.normal(0.0, 1.0, t.shape) if t.is_float
+                     else rng.integers(-3, 4, t.shape)).astype(dtype)
             if isinstance(as_constants, dict) and n.name in as_constants:
-                value = np.asarray(as_constants[n.name], np.float32).reshape(t.shape)
+                value = np.asarray(as_constants[n.name], dtype).reshape(t.shape)
             if n.name in as_weights:
                 weights[n.name] = value
                 n = Node(n.name, "param", (), {"init": "zeros", "trainable": True}, t, n.span)

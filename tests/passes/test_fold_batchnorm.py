@@ -183,3 +183,14 @@ def test_fold_batchnorm_works_with_symbolic_dims(net, same_numbers):
     g2, w2 = fold_batchnorm(g, w)
     assert g2 is not g
     same_numbers((g, w), (g2, w2))
+
+
+def test_fold_batchnorm_in_half_precision_keeps_the_weights_dtype(net, same_numbers):
+    g, w = net("""
+        model m(x: f16[N, 5, 2]) -> (y: f16[N, 5, 3]) {
+            y = x |> conv1d(3, 3, padding="same") |> batchnorm
+        }""")
+    g2, w2 = fold_batchnorm(g, w)
+    assert w2["conv1d.kernel_folded"].dtype == np.float16
+    assert g2["conv1d.bias_folded"].tensor_type.dtype == "f16"
+    same_numbers((g, w), (g2, w2))

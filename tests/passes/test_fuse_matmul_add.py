@@ -124,3 +124,11 @@ def test_fuse_matmul_add_ignores_other_sums(net):
         }""")
     g2, w2 = fuse_matmul_add(g, w)
     assert g2 is g and w2 is w
+
+
+def test_fuse_matmul_add_refuses_integer_matmuls(net):
+    g, w = net("""
+        model m(x: i32[N, 4], w: i32[4, 3]) -> (y: i32[N, 3]) {
+            y = x @ w + 1
+        }""", constants=["w"])
+    assert fuse_matmul_add(g, w)[0] is g
