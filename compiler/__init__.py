@@ -15,8 +15,22 @@ from .ir import Graph, Node, TensorType, print_graph, verify
 from .source import Diagnostic, NetcError, Reporter, SourceMap, Span
 from .summary import Layer, Model, WeightSpec
 
-__all__ = ["compile", "compile_text", "Model", "Layer", "WeightSpec", "Graph", "Node",
-           "TensorType", "NetcError", "Diagnostic", "Span", "print_graph", "verify"]
+__all__ = [
+    "compile",
+    "compile_text",
+    "Model",
+    "Layer",
+    "WeightSpec",
+    "Graph",
+    "Node",
+    "TensorType",
+    "NetcError",
+    "Diagnostic",
+    "Span",
+    "SourceMap",
+    "print_graph",
+    "verify",
+]
 __version__ = "0.1.0"
 
 
@@ -46,8 +60,9 @@ def compile_text(text: str, *, path: str = "<string>", model: str | None = None)
     if any(d.severity == "error" for d in diagnostics):
         raise NetcError(diagnostics, reporter.sources)
     verify(result.graph)
-    warnings = tuple(sorted((d for d in diagnostics if d.severity == "warning"),
-                            key=Diagnostic.sort_key))
+    warnings = tuple(
+        sorted((d for d in diagnostics if d.severity == "warning"), key=Diagnostic.sort_key)
+    )
     return Model(result.graph, result.train, warnings, reporter.sources, path)
 
 

@@ -43,8 +43,13 @@ class Output:
         from rich.console import Console
 
         plain = bool(os.environ.get("NO_COLOR"))  # rich alone would keep bold under NO_COLOR
-        console = Console(stderr=stderr, highlight=False, markup=False, emoji=False,
-                          color_system=None if plain else "auto")
+        console = Console(
+            stderr=stderr,
+            highlight=False,
+            markup=False,
+            emoji=False,
+            color_system=None if plain else "auto",
+        )
         if not console.is_terminal:
             console.width = 10_000  # a pipe has no width: never wrap a table row
         return console
@@ -128,8 +133,9 @@ class NetcGroup(click.Group):
             if os.environ.get("NETC_DEBUG") == "1":
                 click.echo(traceback.format_exc(), err=True, nl=False)
             click.echo(f"netc: internal compiler error: {type(e).__name__}: {e}", err=True)
-            click.echo("this is a bug in netc, not in your model; please report it with the file",
-                       err=True)
+            click.echo(
+                "this is a bug in netc, not in your model; please report it with the file", err=True
+            )
             ctx.exit(3)
 
 
@@ -177,20 +183,31 @@ def _load(file: str, model: str | None, out: Output) -> Model:
 
 def _model_options(f: Callable) -> Callable:
     """MODEL.net, --model, --json and -q: what every command that reads a model takes."""
-    for decorate in reversed((
-        click.argument("file", metavar="MODEL.net", type=click.Path()),
-        click.option("--model", "model", metavar="NAME",
-                     help="The model to use when the file defines several."),
-        click.option("--json", "json_", is_flag=True,
-                     help="Machine-readable JSON on stdout, and nothing else there."),
-        click.option("-q", "--quiet", is_flag=True, help="Do not print warnings."),
-    )):
+    for decorate in reversed(
+        (
+            click.argument("file", metavar="MODEL.net", type=click.Path()),
+            click.option(
+                "--model",
+                "model",
+                metavar="NAME",
+                help="The model to use when the file defines several.",
+            ),
+            click.option(
+                "--json",
+                "json_",
+                is_flag=True,
+                help="Machine-readable JSON on stdout, and nothing else there.",
+            ),
+            click.option("-q", "--quiet", is_flag=True, help="Do not print warnings."),
+        )
+    ):
         f = decorate(f)
     return f
 
 
-_emit_option = click.option("--emit", type=click.Choice(EMITS),
-                            help="Print this instead of the summary (ir: the IR graph).")
+_emit_option = click.option(
+    "--emit", type=click.Choice(EMITS), help="Print this instead of the summary (ir: the IR graph)."
+)
 
 
 def _show(m: Model, out: Output, emit: str | None, extra: dict | None = None) -> None:
@@ -222,13 +239,23 @@ def _summary(m: Model) -> Any:
         span = g[i].span
         table.add_row(i, "input", str(g[i].type), "0", str(span.line) if span else "")
     for layer in m.layers:
-        table.add_row(layer.name, layer.op, _type_str(layer.type), f"{layer.params:,}",
-                      "" if layer.line is None else str(layer.line))
+        table.add_row(
+            layer.name,
+            layer.op,
+            _type_str(layer.type),
+            f"{layer.params:,}",
+            "" if layer.line is None else str(layer.line),
+        )
     totals = Text.assemble(
-        ("Total params: ", "bold"), f"{m.total_params:,}\n",
-        ("Trainable params: ", "bold"), f"{m.trainable_params:,}\n",
-        ("Non-trainable params: ", "bold"), f"{m.total_params - m.trainable_params:,}\n",
-        ("FLOPs per sample: ", "bold"), f"{human_flops(m.flops)} ({m.flops:,})")
+        ("Total params: ", "bold"),
+        f"{m.total_params:,}\n",
+        ("Trainable params: ", "bold"),
+        f"{m.trainable_params:,}\n",
+        ("Non-trainable params: ", "bold"),
+        f"{m.total_params - m.trainable_params:,}\n",
+        ("FLOPs per sample: ", "bold"),
+        f"{human_flops(m.flops)} ({m.flops:,})",
+    )
     return Group(Text.assemble(("Model: ", "bold"), f'"{g.name}" ({m.path})'), table, totals)
 
 
@@ -247,36 +274,75 @@ def cli() -> None:
 
 def _target_options(f: Callable) -> Callable:
     """What the default command and `run` take to build an artifact."""
-    for decorate in reversed((
-        click.option("-t", "--target", type=click.Choice(["onnx"]), default="onnx",
-                     show_default=True, help="The backend to compile for."),
-        click.option("-O", "level", type=click.IntRange(0, 2), default=None, metavar="LEVEL",
-                     help="Optimization: -O0 none, -O1 cleanup and folding, -O2 everything "
-                          "(the default when writing a model; `--emit ir` alone shows -O0)."),
-        click.option("--weights", type=click.Path(), metavar="FILE",
-                     help="Weights by name (.npz or .safetensors); default: seeded Keras "
-                          "initializers."),
-        click.option("--seed", type=int, default=0, show_default=True,
-                     help="Seed of the initial weights."),
-        click.option("--io-layout", type=click.Choice(["channels-last", "channels-first"]),
-                     default="channels-last", show_default=True,
-                     help="Layout of the model's image inputs and outputs."),
-        click.option("--verify-passes", is_flag=True,
-                     help="Check the IR after every pass and run the graph before and after "
-                          "it on random inputs; name the first pass that changes an output."),
-        click.option("--print-after", "print_after", multiple=True, metavar="PASS",
-                     help="Print the IR after this pass (repeatable; `all` for every pass)."),
-        click.option("--stats", is_flag=True, help="Print what each pass did."),
-    )):
+    for decorate in reversed(
+        (
+            click.option(
+                "-t",
+                "--target",
+                type=click.Choice(["onnx"]),
+                default="onnx",
+                show_default=True,
+                help="The backend to compile for.",
+            ),
+            click.option(
+                "-O",
+                "level",
+                type=click.IntRange(0, 2),
+                default=None,
+                metavar="LEVEL",
+                help="Optimization: -O0 none, -O1 cleanup and folding, -O2 everything "
+                "(the default when writing a model; `--emit ir` alone shows -O0).",
+            ),
+            click.option(
+                "--weights",
+                type=click.Path(),
+                metavar="FILE",
+                help="Weights by name (.npz or .safetensors); default: seeded Keras initializers.",
+            ),
+            click.option(
+                "--seed",
+                type=int,
+                default=0,
+                show_default=True,
+                help="Seed of the initial weights.",
+            ),
+            click.option(
+                "--io-layout",
+                type=click.Choice(["channels-last", "channels-first"]),
+                default="channels-last",
+                show_default=True,
+                help="Layout of the model's image inputs and outputs.",
+            ),
+            click.option(
+                "--verify-passes",
+                is_flag=True,
+                help="Check the IR after every pass and run the graph before and after "
+                "it on random inputs; name the first pass that changes an output.",
+            ),
+            click.option(
+                "--print-after",
+                "print_after",
+                multiple=True,
+                metavar="PASS",
+                help="Print the IR after this pass (repeatable; `all` for every pass).",
+            ),
+            click.option("--stats", is_flag=True, help="Print what each pass did."),
+        )
+    ):
         f = decorate(f)
     return f
 
 
-def _pass_options(level: int, verify_passes: bool, print_after: Sequence[str],
-                  stats: dict | None) -> dict[str, Any]:
-    return {"level": level, "verify": verify_passes, "print_after": tuple(print_after),
-            "stats": stats,
-            "on_print": lambda name, text: click.echo(f"// after {name}\n{text}", err=True)}
+def _pass_options(
+    level: int, verify_passes: bool, print_after: Sequence[str], stats: dict | None
+) -> dict[str, Any]:
+    return {
+        "level": level,
+        "verify": verify_passes,
+        "print_after": tuple(print_after),
+        "stats": stats,
+        "on_print": lambda name, text: click.echo(f"// after {name}\n{text}", err=True),
+    }
 
 
 def _print_stats(stats: dict, out: Output) -> None:
@@ -288,8 +354,11 @@ def _print_stats(stats: dict, out: Output) -> None:
     for column in ("pass", "removed", "added", "changed", "folded", "fused", "ms"):
         table.add_column(column, justify="left" if column == "pass" else "right")
     for name, st in stats.items():
-        table.add_row(name, *(str(v) for v in (st.removed, st.added, st.changed, st.folded,
-                                               st.fused)), f"{st.seconds * 1e3:.1f}")
+        table.add_row(
+            name,
+            *(str(v) for v in (st.removed, st.added, st.changed, st.folded, st.fused)),
+            f"{st.seconds * 1e3:.1f}",
+        )
     out.console(stderr=True).print(table)
 
 
@@ -298,13 +367,31 @@ def _print_stats(stats: dict, out: Output) -> None:
 @_model_options
 @_emit_option
 @_target_options
-@click.option("-o", "--output", type=click.Path(), metavar="PATH",
-              help="Where to write the model (default: MODEL.onnx next to the source).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(),
+    metavar="PATH",
+    help="Where to write the model (default: MODEL.onnx next to the source).",
+)
 @click.option("--no-write", is_flag=True, help="Check and summarize only; write nothing.")
-def compile_cmd(file: str, model: str | None, json_: bool, quiet: bool, emit: str | None,
-                target: str, level: int | None, weights: str | None, seed: int,
-                io_layout: str, verify_passes: bool, print_after: Sequence[str], stats: bool,
-                output: str | None, no_write: bool) -> None:
+def compile_cmd(
+    file: str,
+    model: str | None,
+    json_: bool,
+    quiet: bool,
+    emit: str | None,
+    target: str,
+    level: int | None,
+    weights: str | None,
+    seed: int,
+    io_layout: str,
+    verify_passes: bool,
+    print_after: Sequence[str],
+    stats: bool,
+    output: str | None,
+    no_write: bool,
+) -> None:
     """Check a model, print its summary and write it for the target (the default command).
 
     `netc MODEL.net` is short for `netc compile MODEL.net`; it writes MODEL.onnx.
@@ -316,20 +403,29 @@ def compile_cmd(file: str, model: str | None, json_: bool, quiet: bool, emit: st
     pass_stats: dict | None = {} if stats else None
     if emit == "ir":
         values = driver.model_weights(m, weights, seed)
-        graph, _ = driver.optimized(m, values, **_pass_options(
-            level or 0, verify_passes, print_after, pass_stats))
+        graph, _ = driver.optimized(
+            m, values, **_pass_options(level or 0, verify_passes, print_after, pass_stats)
+        )
         _show_ir(graph, m, out)
         _print_stats(pass_stats or {}, out)
         return
     path = None
     if no_write and (print_after or stats or verify_passes):  # run the passes, write nothing
-        driver.optimized(m, driver.model_weights(m, weights, seed), **_pass_options(
-            2 if level is None else level, verify_passes, print_after, pass_stats))
+        driver.optimized(
+            m,
+            driver.model_weights(m, weights, seed),
+            **_pass_options(2 if level is None else level, verify_passes, print_after, pass_stats),
+        )
     elif not no_write:
-        path = driver.write(m, output or driver.default_output(file, target), target,
-                           weights=weights, seed=seed, io_layout=io_layout,
-                           **_pass_options(2 if level is None else level, verify_passes,
-                                           print_after, pass_stats))
+        path = driver.write(
+            m,
+            output or driver.default_output(file, target),
+            target,
+            weights=weights,
+            seed=seed,
+            io_layout=io_layout,
+            **_pass_options(2 if level is None else level, verify_passes, print_after, pass_stats),
+        )
     _show(m, out, None, extra={"output": str(path)} if path else None)
     _print_stats(pass_stats or {}, out)
     if path and not out.json:
@@ -364,27 +460,63 @@ def check(file: str, model: str | None, json_: bool, quiet: bool, emit: str | No
     if out.json or emit:
         _show(m, out, emit)
     else:
-        click.echo(f"ok: model `{m.graph.name}`: {_count(len(m.layers), 'layer')}, "
-                   f"{_count(m.total_params, 'param')}")
+        click.echo(
+            f"ok: model `{m.graph.name}`: {_count(len(m.layers), 'layer')}, "
+            f"{_count(m.total_params, 'param')}"
+        )
 
 
 @cli.command()
 @click.argument("file", metavar="MODEL.net|MODEL.onnx", type=click.Path())
-@click.option("-i", "--input", "inputs", required=True, type=click.Path(), metavar="FILE",
-              help="Inputs: .npz with one array per input name, or .npy for a one-input model.")
-@click.option("-o", "--output", type=click.Path(), metavar="FILE.npz",
-              help="Write the outputs here instead of printing a summary of them.")
+@click.option(
+    "-i",
+    "--input",
+    "inputs",
+    required=True,
+    type=click.Path(),
+    metavar="FILE",
+    help="Inputs: .npz with one array per input name, or .npy for a one-input model.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(),
+    metavar="FILE.npz",
+    help="Write the outputs here instead of printing a summary of them.",
+)
 @click.option("--model", "model", metavar="NAME", help="The model, when a .net defines several.")
 @click.option("--weights", type=click.Path(), metavar="FILE", help="Weights for a .net model.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of initial weights.")
-@click.option("-O", "level", type=click.IntRange(0, 2), default=2, show_default=True,
-              metavar="LEVEL", help="Optimization level for a .net model.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
-              show_default=True, help="auto: CUDA when a GPU is present, else the CPU.")
+@click.option(
+    "-O",
+    "level",
+    type=click.IntRange(0, 2),
+    default=2,
+    show_default=True,
+    metavar="LEVEL",
+    help="Optimization level for a .net model.",
+)
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="auto",
+    show_default=True,
+    help="auto: CUDA when a GPU is present, else the CPU.",
+)
 @click.option("--threads", type=click.IntRange(1), default=None, help="Intra-op threads.")
 @click.option("--json", "json_", is_flag=True, help="Output statistics as JSON.")
-def run(file: str, inputs: str, output: str | None, model: str | None, weights: str | None,
-        seed: int, level: int, device: str, threads: int | None, json_: bool) -> None:
+def run(
+    file: str,
+    inputs: str,
+    output: str | None,
+    model: str | None,
+    weights: str | None,
+    seed: int,
+    level: int,
+    device: str,
+    threads: int | None,
+    json_: bool,
+) -> None:
     """Run a model on inputs from a file (ONNX Runtime) and summarize or write the outputs."""
     from pathlib import Path
 
@@ -395,21 +527,37 @@ def run(file: str, inputs: str, output: str | None, model: str | None, weights: 
 
     out = _start(json_, False)
     source: Any = _load(file, model, out) if Path(file).suffix == ".net" else file
-    session = load(source, device=device, threads=threads, weights=weights, seed=seed,
-                   level=level)
+    session = load(source, device=device, threads=threads, weights=weights, seed=seed, level=level)
     results = session.run(read_inputs(inputs, session))
     if output:
         write_outputs(results, output)
-    rows = [{"name": k, "dtype": str(v.dtype), "shape": list(v.shape),
-             **({"min": float(np.min(v)), "max": float(np.max(v)), "mean": float(np.mean(v))}
-                if v.size and v.dtype.kind in "fiu" else {})} for k, v in results.items()]
+    rows = [
+        {
+            "name": k,
+            "dtype": str(v.dtype),
+            "shape": list(v.shape),
+            **(
+                {"min": float(np.min(v)), "max": float(np.max(v)), "mean": float(np.mean(v))}
+                if v.size and v.dtype.kind in "fiu"
+                else {}
+            ),
+        }
+        for k, v in results.items()
+    ]
     if out.json:
-        out.print_json({"ok": True, "device": session.device, "outputs": rows,
-                        **({"written": output} if output else {})})
+        out.print_json(
+            {
+                "ok": True,
+                "device": session.device,
+                "outputs": rows,
+                **({"written": output} if output else {}),
+            }
+        )
         return
     for r in rows:
-        stats = (f"  min {r['min']:.6g}  max {r['max']:.6g}  mean {r['mean']:.6g}"
-                 if "min" in r else "")
+        stats = (
+            f"  min {r['min']:.6g}  max {r['max']:.6g}  mean {r['mean']:.6g}" if "min" in r else ""
+        )
         click.echo(f"{r['name']}: {r['dtype']}{r['shape']}{stats}")
     if output:
         click.echo(f"wrote {output}")
@@ -418,19 +566,42 @@ def run(file: str, inputs: str, output: str | None, model: str | None, weights: 
 @cli.command()
 @click.argument("file", metavar="MODEL.net|MODEL.onnx", type=click.Path())
 @click.option("--model", "model", metavar="NAME", help="The model, when a .net defines several.")
-@click.option("-O", "levels", type=click.IntRange(0, 2), multiple=True, metavar="LEVEL",
-              help="Opt levels to time side by side (repeatable; default -O0 and -O2).")
+@click.option(
+    "-O",
+    "levels",
+    type=click.IntRange(0, 2),
+    multiple=True,
+    metavar="LEVEL",
+    help="Opt levels to time side by side (repeatable; default -O0 and -O2).",
+)
 @click.option("--batch", type=click.IntRange(1), default=1, show_default=True)
 @click.option("--repeat", type=click.IntRange(1), default=30, show_default=True)
 @click.option("--warmup", type=click.IntRange(0), default=5, show_default=True)
-@click.option("--ort-opt", "ort_opt", type=click.Choice(["disable", "basic", "extended", "all"]),
-              default="all", show_default=True, help="ONNX Runtime's own graph optimizer.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
-              show_default=True)
+@click.option(
+    "--ort-opt",
+    "ort_opt",
+    type=click.Choice(["disable", "basic", "extended", "all"]),
+    default="all",
+    show_default=True,
+    help="ONNX Runtime's own graph optimizer.",
+)
+@click.option(
+    "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
+)
 @click.option("--threads", type=click.IntRange(1), default=None, help="Intra-op threads.")
 @click.option("--json", "json_", is_flag=True, help="Timings as JSON.")
-def bench(file: str, model: str | None, levels: Sequence[int], batch: int, repeat: int,
-          warmup: int, ort_opt: str, device: str, threads: int | None, json_: bool) -> None:
+def bench(
+    file: str,
+    model: str | None,
+    levels: Sequence[int],
+    batch: int,
+    repeat: int,
+    warmup: int,
+    ort_opt: str,
+    device: str,
+    threads: int | None,
+    json_: bool,
+) -> None:
     """Time a model in ONNX Runtime; for a .net, its opt levels side by side."""
     from pathlib import Path
 
@@ -441,16 +612,23 @@ def bench(file: str, model: str | None, levels: Sequence[int], batch: int, repea
     options = {"device": device, "threads": threads, "graph_optimization": ort_opt}
     if Path(file).suffix == ".net":
         m = _load(file, model, out)
-        sessions = {f"-O{level}": load(m, level=level, **options)
-                    for level in (levels or (0, 2))}
+        sessions = {f"-O{level}": load(m, level=level, **options) for level in (levels or (0, 2))}
     else:
         sessions = {Path(file).name: load(file, **options)}
     feeds = {name: random_inputs(s.inputs, batch) for name, s in sessions.items()}
     timings = side_by_side(sessions, feeds, warmup=warmup, repeat=repeat)
     first = next(iter(timings.values())).median
-    rows = [{"name": name, "median_ms": t.median * 1e3, "min_ms": t.min * 1e3,
-             "max_ms": t.max * 1e3, "runs": len(t.times), "speedup": first / t.median}
-            for name, t in timings.items()]
+    rows = [
+        {
+            "name": name,
+            "median_ms": t.median * 1e3,
+            "min_ms": t.min * 1e3,
+            "max_ms": t.max * 1e3,
+            "runs": len(t.times),
+            "speedup": first / t.median,
+        }
+        for name, t in timings.items()
+    ]
     if out.json:
         out.print_json({"ok": True, "batch": batch, "ort_opt": ort_opt, "timings": rows})
         return
@@ -460,18 +638,29 @@ def bench(file: str, model: str | None, levels: Sequence[int], batch: int, repea
     for column in ("", "median ms", "min ms", "max ms", "runs", "speedup"):
         table.add_column(column, justify="left" if not column else "right")
     for r in rows:
-        table.add_row(r["name"], f"{r['median_ms']:.3f}", f"{r['min_ms']:.3f}",
-                      f"{r['max_ms']:.3f}", str(r["runs"]), f"{r['speedup']:.2f}x")
+        table.add_row(
+            r["name"],
+            f"{r['median_ms']:.3f}",
+            f"{r['min_ms']:.3f}",
+            f"{r['max_ms']:.3f}",
+            str(r["runs"]),
+            f"{r['speedup']:.2f}x",
+        )
     out.console().print(table)
 
 
 @cli.command()
 @_model_options
-@click.option("-o", "--output", required=True, type=click.Path(), metavar="FILE",
-              help="Where to write: .npz or .safetensors.")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(),
+    metavar="FILE",
+    help="Where to write: .npz or .safetensors.",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of initial weights.")
-def weights(file: str, model: str | None, json_: bool, quiet: bool, output: str,
-            seed: int) -> None:
+def weights(file: str, model: str | None, json_: bool, quiet: bool, output: str, seed: int) -> None:
     """Write a model's initial weights by name (Keras' initializers, seeded)."""
     from .weights import initial_weights, save_weights
 
@@ -480,11 +669,13 @@ def weights(file: str, model: str | None, json_: bool, quiet: bool, output: str,
     values = initial_weights(m.graph, seed)
     save_weights(values, output)
     if out.json:
-        out.print_json({"ok": True, "written": output, "weights": len(values),
-                        "params": m.total_params})
+        out.print_json(
+            {"ok": True, "written": output, "weights": len(values), "params": m.total_params}
+        )
     else:
-        click.echo(f"wrote {output}: {_count(len(values), 'weight')}, "
-                   f"{_count(m.total_params, 'param')}")
+        click.echo(
+            f"wrote {output}: {_count(len(values), 'weight')}, {_count(m.total_params, 'param')}"
+        )
 
 
 def main(argv: Sequence[str] | None = None, *, standalone_mode: bool = True) -> Any:

@@ -33,27 +33,49 @@ def model_weights(model: Model, weights: Any = None, seed: int = 0) -> dict[str,
     return check_weights(model.graph, weights, source)
 
 
-def optimized(model: Model, weights: Mapping[str, np.ndarray], level: int = 2, *,
-              keep_training: bool = False, verify: bool = False,
-              print_after: Iterable[str] = (), stats: dict | None = None,
-              on_print: Callable[[str, str], None] | None = None
-              ) -> tuple[Graph, Mapping[str, np.ndarray]]:
+def optimized(
+    model: Model,
+    weights: Mapping[str, np.ndarray],
+    level: int = 2,
+    *,
+    keep_training: bool = False,
+    verify: bool = False,
+    print_after: Iterable[str] = (),
+    stats: dict | None = None,
+    on_print: Callable[[str, str], None] | None = None,
+) -> tuple[Graph, Mapping[str, np.ndarray]]:
     """The graph and weights after the passes of opt `level` (0: unchanged)."""
     if level == 0 and not print_after:
         return model.graph, weights
     from .passes import PassError, optimize
 
     try:
-        return optimize(model.graph, weights, level, keep_training=keep_training,
-                        verify=verify, print_after=print_after, stats=stats, on_print=on_print)
+        return optimize(
+            model.graph,
+            weights,
+            level,
+            keep_training=keep_training,
+            verify=verify,
+            print_after=print_after,
+            stats=stats,
+            on_print=on_print,
+        )
     except ValueError as e:  # an unknown pass name in print_after: the user's flag
         raise error(str(e)) from None
     except PassError:
         raise  # a compiler bug, named by pass: not the user's mistake
 
 
-def emit(model: Model, target: str = "onnx", *, weights: Any = None, seed: int = 0,
-         level: int = 2, io_layout: str = "channels-last", **passes: Any) -> Any:
+def emit(
+    model: Model,
+    target: str = "onnx",
+    *,
+    weights: Any = None,
+    seed: int = 0,
+    level: int = 2,
+    io_layout: str = "channels-last",
+    **passes: Any,
+) -> Any:
     """The backend artifact (an onnx.ModelProto for "onnx") for `model` at opt `level`."""
     if target not in TARGETS:
         raise error(f"unknown target `{target}`", hint=f"targets: {', '.join(TARGETS)}")

@@ -128,13 +128,15 @@ def _shape_of(x: Any) -> tuple:
 
 
 def _range(*args: int) -> tuple:
-    if not 1 <= len(args) <= 3 or not all(_kind(a) == "number" and isinstance(a, int)
-                                           for a in args):
+    if not 1 <= len(args) <= 3 or not all(
+        _kind(a) == "number" and isinstance(a, int) for a in args
+    ):
         raise TypeError
     r = range(*args)
     if len(r) > MAX_LOOP_ITERATIONS:
-        raise OverflowError(f"range of {len(r)} items is more than the limit of "
-                            f"{MAX_LOOP_ITERATIONS}")
+        raise OverflowError(
+            f"range of {len(r)} items is more than the limit of {MAX_LOOP_ITERATIONS}"
+        )
     return tuple(r)
 
 
@@ -160,21 +162,45 @@ TENSOR_BUILTINS = ("channels", "shape", "rank", "dtype")
 # The ops a .net file may call: the optimizer's fused ops are internal.
 LANGUAGE_OPS = frozenset(name for name, d in OPS.items() if d.category != "fused")
 BUILTIN_NEEDS = {  # what each builtin takes, for its error message
-    "range": "one to three ints", "len": "a list", "min": "numbers or one list of numbers",
-    "max": "numbers or one list of numbers", "abs": "a number", "int": "a number",
-    "float": "a number", "sum": "a list of numbers", "zip": "lists", "enumerate": "a list",
-    "reversed": "a list", "sqrt": "a non-negative number",
+    "range": "one to three ints",
+    "len": "a list",
+    "min": "numbers or one list of numbers",
+    "max": "numbers or one list of numbers",
+    "abs": "a number",
+    "int": "a number",
+    "float": "a number",
+    "sum": "a list of numbers",
+    "zip": "lists",
+    "enumerate": "a list",
+    "reversed": "a list",
+    "sqrt": "a non-negative number",
 }
 
 _ARITH: dict[str, Callable[[Any, Any], Any]] = {
-    "+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
-    "//": operator.floordiv, "%": operator.mod, "**": operator.pow,
-    "==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
-    ">": operator.gt, ">=": operator.ge,
+    "+": operator.add,
+    "-": operator.sub,
+    "*": operator.mul,
+    "/": operator.truediv,
+    "//": operator.floordiv,
+    "%": operator.mod,
+    "**": operator.pow,
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
 }
 _TENSOR_OPS = {"+": "add", "-": "sub", "*": "mul", "/": "div", "@": "matmul"}
-SCALAR_TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,),
-                "list": (tuple,), "tuple": (tuple,), "any": (object,)}
+SCALAR_TYPES = {
+    "int": (int,),
+    "float": (int, float),
+    "bool": (bool,),
+    "str": (str,),
+    "list": (tuple,),
+    "tuple": (tuple,),
+    "any": (object,),
+}
 
 
 def describe(value: Any) -> str:
@@ -236,13 +262,17 @@ class Elaborator:
             return
         self.loaded[key] = item.span
         if not path.exists():
-            self.r.error(f'cannot import "{item.path}": no such file {path}', item.span,
-                         hint="import paths are relative to the importing file")
+            self.r.error(
+                f'cannot import "{item.path}": no such file {path}',
+                item.span,
+                hint="import paths are relative to the importing file",
+            )
             self.import_failed = True
             return
         if path.is_dir():
-            self.r.error(f'cannot import "{item.path}": it is a directory, not a .net file',
-                         item.span)
+            self.r.error(
+                f'cannot import "{item.path}": it is a directory, not a .net file', item.span
+            )
             self.import_failed = True
             return
         try:
@@ -262,13 +292,19 @@ class Elaborator:
 
     def _define(self, name: str, span: Span, what: str) -> bool:
         if name in self.definitions:
-            self.r.error(f"`{name}` is defined twice", span,
-                         notes=(f"first defined at {self.definitions[name]}",))
+            self.r.error(
+                f"`{name}` is defined twice",
+                span,
+                notes=(f"first defined at {self.definitions[name]}",),
+            )
             return False
         if name in LANGUAGE_OPS or name in BUILTINS:
             kind = "op" if name in LANGUAGE_OPS else "function"
-            self.r.error(f"{what} `{name}` has the name of the built-in {kind} `{name}`", span,
-                         hint="choose another name")
+            self.r.error(
+                f"{what} `{name}` has the name of the built-in {kind} `{name}`",
+                span,
+                hint="choose another name",
+            )
             return False
         self.definitions[name] = span
         return True
@@ -280,8 +316,9 @@ class Elaborator:
         except _Stop:
             value = POISON
         if isinstance(value, Tensor):
-            self.r.error(f"const `{item.name}` must be a compile-time value, not a tensor",
-                         item.value.span)
+            self.r.error(
+                f"const `{item.name}` must be a compile-time value, not a tensor", item.value.span
+            )
             value = POISON
         if self._define(item.name, item.span, "const"):
             self.globals.names[item.name] = Binding(value, item.span, "const", used=True)
@@ -293,16 +330,24 @@ class Elaborator:
             if p.name in seen:
                 self.r.error(f"block `{block.name}` has two parameters named `{p.name}`", p.span)
             seen.add(p.name)
-            if p.type is not None and p.type.name not in SCALAR_TYPES and p.type.name != "tensor" \
-                    and p.type.name not in DTYPES:
-                self.r.error(f"unknown parameter type `{p.type.name}`", p.type.span,
-                             hint=did_you_mean(p.type.name, [*SCALAR_TYPES, "tensor", *DTYPES])
-                             or "use int, float, bool, str, list, tensor or a tensor type")
+            if (
+                p.type is not None
+                and p.type.name not in SCALAR_TYPES
+                and p.type.name != "tensor"
+                and p.type.name not in DTYPES
+            ):
+                self.r.error(
+                    f"unknown parameter type `{p.type.name}`",
+                    p.type.span,
+                    hint=did_you_mean(p.type.name, [*SCALAR_TYPES, "tensor", *DTYPES])
+                    or "use int, float, bool, str, list, tensor or a tensor type",
+                )
             if p.default is not None:
                 has_default = True
             elif has_default:
-                self.r.error(f"parameter `{p.name}` without a default follows one with a default",
-                             p.span)
+                self.r.error(
+                    f"parameter `{p.name}` without a default follows one with a default", p.span
+                )
 
     # -- naming and nodes --
 
@@ -316,7 +361,7 @@ class Elaborator:
         if explicit:
             name = prefix + base
             if name in self.node_names:
-                self.r.error(f"the name \"{base}\" is already used by another layer", span)
+                self.r.error(f'the name "{base}" is already used by another layer', span)
                 raise _Stop
             self.node_names.add(name)
             return name
@@ -339,8 +384,14 @@ class Elaborator:
         self.add_node(Node(name, "constant", (), {"value": array}, t, span, self.frame.calls))
         return Tensor(name, t)
 
-    def apply_op(self, op_name: str, inputs: Sequence[Tensor], attrs: dict[str, Any],
-                 span: Span, layer_name: str | None = None) -> Any:
+    def apply_op(
+        self,
+        op_name: str,
+        inputs: Sequence[Tensor],
+        attrs: dict[str, Any],
+        span: Span,
+        layer_name: str | None = None,
+    ) -> Any:
         """Create one op node (and its weight nodes); returns a Tensor or a tuple of them."""
         opdef = OPS[op_name]
         in_types = [t.type for t in inputs]
@@ -357,12 +408,29 @@ class Elaborator:
             dtype = spec.dtype or (in_types[0].dtype if in_types[0].is_float else "f32")
             wname = f"{name}.{pname}"
             self.node_names.add(wname)
-            self.add_node(Node(wname, "param", (),
-                               {"init": spec.init, "trainable": spec.trainable},
-                               TensorType(dtype, spec.shape), span, calls))
+            self.add_node(
+                Node(
+                    wname,
+                    "param",
+                    (),
+                    {"init": spec.init, "trainable": spec.trainable},
+                    TensorType(dtype, spec.shape),
+                    span,
+                    calls,
+                )
+            )
             param_names.append(wname)
-        self.add_node(Node(name, op_name, tuple(t.name for t in inputs) + tuple(param_names),
-                           attrs, out_type, span, calls))
+        self.add_node(
+            Node(
+                name,
+                op_name,
+                tuple(t.name for t in inputs) + tuple(param_names),
+                attrs,
+                out_type,
+                span,
+                calls,
+            )
+        )
         if isinstance(out_type, tuple):
             items = []
             for i, t in enumerate(out_type):
@@ -381,17 +449,23 @@ class Elaborator:
         for i, stmt in enumerate(stmts):
             if isinstance(stmt, ast.Return) and where != "block":
                 if where == "model":
-                    self.r.error("a model does not `return`: assign each output by name",
-                                 stmt.span, hint="write `output_name = value`")
+                    self.r.error(
+                        "a model does not `return`: assign each output by name",
+                        stmt.span,
+                        hint="write `output_name = value`",
+                    )
                 else:
-                    self.r.error("`return` must be the last statement of a block, not inside "
-                                 "`if` or `for`", stmt.span,
-                                 hint="assign a value in each branch and return it after")
+                    self.r.error(
+                        "`return` must be the last statement of a block, not inside `if` or `for`",
+                        stmt.span,
+                        hint="assign a value in each branch and return it after",
+                    )
                 continue
             if isinstance(stmt, ast.Return):
                 if i != len(stmts) - 1:
-                    self.r.error("`return` must be the last statement of a block",
-                                 stmts[i + 1].span)
+                    self.r.error(
+                        "`return` must be the last statement of a block", stmts[i + 1].span
+                    )
                 try:
                     values = tuple(self.eval(v, scope) for v in stmt.values)
                 except _Stop:
@@ -400,8 +474,11 @@ class Elaborator:
             try:
                 self.exec_stmt(stmt, scope)
             except _Stop:
-                names = stmt.targets if isinstance(stmt, ast.Assign) else (
-                    (stmt.name,) if isinstance(stmt, ast.ConstDef) else ())
+                names = (
+                    stmt.targets
+                    if isinstance(stmt, ast.Assign)
+                    else ((stmt.name,) if isinstance(stmt, ast.ConstDef) else ())
+                )
                 for name in names:  # later readers stay silent; a constant keeps its value
                     old = scope.names.get(name)
                     if old is None or old.kind != "const":
@@ -416,8 +493,10 @@ class Elaborator:
         elif isinstance(stmt, ast.ConstDef):
             value = self.eval(stmt.value, scope)
             if isinstance(value, Tensor):
-                self.r.error(f"const `{stmt.name}` must be a compile-time value, not a tensor",
-                             stmt.value.span)
+                self.r.error(
+                    f"const `{stmt.name}` must be a compile-time value, not a tensor",
+                    stmt.value.span,
+                )
                 raise _Stop
             self.bind(scope, stmt.name, value, stmt.span, "const")
         elif isinstance(stmt, ast.For):
@@ -425,12 +504,18 @@ class Elaborator:
             if iterable is POISON:
                 raise _Stop
             if not isinstance(iterable, tuple):
-                self.r.error(f"`for` needs a compile-time list, got {describe(iterable)}",
-                             stmt.iterable.span, hint="loop over a list or `range(n)`")
+                self.r.error(
+                    f"`for` needs a compile-time list, got {describe(iterable)}",
+                    stmt.iterable.span,
+                    hint="loop over a list or `range(n)`",
+                )
                 raise _Stop
             if len(iterable) > MAX_LOOP_ITERATIONS:
-                self.r.error(f"`for` over {len(iterable)} items is more than the limit of "
-                             f"{MAX_LOOP_ITERATIONS}", stmt.iterable.span)
+                self.r.error(
+                    f"`for` over {len(iterable)} items is more than the limit of "
+                    f"{MAX_LOOP_ITERATIONS}",
+                    stmt.iterable.span,
+                )
                 raise _Stop
             target_spans = (stmt.span,) * len(stmt.targets)
             for item in iterable:
@@ -449,17 +534,27 @@ class Elaborator:
         if cond is POISON:
             raise _Stop
         if isinstance(cond, Tensor):
-            self.r.error("a condition must be a compile-time value, not a tensor", span,
-                         hint="`if` chooses between graphs at compile time; use `maximum`/`minimum`"
-                         " or arithmetic for data-dependent choices")
+            self.r.error(
+                "a condition must be a compile-time value, not a tensor",
+                span,
+                hint="`if` chooses between graphs at compile time; use `maximum`/`minimum`"
+                " or arithmetic for data-dependent choices",
+            )
             raise _Stop
         if not isinstance(cond, bool):
             self.r.error(f"a condition must be a bool, got {describe(cond)}", span)
             raise _Stop
         return cond
 
-    def assign(self, scope: Scope, targets: Sequence[str], spans: Sequence[Span], value: Any,
-               value_span: Span, kind: str) -> None:
+    def assign(
+        self,
+        scope: Scope,
+        targets: Sequence[str],
+        spans: Sequence[Span],
+        value: Any,
+        value_span: Span,
+        kind: str,
+    ) -> None:
         if len(targets) == 1:
             self.bind(scope, targets[0], value, spans[0], kind)
             return
@@ -471,38 +566,58 @@ class Elaborator:
             self.r.error(f"cannot unpack {describe(value)} into {len(targets)} names", value_span)
             raise _Stop
         if len(value) != len(targets):
-            self.r.error(f"cannot unpack {len(value)} values into {len(targets)} names",
-                         value_span)
+            self.r.error(f"cannot unpack {len(value)} values into {len(targets)} names", value_span)
             raise _Stop
         for t, s, v in zip(targets, spans, value):
             self.bind(scope, t, v, s, kind)
 
-    def bind(self, scope: Scope, name: str, value: Any, span: Span | None, kind: str,
-             quiet: bool = False) -> None:
+    def bind(
+        self, scope: Scope, name: str, value: Any, span: Span | None, kind: str, quiet: bool = False
+    ) -> None:
         old = scope.names.get(name)
         if old is not None and old.kind == "const":
-            self.r.error(f"`{name}` is a constant and cannot be reassigned", span,
-                         notes=(f"defined at {old.span}",) if old.span else ())
+            self.r.error(
+                f"`{name}` is a constant and cannot be reassigned",
+                span,
+                notes=(f"defined at {old.span}",) if old.span else (),
+            )
             raise _Stop
         if old is None and not quiet:
-            what = ("the built-in op" if name in LANGUAGE_OPS else "the block" if name in self.blocks
-                    else "the built-in function" if name in BUILTINS
-                    else "the constant" if self.globals.lookup(name) else None)
+            what = (
+                "the built-in op"
+                if name in LANGUAGE_OPS
+                else "the block"
+                if name in self.blocks
+                else "the built-in function"
+                if name in BUILTINS
+                else "the constant"
+                if self.globals.lookup(name)
+                else None
+            )
             if what and kind != "loop":
-                self.r.warning(f"`{name}` shadows {what} `{name}`", span,
-                               calls=self.frame.calls)
-        if old is not None and not old.used and old.kind == "var" and isinstance(
-                old.value, Tensor) and not quiet and kind == "var":
-            self.r.warning(f"the value of `{name}` assigned here is never used", old.span,
-                           calls=self.frame.calls)
+                self.r.warning(f"`{name}` shadows {what} `{name}`", span, calls=self.frame.calls)
+        if (
+            old is not None
+            and not old.used
+            and old.kind == "var"
+            and isinstance(old.value, Tensor)
+            and not quiet
+            and kind == "var"
+        ):
+            self.r.warning(
+                f"the value of `{name}` assigned here is never used",
+                old.span,
+                calls=self.frame.calls,
+            )
         scope.names[name] = Binding(value, span, kind, used=kind == "loop" and old is not None)
 
     def warn_unused(self, scope: Scope, keep: Sequence[str] = ()) -> None:
         for name, b in scope.names.items():
             if b.used or name in keep or name.startswith("_") or b.value is POISON:
                 continue
-            if b.kind in ("var", "param", "input") and (isinstance(b.value, Tensor) or
-                                                        b.kind == "var"):
+            if b.kind in ("var", "param", "input") and (
+                isinstance(b.value, Tensor) or b.kind == "var"
+            ):
                 what = {"param": "parameter", "input": "input"}.get(b.kind, "value")
                 self.r.warning(f"{what} `{name}` is never used", b.span, calls=self.frame.calls)
 
@@ -524,18 +639,29 @@ class Elaborator:
             return b.value
         if e.id in LANGUAGE_OPS or e.id in self.blocks:
             kind = "an op" if e.id in LANGUAGE_OPS else "a block"
-            self.r.error(f"`{e.id}` is {kind}, not a value", e.span,
-                         hint=f"call it: `x |> {e.id}` or `{e.id}(x)`", calls=self.frame.calls)
+            self.r.error(
+                f"`{e.id}` is {kind}, not a value",
+                e.span,
+                hint=f"call it: `x |> {e.id}` or `{e.id}(x)`",
+                calls=self.frame.calls,
+            )
         else:
             if e.id in self.frame.assigned:
-                self.r.error(f"`{e.id}` is used before it is assigned", e.span,
-                             calls=self.frame.calls,
-                             notes=(f"assigned at {self.frame.assigned[e.id]}",))
+                self.r.error(
+                    f"`{e.id}` is used before it is assigned",
+                    e.span,
+                    calls=self.frame.calls,
+                    notes=(f"assigned at {self.frame.assigned[e.id]}",),
+                )
                 raise _Stop
             if self.import_failed:
                 raise _Stop
-            self.r.error(f"unknown name `{e.id}`", e.span, calls=self.frame.calls,
-                         hint=did_you_mean(e.id, scope.visible()))
+            self.r.error(
+                f"unknown name `{e.id}`",
+                e.span,
+                calls=self.frame.calls,
+                hint=did_you_mean(e.id, scope.visible()),
+            )
         raise _Stop
 
     def eval_TupleExpr(self, e: ast.TupleExpr, scope: Scope) -> Any:
@@ -567,26 +693,38 @@ class Elaborator:
         a, b = self.eval(e.left, scope), self.eval(e.right, scope)
         if isinstance(a, Tensor) or isinstance(b, Tensor):
             if e.op not in _TENSOR_OPS:
-                self.r.error(f"`{e.op}` works on compile-time values only, not tensors", e.span,
-                             calls=self.frame.calls)
+                self.r.error(
+                    f"`{e.op}` works on compile-time values only, not tensors",
+                    e.span,
+                    calls=self.frame.calls,
+                )
                 raise _Stop
-            return self.apply_op(_TENSOR_OPS[e.op], [self.as_tensor(a, b, e.left.span),
-                                                     self.as_tensor(b, a, e.right.span)], {},
-                                 e.span)
+            return self.apply_op(
+                _TENSOR_OPS[e.op],
+                [self.as_tensor(a, b, e.left.span), self.as_tensor(b, a, e.right.span)],
+                {},
+                e.span,
+            )
         if e.op == "@":
             self.r.error("`@` multiplies tensors, not compile-time values", e.span)
             raise _Stop
         try:
             if e.op == "**" and isinstance(b, (int, float)) and abs(b) > 64 and a not in (0, 1, -1):
-                self.r.error(f"`**`: {a} ** {b} is too large for a compile-time value", e.span,
-                             calls=self.frame.calls)
+                self.r.error(
+                    f"`**`: {a} ** {b} is too large for a compile-time value",
+                    e.span,
+                    calls=self.frame.calls,
+                )
                 raise _Stop
             return _compile_time_op(e.op, a, b)
         except ZeroDivisionError:
             self.r.error("division by zero", e.span, calls=self.frame.calls)
         except (TypeError, ValueError, OverflowError):
-            self.r.error(f"cannot apply `{e.op}` to {describe(a)} and {describe(b)}", e.span,
-                         calls=self.frame.calls)
+            self.r.error(
+                f"cannot apply `{e.op}` to {describe(a)} and {describe(b)}",
+                e.span,
+                calls=self.frame.calls,
+            )
         raise _Stop
 
     def as_tensor(self, v: Any, other: Any, span: Span) -> Tensor:
@@ -594,9 +732,12 @@ class Elaborator:
             return v
         if isinstance(v, (int, float)) and not isinstance(v, bool):
             if not other.type.is_float and (other.type.dtype == "bool" or v != int(v)):
-                self.r.error(f"cannot combine {describe(v)} with {other}: it would be truncated",
-                             span, calls=self.frame.calls,
-                             hint=f"cast the tensor first: `x |> cast(\"f32\")`")
+                self.r.error(
+                    f"cannot combine {describe(v)} with {other}: it would be truncated",
+                    span,
+                    calls=self.frame.calls,
+                    hint='cast the tensor first: `x |> cast("f32")`',
+                )
                 raise _Stop
             return self.constant(v, other.type.dtype, span)
         self.r.error(f"cannot combine {describe(v)} with a tensor", span, calls=self.frame.calls)
@@ -604,8 +745,10 @@ class Elaborator:
 
     def eval_Index(self, e: ast.Index, scope: Scope) -> Any:
         value = self.eval(e.value, scope)
-        subs = [s if isinstance(s, (ast.Slice, ast.EllipsisExpr)) else self.eval(s, scope)
-                for s in e.subscripts]
+        subs = [
+            s if isinstance(s, (ast.Slice, ast.EllipsisExpr)) else self.eval(s, scope)
+            for s in e.subscripts
+        ]
         if isinstance(value, Tensor):
             return self.index_tensor(value, e, subs, scope)
         if isinstance(value, tuple) and len(subs) == 1:
@@ -616,11 +759,15 @@ class Elaborator:
             if isinstance(s, int) and not isinstance(s, bool):
                 if -len(value) <= s < len(value):
                     return value[s]
-                self.r.error(f"index {s} is out of range for a list of {len(value)}", e.span,
-                             calls=self.frame.calls)
+                self.r.error(
+                    f"index {s} is out of range for a list of {len(value)}",
+                    e.span,
+                    calls=self.frame.calls,
+                )
                 raise _Stop
-        self.r.error(f"cannot index {describe(value)} with these subscripts", e.span,
-                     calls=self.frame.calls)
+        self.r.error(
+            f"cannot index {describe(value)} with these subscripts", e.span, calls=self.frame.calls
+        )
         raise _Stop
 
     def index_tensor(self, x: Tensor, e: ast.Index, subs: list, scope: Scope) -> Any:
@@ -631,8 +778,9 @@ class Elaborator:
             raise _Stop
         explicit = len(subs) - n_ellipsis
         if explicit > x.type.rank:
-            self.r.error(f"too many subscripts ({explicit}) for {x}", e.span,
-                         calls=self.frame.calls)
+            self.r.error(
+                f"too many subscripts ({explicit}) for {x}", e.span, calls=self.frame.calls
+            )
             raise _Stop
         expanded: list = []
         for s in subs:
@@ -646,12 +794,16 @@ class Elaborator:
             if s is None:
                 continue
             if isinstance(s, ast.Slice):
-                start, stop, step = (self.eval(v, scope) if v else None
-                                     for v in (s.start, s.stop, s.step))
+                start, stop, step = (
+                    self.eval(v, scope) if v else None for v in (s.start, s.stop, s.step)
+                )
                 for v, vs in ((start, s.start), (stop, s.stop), (step, s.step)):
                     if v is not None and (not isinstance(v, int) or isinstance(v, bool)):
-                        self.r.error(f"a slice bound must be a compile-time int, got {describe(v)}",
-                                     vs.span if vs else e.span, calls=self.frame.calls)
+                        self.r.error(
+                            f"a slice bound must be a compile-time int, got {describe(v)}",
+                            vs.span if vs else e.span,
+                            calls=self.frame.calls,
+                        )
                         raise _Stop
                 if (start, stop, step) in ((None, None, None), (0, None, None), (0, None, 1)):
                     continue
@@ -666,13 +818,25 @@ class Elaborator:
                 steps.append(1)
                 squeeze.append(axis)
             else:
-                self.r.error(f"a tensor subscript must be a compile-time int or slice, got "
-                             f"{describe(s)}", e.span, calls=self.frame.calls)
+                self.r.error(
+                    f"a tensor subscript must be a compile-time int or slice, got {describe(s)}",
+                    e.span,
+                    calls=self.frame.calls,
+                )
                 raise _Stop
         out = x
         if axes:
-            out = self.apply_op("slice", [x], {"axes": tuple(axes), "starts": tuple(starts),
-                                               "ends": tuple(ends), "steps": tuple(steps)}, e.span)
+            out = self.apply_op(
+                "slice",
+                [x],
+                {
+                    "axes": tuple(axes),
+                    "starts": tuple(starts),
+                    "ends": tuple(ends),
+                    "steps": tuple(steps),
+                },
+                e.span,
+            )
         if squeeze:
             out = self.apply_op("squeeze", [out], {"axes": tuple(squeeze)}, e.span)
         return out
@@ -697,14 +861,21 @@ class Elaborator:
             return self.call_builtin(e, scope)
         b = scope.lookup(e.func)
         if b is not None:
-            self.r.error(f"`{e.func}` is {describe(b.value)}, not something to call", e.span,
-                         calls=self.frame.calls)
+            self.r.error(
+                f"`{e.func}` is {describe(b.value)}, not something to call",
+                e.span,
+                calls=self.frame.calls,
+            )
         elif self.import_failed:
             raise _Stop
         else:
             what = "op or block" if e.piped else "op, block or function"
-            self.r.error(f"unknown {what} `{e.func}`", e.span, calls=self.frame.calls,
-                         hint=did_you_mean(e.func, [*LANGUAGE_OPS, *self.blocks, *BUILTINS]))
+            self.r.error(
+                f"unknown {what} `{e.func}`",
+                e.span,
+                calls=self.frame.calls,
+                hint=did_you_mean(e.func, [*LANGUAGE_OPS, *self.blocks, *BUILTINS]),
+            )
         raise _Stop
 
     def call_builtin(self, e: ast.Call, scope: Scope, args: list | None = None) -> Any:
@@ -718,20 +889,29 @@ class Elaborator:
                 self.r.error(f"`{e.func}` takes one tensor", e.span, calls=self.frame.calls)
                 raise _Stop
         elif any(isinstance(a, Tensor) for a in args):
-            self.r.error(f"`{e.func}` works on compile-time values, not tensors", e.span,
-                         calls=self.frame.calls)
+            self.r.error(
+                f"`{e.func}` works on compile-time values, not tensors",
+                e.span,
+                calls=self.frame.calls,
+            )
             raise _Stop
         try:
             if any(isinstance(a, str) for a in args) and e.func != "len":
                 raise TypeError  # Python's int("3") or min("ab") are mistakes here
             return BUILTINS[e.func](*args)
         except OverflowError as exc:
-            self.r.error(f"`{e.func}`: {exc}" if str(exc) else f"`{e.func}`: the result is too "
-                         "large", e.span, calls=self.frame.calls)
+            self.r.error(
+                f"`{e.func}`: {exc}" if str(exc) else f"`{e.func}`: the result is too large",
+                e.span,
+                calls=self.frame.calls,
+            )
         except (TypeError, ValueError):
             got = ", ".join(describe(a) for a in args) or "nothing"
-            self.r.error(f"`{e.func}` needs {BUILTIN_NEEDS[e.func]}, got {got}", e.span,
-                         calls=self.frame.calls)
+            self.r.error(
+                f"`{e.func}` needs {BUILTIN_NEEDS[e.func]}, got {got}",
+                e.span,
+                calls=self.frame.calls,
+            )
         raise _Stop
 
     def _eval_args(self, e: ast.Call, scope: Scope) -> tuple[list, dict[str, Any], str | None]:
@@ -739,15 +919,20 @@ class Elaborator:
         kwargs: dict[str, Any] = {}
         for (k, v), kspan in zip(e.kwargs, e.kwarg_spans or [None] * len(e.kwargs)):
             if k in kwargs:
-                self.r.error(f"argument `{k}` is given twice", kspan or v.span,
-                             calls=self.frame.calls)
+                self.r.error(
+                    f"argument `{k}` is given twice", kspan or v.span, calls=self.frame.calls
+                )
                 raise _Stop
             kwargs[k] = self.eval(v, scope)
         name = kwargs.pop("name", None)
-        if name is not None and (not isinstance(name, str) or not name.replace("_", "a").isalnum()
-                                 or not name.isascii()):
-            self.r.error(f"`name` must be a string of letters, digits and `_`, got "
-                         f"{describe(name)}", dict(e.kwargs)["name"].span, calls=self.frame.calls)
+        if name is not None and (
+            not isinstance(name, str) or not name.replace("_", "a").isalnum() or not name.isascii()
+        ):
+            self.r.error(
+                f"`name` must be a string of letters, digits and `_`, got {describe(name)}",
+                dict(e.kwargs)["name"].span,
+                calls=self.frame.calls,
+            )
             raise _Stop
         return args, kwargs, name
 
@@ -771,30 +956,45 @@ class Elaborator:
             tensor_args, attr_args = args[:n_tensor], args[n_tensor:]
             need = max(n_in - 1, 1)
             if n_tensor < need:
-                self.r.error(f"{e.func} needs at least {need} tensor input{'s' if need > 1 else ''}",
-                             e.span, calls=self.frame.calls)
+                self.r.error(
+                    f"{e.func} needs at least {need} tensor input{'s' if need > 1 else ''}",
+                    e.span,
+                    calls=self.frame.calls,
+                )
                 raise _Stop
         else:
             tensor_args, attr_args = args[:n_in], args[n_in:]
             if len(tensor_args) < n_in:
                 missing = opdef.inputs[len(tensor_args)]
-                self.r.error(f"{e.func} needs {n_in} tensor input{'s' if n_in > 1 else ''}, got "
-                             f"{len(tensor_args)}", e.span, calls=self.frame.calls,
-                             hint=f"pass `{missing}`" if n_in > 1 else
-                             f"pipe a tensor into it: `x |> {e.func}`")
+                self.r.error(
+                    f"{e.func} needs {n_in} tensor input{'s' if n_in > 1 else ''}, got "
+                    f"{len(tensor_args)}",
+                    e.span,
+                    calls=self.frame.calls,
+                    hint=f"pass `{missing}`"
+                    if n_in > 1
+                    else f"pipe a tensor into it: `x |> {e.func}`",
+                )
                 raise _Stop
         for i, t in enumerate(tensor_args):
             if not isinstance(t, Tensor):
                 label = opdef.inputs[min(i, n_in - 1)]
-                self.r.error(f"{e.func}: input `{label}` must be a tensor, got {describe(t)}",
-                             e.args[i].span if i < len(e.args) else e.span, calls=self.frame.calls)
+                self.r.error(
+                    f"{e.func}: input `{label}` must be a tensor, got {describe(t)}",
+                    e.args[i].span if i < len(e.args) else e.span,
+                    calls=self.frame.calls,
+                )
                 raise _Stop
         if len(attr_args) > len(opdef.attrs):
-            self.r.error(f"{e.func} takes at most {len(opdef.attrs)} attribute"
-                         f"{'s' if len(opdef.attrs) != 1 else ''} after its input"
-                         f"{'s' if n_in > 1 else ''}, got {len(attr_args)}",
-                         e.args[n_in + len(opdef.attrs)].span if len(e.args) > n_in + len(
-                             opdef.attrs) else e.span, calls=self.frame.calls)
+            self.r.error(
+                f"{e.func} takes at most {len(opdef.attrs)} attribute"
+                f"{'s' if len(opdef.attrs) != 1 else ''} after its input"
+                f"{'s' if n_in > 1 else ''}, got {len(attr_args)}",
+                e.args[n_in + len(opdef.attrs)].span
+                if len(e.args) > n_in + len(opdef.attrs)
+                else e.span,
+                calls=self.frame.calls,
+            )
             raise _Stop
         attrs: dict[str, Any] = {}
         arg_spans: dict[str, Span] = {}
@@ -804,13 +1004,19 @@ class Elaborator:
             arg_spans[spec.name] = e.args[first_attr_arg + i].span
         for k, v in kwargs.items():
             if k not in opdef.attr_names:
-                self.r.error(f"{e.func} has no attribute `{k}`", self._keyword_span(e, k),
-                             calls=self.frame.calls,
-                             hint=did_you_mean(k, opdef.attr_names) or _attr_list(opdef))
+                self.r.error(
+                    f"{e.func} has no attribute `{k}`",
+                    self._keyword_span(e, k),
+                    calls=self.frame.calls,
+                    hint=did_you_mean(k, opdef.attr_names) or _attr_list(opdef),
+                )
                 raise _Stop
             if k in attrs:
-                self.r.error(f"{e.func}: `{k}` is given twice (by position and by name)",
-                             self._keyword_span(e, k), calls=self.frame.calls)
+                self.r.error(
+                    f"{e.func}: `{k}` is given twice (by position and by name)",
+                    self._keyword_span(e, k),
+                    calls=self.frame.calls,
+                )
                 raise _Stop
             attrs[k] = v
             arg_spans[k] = self._kwarg_span(e, k)
@@ -818,22 +1024,33 @@ class Elaborator:
         for spec in opdef.attrs:
             if spec.name not in attrs:
                 if spec.required:
-                    self.r.error(f"{e.func} needs `{spec.name}` ({describe_hint(spec.hint)})",
-                                 e.span, calls=self.frame.calls, hint=_attr_list(opdef))
+                    self.r.error(
+                        f"{e.func} needs `{spec.name}` ({describe_hint(spec.hint)})",
+                        e.span,
+                        calls=self.frame.calls,
+                        hint=_attr_list(opdef),
+                    )
                     raise _Stop
                 final[spec.name] = spec.default
                 continue
             value = attrs[spec.name]
             if isinstance(value, Tensor):
-                self.r.error(f"{e.func}: `{spec.name}` must be a compile-time "
-                             f"{describe_hint(spec.hint, 1)}, not a tensor", arg_spans[spec.name],
-                             calls=self.frame.calls)
+                self.r.error(
+                    f"{e.func}: `{spec.name}` must be a compile-time "
+                    f"{describe_hint(spec.hint, 1)}, not a tensor",
+                    arg_spans[spec.name],
+                    calls=self.frame.calls,
+                )
                 raise _Stop
             try:
                 final[spec.name] = convert_attr(value, spec.hint)
             except ValueError:
-                self.r.error(f"{e.func}: `{spec.name}` must be {describe_hint(spec.hint)}, got "
-                             f"{describe(value)}", arg_spans[spec.name], calls=self.frame.calls)
+                self.r.error(
+                    f"{e.func}: `{spec.name}` must be {describe_hint(spec.hint)}, got "
+                    f"{describe(value)}",
+                    arg_spans[spec.name],
+                    calls=self.frame.calls,
+                )
                 raise _Stop from None
         return self.apply_op(e.func, tensor_args, final, e.span, layer_name)
 
@@ -841,15 +1058,21 @@ class Elaborator:
         block = self.blocks[e.func]
         args, kwargs, layer_name = self._eval_args(e, scope)
         if len(self.frames) > MAX_CALL_DEPTH:
-            self.r.error(f"block `{block.name}` calls itself {MAX_CALL_DEPTH} levels deep",
-                         e.span, calls=self.frame.calls,
-                         hint="block recursion must end through an `if` on a compile-time value")
+            self.r.error(
+                f"block `{block.name}` calls itself {MAX_CALL_DEPTH} levels deep",
+                e.span,
+                calls=self.frame.calls,
+                hint="block recursion must end through an `if` on a compile-time value",
+            )
             raise _Stop
         params = block.params
         if len(args) > len(params):
-            self.r.error(f"block `{block.name}` takes {len(params)} argument"
-                         f"{'s' if len(params) != 1 else ''}, got {len(args)}",
-                         e.args[len(params)].span, calls=self.frame.calls)
+            self.r.error(
+                f"block `{block.name}` takes {len(params)} argument"
+                f"{'s' if len(params) != 1 else ''}, got {len(args)}",
+                e.args[len(params)].span,
+                calls=self.frame.calls,
+            )
             raise _Stop
         local = Scope(parent=self.globals)
         given: dict[str, tuple[Any, Span]] = {}
@@ -858,13 +1081,19 @@ class Elaborator:
         names = [p.name for p in params]
         for k, v in kwargs.items():
             if k not in names:
-                self.r.error(f"block `{block.name}` has no parameter `{k}`",
-                             self._keyword_span(e, k), calls=self.frame.calls,
-                             hint=did_you_mean(k, names))
+                self.r.error(
+                    f"block `{block.name}` has no parameter `{k}`",
+                    self._keyword_span(e, k),
+                    calls=self.frame.calls,
+                    hint=did_you_mean(k, names),
+                )
                 raise _Stop
             if k in given:
-                self.r.error(f"block `{block.name}`: `{k}` is given twice",
-                             self._keyword_span(e, k), calls=self.frame.calls)
+                self.r.error(
+                    f"block `{block.name}`: `{k}` is given twice",
+                    self._keyword_span(e, k),
+                    calls=self.frame.calls,
+                )
                 raise _Stop
             given[k] = (v, self._kwarg_span(e, k))
         symbols: dict[str, Any] = {}
@@ -874,8 +1103,9 @@ class Elaborator:
             elif p.default is not None:
                 value, span = self.eval(p.default, local), p.default.span
             else:
-                self.r.error(f"block `{block.name}` needs `{p.name}`", e.span,
-                             calls=self.frame.calls)
+                self.r.error(
+                    f"block `{block.name}` needs `{p.name}`", e.span, calls=self.frame.calls
+                )
                 raise _Stop
             self.check_param(block, p, value, span, symbols)
             local.names[p.name] = Binding(value, p.span, "param")
@@ -885,11 +1115,19 @@ class Elaborator:
         segment = layer_name if layer_name is not None else f"{block.name}_{k}"
         prefix = self.frame.prefix + segment + "."
         if layer_name is not None and any(n.startswith(prefix) for n in self.node_names):
-            self.r.error(f"the name \"{layer_name}\" is already used by another block call",
-                         e.span, calls=self.frame.calls)
+            self.r.error(
+                f'the name "{layer_name}" is already used by another block call',
+                e.span,
+                calls=self.frame.calls,
+            )
             raise _Stop
-        self.frames.append(Frame(prefix, (CallSite(block.name, e.span), *self.frame.calls),
-                                 assigned=_assigned_names(block.body, {})))
+        self.frames.append(
+            Frame(
+                prefix,
+                (CallSite(block.name, e.span), *self.frame.calls),
+                assigned=_assigned_names(block.body, {}),
+            )
+        )
         try:
             result = self.exec_body(block.body, local)
             if result is not POISON:
@@ -897,15 +1135,19 @@ class Elaborator:
         finally:
             self.frames.pop()
         if result is None:
-            self.r.error(f"block `{block.name}` returns nothing", block.span,
-                         hint="end it with `return <value>`")
+            self.r.error(
+                f"block `{block.name}` returns nothing",
+                block.span,
+                hint="end it with `return <value>`",
+            )
             raise _Stop
         if result is POISON:
             raise _Stop
         return result
 
-    def check_param(self, block: ast.BlockDef, p: ast.ParamDecl, value: Any, span: Span,
-                    symbols: dict[str, Any]) -> None:
+    def check_param(
+        self, block: ast.BlockDef, p: ast.ParamDecl, value: Any, span: Span, symbols: dict[str, Any]
+    ) -> None:
         """An argument against its parameter's declared type (tensor types bind symbols)."""
         if value is POISON:
             raise _Stop
@@ -913,35 +1155,51 @@ class Elaborator:
         where = f"block `{block.name}`: `{p.name}`"
         if t is None and p.default is not None:  # `k = 3`: compile-time, typed by its use
             if isinstance(value, Tensor):
-                self.r.error(f"{where} must be a compile-time value, not a tensor", span,
-                             calls=self.frame.calls)
+                self.r.error(
+                    f"{where} must be a compile-time value, not a tensor",
+                    span,
+                    calls=self.frame.calls,
+                )
                 raise _Stop
             return
         if _is_tensor_param(t):
             if not isinstance(value, Tensor):
-                self.r.error(f"{where} must be a tensor, got {describe(value)}", span,
-                             calls=self.frame.calls,
-                             hint="give compile-time parameters a type, e.g. `units: int`"
-                             if t is None and p is not block.params[0] else None)
+                self.r.error(
+                    f"{where} must be a tensor, got {describe(value)}",
+                    span,
+                    calls=self.frame.calls,
+                    hint="give compile-time parameters a type, e.g. `units: int`"
+                    if t is None and p is not block.params[0]
+                    else None,
+                )
                 raise _Stop
             if t is not None and t.dims is not None:
                 self.check_tensor_type(value.type, t, symbols, f"{where} must be", span)
             elif t is not None and t.name != "tensor" and value.type.dtype != t.name:
-                self.r.error(f"{where} must be a {t.name} tensor, got {value}", span,
-                             calls=self.frame.calls)
+                self.r.error(
+                    f"{where} must be a {t.name} tensor, got {value}", span, calls=self.frame.calls
+                )
                 raise _Stop
             return
         if t is None or t.name not in SCALAR_TYPES:  # reported where the block is defined
             raise _Stop
         ok = SCALAR_TYPES[t.name]
-        if isinstance(value, Tensor) or not isinstance(value, ok) or (
-                t.name in ("int", "float") and isinstance(value, bool)):
-            self.r.error(f"{where} must be {'a' if t.name != 'int' else 'an'} {t.name}, got "
-                         f"{describe(value)}", span, calls=self.frame.calls)
+        if (
+            isinstance(value, Tensor)
+            or not isinstance(value, ok)
+            or (t.name in ("int", "float") and isinstance(value, bool))
+        ):
+            self.r.error(
+                f"{where} must be {'a' if t.name != 'int' else 'an'} {t.name}, got "
+                f"{describe(value)}",
+                span,
+                calls=self.frame.calls,
+            )
             raise _Stop
 
-    def check_tensor_type(self, actual: TensorType, want: ast.TypeExpr, symbols: dict[str, Any],
-                          what: str, span: Span) -> None:
+    def check_tensor_type(
+        self, actual: TensorType, want: ast.TypeExpr, symbols: dict[str, Any], what: str, span: Span
+    ) -> None:
         dims = self.type_dims(want)
         ok = actual.dtype == want.name and len(dims) == actual.rank
         if ok:
@@ -985,8 +1243,9 @@ class Elaborator:
             self.node_names.add(decl.name)
             self.add_node(Node(decl.name, "input", (), {}, t, decl.span))
             inputs.append(decl.name)
-            scope.names[decl.name] = Binding(Tensor(decl.name, t) if t else POISON, decl.span,
-                                             "input")
+            scope.names[decl.name] = Binding(
+                Tensor(decl.name, t) if t else POISON, decl.span, "input"
+            )
         out_names = [o.name for o in m.outputs]
         for o in m.outputs:
             if out_names.count(o.name) > 1:
@@ -994,26 +1253,34 @@ class Elaborator:
         self.exec_body(m.body, scope, "model")
         outputs = []
         # An output's symbolic dims name the model's symbols: `f32[N, 10]` must be `N` itself.
-        symbols: dict[str, Any] = {d: d for o in m.outputs if o.type
-                                   for d in (o.type.dims or ()) if isinstance(d, str)}
+        symbols: dict[str, Any] = {
+            d: d for o in m.outputs if o.type for d in (o.type.dims or ()) if isinstance(d, str)
+        }
         for o in m.outputs:
             b = scope.names.get(o.name)
             if b is None:
-                self.r.error(f"output `{o.name}` is never assigned", o.span,
-                             hint=f"assign it in the model's body: `{o.name} = ...`")
+                self.r.error(
+                    f"output `{o.name}` is never assigned",
+                    o.span,
+                    hint=f"assign it in the model's body: `{o.name} = ...`",
+                )
                 continue
             b.used = True
             if b.value is POISON:
                 continue
             if not isinstance(b.value, Tensor):
-                self.r.error(f"output `{o.name}` must be a tensor, got {describe(b.value)}",
-                             b.span)
+                self.r.error(f"output `{o.name}` must be a tensor, got {describe(b.value)}", b.span)
                 continue
             want = o.type
             if want is not None and want.name in DTYPES:
                 try:
-                    self.check_tensor_type(b.value.type, want, symbols,
-                                           f"output `{o.name}` is declared", b.span or o.span)
+                    self.check_tensor_type(
+                        b.value.type,
+                        want,
+                        symbols,
+                        f"output `{o.name}` is declared",
+                        b.span or o.span,
+                    )
                 except _Stop:
                     continue
             outputs.append((o.name, b.value.name))
@@ -1033,8 +1300,11 @@ class Elaborator:
         t = decl.type
         assert t is not None
         if t.name not in DTYPES:
-            self.r.error(f"unknown dtype `{t.name}`", t.span,
-                         hint=did_you_mean(t.name, DTYPES) or f"use one of {', '.join(DTYPES)}")
+            self.r.error(
+                f"unknown dtype `{t.name}`",
+                t.span,
+                hint=did_you_mean(t.name, DTYPES) or f"use one of {', '.join(DTYPES)}",
+            )
             return None
         if t.dims is None:
             self.r.error(f"`{decl.name}` needs a shape, e.g. `{t.name}[N, 10]`", t.span)
@@ -1108,18 +1378,27 @@ def elaborate(module: ast.Module, reporter: Reporter, model: str | None = None) 
         if m.name in el.definitions:
             reporter.error(f"model `{m.name}` has the name of a block or constant", m.span)
     if model is None and len(models) > 1:
-        reporter.error(f"{module.path} defines {len(models)} models "
-                       f"({', '.join(m.name for m in models)}); choose one",
-                       models[1].span, hint="pass `--model NAME` (or `model=` in the API)")
+        reporter.error(
+            f"{module.path} defines {len(models)} models "
+            f"({', '.join(m.name for m in models)}); choose one",
+            models[1].span,
+            hint="pass `--model NAME` (or `model=` in the API)",
+        )
         reporter.raise_if_errors()
     chosen = [m for m in models if model is None or m.name == model]
     if not chosen:
         if model is None:
-            reporter.error(f"{module.path} defines no model", None,
-                           hint="add `model name(input: f32[N, ...]) -> (output: ...) { ... }`")
+            reporter.error(
+                f"{module.path} defines no model",
+                None,
+                hint="add `model name(input: f32[N, ...]) -> (output: ...) { ... }`",
+            )
         else:
-            reporter.error(f"{module.path} has no model `{model}`", None,
-                           hint=did_you_mean(model, [m.name for m in models]))
+            reporter.error(
+                f"{module.path} has no model `{model}`",
+                None,
+                hint=did_you_mean(model, [m.name for m in models]),
+            )
         reporter.raise_if_errors()
     graph = el.model(chosen[0])
     train = elaborate_train(trains[0], el.globals, reporter, graph) if trains else None

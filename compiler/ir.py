@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
@@ -31,7 +31,7 @@ FLOAT_DTYPES = ("f32", "f16", "bf16", "f64")
 INT_DTYPES = ("i32", "i64")
 
 # A dimension is a literal size or a symbol ("N", or a product such as "N*T").
-Dim = Union[int, str]
+Dim = int | str
 
 
 def numpy_dtype(dtype: str) -> np.dtype:
@@ -105,7 +105,7 @@ def concrete_shape(t: TensorType, symbols: Mapping[str, int]) -> tuple[int, ...]
     return tuple(d if isinstance(d, int) else _eval_dim(d, symbols) for d in t.shape)
 
 
-Type = Union[TensorType, tuple[TensorType, ...]]
+Type = TensorType | tuple[TensorType, ...]
 
 
 class Const:
@@ -117,8 +117,8 @@ class Const:
         self.array = np.array(array, order="C")
         self.array.setflags(write=False)
         self._digest = hashlib.sha256(
-            str(self.array.dtype).encode() + str(self.array.shape).encode()
-            + self.array.tobytes()).hexdigest()
+            str(self.array.dtype).encode() + str(self.array.shape).encode() + self.array.tobytes()
+        ).hexdigest()
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Const) and self._digest == other._digest
@@ -190,13 +190,17 @@ class Graph:
             out.setdefault(value, []).append("<output>")
         return {k: tuple(v) for k, v in out.items()}
 
-    def with_nodes(self, nodes: Sequence[Node], outputs: Sequence[tuple[str, str]] | None = None
-                   ) -> Graph:
+    def with_nodes(
+        self, nodes: Sequence[Node], outputs: Sequence[tuple[str, str]] | None = None
+    ) -> Graph:
         """A graph with new nodes (and outputs); `self` when nothing changed."""
         nodes = tuple(nodes)
         outs = self.outputs if outputs is None else tuple(outputs)
-        if outs == self.outputs and len(nodes) == len(self.nodes) and all(
-                a is b for a, b in zip(nodes, self.nodes)):
+        if (
+            outs == self.outputs
+            and len(nodes) == len(self.nodes)
+            and all(a is b for a, b in zip(nodes, self.nodes))
+        ):
             return self
         return replace(self, nodes=nodes, outputs=outs)
 
@@ -237,8 +241,7 @@ def print_graph(graph: Graph, *, locations: bool = True) -> str:
         if locations and n.span:
             text = f"{text:<80}  # {n.span.path}:{n.span.line}"
         lines.append(text)
-    lines.append("  return " + ", ".join(
-        o if o == v else f"{o}={v}" for o, v in graph.outputs))
+    lines.append("  return " + ", ".join(o if o == v else f"{o}={v}" for o, v in graph.outputs))
     lines.append("}")
     return "\n".join(lines)
 

@@ -7,13 +7,50 @@ from typing import Any
 
 from .source import Span, error
 from .syntax import (
-    Assign, BinOp, BlockDef, Call, ConstDef, EllipsisExpr, Expr, For, If, IfExpr, Import,
-    Index, ListExpr, Literal, ModelDef, Module, Name, ParamDecl, Return, Slice, TrainDef,
-    TupleExpr, TypeExpr, UnaryOp,
+    Assign,
+    BinOp,
+    BlockDef,
+    Call,
+    ConstDef,
+    EllipsisExpr,
+    Expr,
+    For,
+    If,
+    IfExpr,
+    Import,
+    Index,
+    ListExpr,
+    Literal,
+    ModelDef,
+    Module,
+    Name,
+    ParamDecl,
+    Return,
+    Slice,
+    TrainDef,
+    TupleExpr,
+    TypeExpr,
+    UnaryOp,
 )
 
-KEYWORDS = ("import", "const", "block", "model", "train", "return", "for", "in", "if", "else",
-            "and", "or", "not", "true", "false", "none")
+KEYWORDS = (
+    "import",
+    "const",
+    "block",
+    "model",
+    "train",
+    "return",
+    "for",
+    "in",
+    "if",
+    "else",
+    "and",
+    "or",
+    "not",
+    "true",
+    "false",
+    "none",
+)
 
 
 @cache
@@ -22,8 +59,13 @@ def _parser() -> Any:
 
     from netc.grammar import GRAMMAR_PATH
 
-    return lark.Lark(GRAMMAR_PATH.read_text(encoding="utf-8"), parser="lalr",
-                     lexer="basic", propagate_positions=True, maybe_placeholders=True)
+    return lark.Lark(
+        GRAMMAR_PATH.read_text(encoding="utf-8"),
+        parser="lalr",
+        lexer="basic",
+        propagate_positions=True,
+        maybe_placeholders=True,
+    )
 
 
 def parse(text: str, path: str = "<input>") -> Module:
@@ -73,28 +115,53 @@ def _check_brackets(text: str, path: str) -> None:
             stack.append((c, line, col))
         elif c in _CLOSE:
             # nothing open, or a `)`/`]` in a body where no `(`/`[` is open: a stray closer
-            stray = bool(stack) and stack[-1][0] == "{" and c != "}" and all(
-                o != _CLOSE[c] for o, _, _ in stack)
+            stray = (
+                bool(stack)
+                and stack[-1][0] == "{"
+                and c != "}"
+                and all(o != _CLOSE[c] for o, _, _ in stack)
+            )
             if not stack or stray:
                 raise error(f"unmatched `{c}`", Span(path, line, col, line, col + 1))
             o, ol, oc = stack.pop()
             if _OPEN[o] != c:
-                raise error(f"`{c}` does not match the `{o}` at line {ol}, column {oc}",
-                            Span(path, line, col, line, col + 1),
-                            hint=f"close it with `{_OPEN[o]}`")
+                raise error(
+                    f"`{c}` does not match the `{o}` at line {ol}, column {oc}",
+                    Span(path, line, col, line, col + 1),
+                    hint=f"close it with `{_OPEN[o]}`",
+                )
         i, col = i + 1, col + 1
     if stack:
         o, ol, oc = stack[-1]
-        raise error(f"`{o}` is never closed", Span(path, ol, oc, ol, oc + 1),
-                    hint=f"add a `{_OPEN[o]}` where it should end")
+        raise error(
+            f"`{o}` is never closed",
+            Span(path, ol, oc, ol, oc + 1),
+            hint=f"add a `{_OPEN[o]}` where it should end",
+        )
 
 
 _TERMINAL_WORDS = {
-    "NAME": "a name", "INT": "a number", "FLOAT": "a number", "STRING": "a string",
-    "COMPARE": "a comparison", "$END": "the end of the file",
+    "NAME": "a name",
+    "INT": "a number",
+    "FLOAT": "a number",
+    "STRING": "a string",
+    "COMPARE": "a comparison",
+    "$END": "the end of the file",
 }
-_EXPR_START = {"NAME", "INT", "FLOAT", "STRING", "LPAR", "LSQB", "MINUS", "TRUE", "FALSE",
-               "NONE", "NOT", "IF"}
+_EXPR_START = {
+    "NAME",
+    "INT",
+    "FLOAT",
+    "STRING",
+    "LPAR",
+    "LSQB",
+    "MINUS",
+    "TRUE",
+    "FALSE",
+    "NONE",
+    "NOT",
+    "IF",
+}
 
 
 def _describe_terminal(name: str) -> str:
@@ -125,28 +192,40 @@ def _syntax_error(e: Any, text: str, path: str) -> Exception:
     if isinstance(e, lark.exceptions.UnexpectedCharacters):
         ch = text[e.pos_in_stream] if e.pos_in_stream < len(text) else "?"
         if ch == '"':  # STRING did not match: no closing quote on this line
-            return error("unterminated string", Span(path, line, col, line, col + 1),
-                         hint='close it with `"` on the same line')
+            return error(
+                "unterminated string",
+                Span(path, line, col, line, col + 1),
+                hint='close it with `"` on the same line',
+            )
         hint = "strings use double quotes" if ch == "'" else None
-        return error(f"unexpected character `{ch}`", Span(path, line, col, line, col + 1),
-                     hint=hint)
+        return error(
+            f"unexpected character `{ch}`", Span(path, line, col, line, col + 1), hint=hint
+        )
     if isinstance(e, lark.exceptions.UnexpectedEOF) or (
-            isinstance(e, lark.exceptions.UnexpectedToken) and e.token.type == "$END"):
+        isinstance(e, lark.exceptions.UnexpectedToken) and e.token.type == "$END"
+    ):
         lines = text.splitlines() or [""]
         line, col = len(lines), len(lines[-1]) + 1
-        return error(f"unexpected end of file; expected {_expected(set(e.expected))}",
-                     Span(path, line, col, line, col + 1))
+        return error(
+            f"unexpected end of file; expected {_expected(set(e.expected))}",
+            Span(path, line, col, line, col + 1),
+        )
     tok = e.token
     shown = str(tok)
     what = f"keyword `{shown}`" if shown in KEYWORDS else f"`{shown}`"
-    span = Span(path, tok.line, tok.column, tok.end_line or tok.line,
-                tok.end_column or tok.column + len(shown))
+    span = Span(
+        path,
+        tok.line,
+        tok.column,
+        tok.end_line or tok.line,
+        tok.end_column or tok.column + len(shown),
+    )
     hint = None
     if tok.type == "EQUAL" and "EQUAL" not in e.expected:
         hint = "compare with `==`; assignments stand on their own"
     elif shown in KEYWORDS and "NAME" in e.expected:
         hint = f"`{shown}` is a keyword; choose another name"
-    before = text.splitlines()[tok.line - 1][:tok.column - 1] if tok.line else ""
+    before = text.splitlines()[tok.line - 1][: tok.column - 1] if tok.line else ""
     if shown in ("+", "-", "*", "/", "//", "%", "@", "**") and "|>" in before:
         hint = f"`|>` binds loosest: write `(x |> f(...)) {shown} y` to use a chain's result"
     if "`+`" in {_describe_terminal(n) for n in e.expected}:
@@ -177,42 +256,79 @@ def _lark_transformer() -> type:
             return Span(self.path, tok.line, tok.column, tok.end_line, tok.end_column)
 
         # items
-        def start(self, c): return c
+        def start(self, c):
+            return c
+
         @lark.v_args(meta=True)
-        def import_(self, m, c): return Import(self._span(m), _unquote(c[0]))
+        def import_(self, m, c):
+            return Import(self._span(m), _unquote(c[0]))
+
         @lark.v_args(meta=True)
-        def const_def(self, m, c): return ConstDef(self._span(m), str(c[0]), c[1])
+        def const_def(self, m, c):
+            return ConstDef(self._span(m), str(c[0]), c[1])
+
         @lark.v_args(meta=True)
-        def block_def(self, m, c): return BlockDef(self._span(m), str(c[0]), c[1] or (), c[2])
-        def params(self, c): return tuple(c)
+        def block_def(self, m, c):
+            return BlockDef(self._span(m), str(c[0]), c[1] or (), c[2])
+
+        def params(self, c):
+            return tuple(c)
+
         @lark.v_args(meta=True)
-        def param(self, m, c): return ParamDecl(self._span(m), str(c[0]), c[1], c[2])
+        def param(self, m, c):
+            return ParamDecl(self._span(m), str(c[0]), c[1], c[2])
+
         @lark.v_args(meta=True)
-        def model_def(self, m, c): return ModelDef(self._span(m), str(c[0]), c[1] or (), c[2], c[3])
-        def decls(self, c): return tuple(c)
+        def model_def(self, m, c):
+            return ModelDef(self._span(m), str(c[0]), c[1] or (), c[2], c[3])
+
+        def decls(self, c):
+            return tuple(c)
+
         @lark.v_args(meta=True)
-        def decl(self, m, c): return ParamDecl(self._span(m), str(c[0]), c[1], None)
+        def decl(self, m, c):
+            return ParamDecl(self._span(m), str(c[0]), c[1], None)
+
         @lark.v_args(meta=True)
         def type_expr(self, m, c):
             dims = None if c[1] is None else tuple(d for d, _ in c[1])
             return TypeExpr(self._span(m), str(c[0]), dims, tuple(s for _, s in c[1] or ()))
-        def dims(self, c): return tuple(c)
-        def dim_int(self, c): return (int(c[0]), self._tok(c[0]))
-        def dim_name(self, c): return (str(c[0]), self._tok(c[0]))
+
+        def dims(self, c):
+            return tuple(c)
+
+        def dim_int(self, c):
+            return (int(c[0]), self._tok(c[0]))
+
+        def dim_name(self, c):
+            return (str(c[0]), self._tok(c[0]))
+
         @lark.v_args(meta=True)
         def train_def(self, m, c):
             return TrainDef(self._span(m), tuple(e[:2] for e in c), tuple(e[2] for e in c))
-        def train_entry(self, c): return (str(c[0]), c[1], self._tok(c[0]))
+
+        def train_entry(self, c):
+            return (str(c[0]), c[1], self._tok(c[0]))
 
         # statements
-        def body(self, c): return tuple(c)
+        def body(self, c):
+            return tuple(c)
+
         @lark.v_args(meta=True)
-        def assign(self, m, c): return Assign(self._span(m), c[0][0], c[1], c[0][1])
-        def targets(self, c): return (tuple(str(t) for t in c), tuple(self._tok(t) for t in c))
+        def assign(self, m, c):
+            return Assign(self._span(m), c[0][0], c[1], c[0][1])
+
+        def targets(self, c):
+            return (tuple(str(t) for t in c), tuple(self._tok(t) for t in c))
+
         @lark.v_args(meta=True)
-        def return_(self, m, c): return Return(self._span(m), tuple(c))
+        def return_(self, m, c):
+            return Return(self._span(m), tuple(c))
+
         @lark.v_args(meta=True)
-        def for_(self, m, c): return For(self._span(m), c[0][0], c[1], c[2])
+        def for_(self, m, c):
+            return For(self._span(m), c[0][0], c[1], c[2])
+
         @lark.v_args(meta=True)
         def if_stmt(self, m, c):
             else_ = c[2] if c[2] is None or isinstance(c[2], tuple) else (c[2],)
@@ -220,70 +336,130 @@ def _lark_transformer() -> type:
 
         # expressions
         @lark.v_args(meta=True)
-        def if_expr(self, m, c): return IfExpr(self._span(m), c[0], c[1], c[2])
+        def if_expr(self, m, c):
+            return IfExpr(self._span(m), c[0], c[1], c[2])
+
         @lark.v_args(meta=True)
         def pipe_call(self, m, c):
             args, kwargs, names = _split_args(c[2] or ())
             span = Span(self.path, c[1].line, c[1].column, m.end_line, m.end_column)
             return Call(span, str(c[1]), (c[0], *args), kwargs, True, names)
+
         def pipe_name(self, c):
             return Call(self._tok(c[1]), str(c[1]), (c[0],), (), True)
+
         @lark.v_args(meta=True)
         def call(self, m, c):
             args, kwargs, names = _split_args(c[1] or ())
             return Call(self._span(m), str(c[0]), args, kwargs, False, names)
-        def args(self, c): return tuple(c)
-        def kwarg(self, c): return (str(c[0]), c[1], self._tok(c[0]))
-        @lark.v_args(meta=True)
-        def index(self, m, c): return Index(self._span(m), c[0], c[1])
-        def subscripts(self, c): return tuple(c)
-        @lark.v_args(meta=True)
-        def slice(self, m, c): return Slice(self._span(m), c[0], c[1], c[2])
-        @lark.v_args(meta=True)
-        def ellipsis(self, m, c): return EllipsisExpr(self._span(m))
 
-        def _bin(self, m, c, op): return BinOp(self._span(m), op, c[0], c[-1])
-        @lark.v_args(meta=True)
-        def add(self, m, c): return self._bin(m, c, "+")
-        @lark.v_args(meta=True)
-        def sub(self, m, c): return self._bin(m, c, "-")
-        @lark.v_args(meta=True)
-        def mul(self, m, c): return self._bin(m, c, "*")
-        @lark.v_args(meta=True)
-        def div(self, m, c): return self._bin(m, c, "/")
-        @lark.v_args(meta=True)
-        def floordiv(self, m, c): return self._bin(m, c, "//")
-        @lark.v_args(meta=True)
-        def mod(self, m, c): return self._bin(m, c, "%")
-        @lark.v_args(meta=True)
-        def matmul(self, m, c): return self._bin(m, c, "@")
-        @lark.v_args(meta=True)
-        def pow(self, m, c): return self._bin(m, c, "**")
-        @lark.v_args(meta=True)
-        def or_(self, m, c): return self._bin(m, c, "or")
-        @lark.v_args(meta=True)
-        def and_(self, m, c): return self._bin(m, c, "and")
-        @lark.v_args(meta=True)
-        def compare(self, m, c): return BinOp(self._span(m), str(c[1]), c[0], c[2])
-        @lark.v_args(meta=True)
-        def neg(self, m, c): return UnaryOp(self._span(m), "-", c[0])
-        @lark.v_args(meta=True)
-        def not_(self, m, c): return UnaryOp(self._span(m), "not", c[0])
+        def args(self, c):
+            return tuple(c)
 
-        def name(self, c): return Name(self._tok(c[0]), str(c[0]))
-        def int_(self, c): return Literal(self._tok(c[0]), int(c[0]))
-        def float_(self, c): return Literal(self._tok(c[0]), float(c[0]))
-        def string(self, c): return Literal(self._tok(c[0]), _unquote(c[0]))
+        def kwarg(self, c):
+            return (str(c[0]), c[1], self._tok(c[0]))
+
         @lark.v_args(meta=True)
-        def true(self, m, c): return Literal(self._span(m), True)
+        def index(self, m, c):
+            return Index(self._span(m), c[0], c[1])
+
+        def subscripts(self, c):
+            return tuple(c)
+
         @lark.v_args(meta=True)
-        def false(self, m, c): return Literal(self._span(m), False)
+        def slice(self, m, c):
+            return Slice(self._span(m), c[0], c[1], c[2])
+
         @lark.v_args(meta=True)
-        def none(self, m, c): return Literal(self._span(m), None)
+        def ellipsis(self, m, c):
+            return EllipsisExpr(self._span(m))
+
+        def _bin(self, m, c, op):
+            return BinOp(self._span(m), op, c[0], c[-1])
+
         @lark.v_args(meta=True)
-        def tuple_(self, m, c): return TupleExpr(self._span(m), tuple(x for x in c if x is not None))
+        def add(self, m, c):
+            return self._bin(m, c, "+")
+
         @lark.v_args(meta=True)
-        def list_(self, m, c): return ListExpr(self._span(m), tuple(x for x in c if x is not None))
+        def sub(self, m, c):
+            return self._bin(m, c, "-")
+
+        @lark.v_args(meta=True)
+        def mul(self, m, c):
+            return self._bin(m, c, "*")
+
+        @lark.v_args(meta=True)
+        def div(self, m, c):
+            return self._bin(m, c, "/")
+
+        @lark.v_args(meta=True)
+        def floordiv(self, m, c):
+            return self._bin(m, c, "//")
+
+        @lark.v_args(meta=True)
+        def mod(self, m, c):
+            return self._bin(m, c, "%")
+
+        @lark.v_args(meta=True)
+        def matmul(self, m, c):
+            return self._bin(m, c, "@")
+
+        @lark.v_args(meta=True)
+        def pow(self, m, c):
+            return self._bin(m, c, "**")
+
+        @lark.v_args(meta=True)
+        def or_(self, m, c):
+            return self._bin(m, c, "or")
+
+        @lark.v_args(meta=True)
+        def and_(self, m, c):
+            return self._bin(m, c, "and")
+
+        @lark.v_args(meta=True)
+        def compare(self, m, c):
+            return BinOp(self._span(m), str(c[1]), c[0], c[2])
+
+        @lark.v_args(meta=True)
+        def neg(self, m, c):
+            return UnaryOp(self._span(m), "-", c[0])
+
+        @lark.v_args(meta=True)
+        def not_(self, m, c):
+            return UnaryOp(self._span(m), "not", c[0])
+
+        def name(self, c):
+            return Name(self._tok(c[0]), str(c[0]))
+
+        def int_(self, c):
+            return Literal(self._tok(c[0]), int(c[0]))
+
+        def float_(self, c):
+            return Literal(self._tok(c[0]), float(c[0]))
+
+        def string(self, c):
+            return Literal(self._tok(c[0]), _unquote(c[0]))
+
+        @lark.v_args(meta=True)
+        def true(self, m, c):
+            return Literal(self._span(m), True)
+
+        @lark.v_args(meta=True)
+        def false(self, m, c):
+            return Literal(self._span(m), False)
+
+        @lark.v_args(meta=True)
+        def none(self, m, c):
+            return Literal(self._span(m), None)
+
+        @lark.v_args(meta=True)
+        def tuple_(self, m, c):
+            return TupleExpr(self._span(m), tuple(x for x in c if x is not None))
+
+        @lark.v_args(meta=True)
+        def list_(self, m, c):
+            return ListExpr(self._span(m), tuple(x for x in c if x is not None))
 
     return Builder
 
@@ -297,8 +473,9 @@ def _builder_class() -> type:
     return _lark_transformer()
 
 
-def _split_args(items: tuple) -> tuple[tuple[Expr, ...], tuple[tuple[str, Expr], ...],
-                                       tuple[Span, ...]]:
+def _split_args(
+    items: tuple,
+) -> tuple[tuple[Expr, ...], tuple[tuple[str, Expr], ...], tuple[Span, ...]]:
     """Positional arguments, keyword arguments and the keywords' spans of one call."""
     seen_keyword = False
     for a in items:

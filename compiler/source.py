@@ -58,8 +58,8 @@ class Diagnostic:
             gutter = " " * len(str(self.span.line))
             end = self.span.end_col if self.span.end_line == self.span.line else len(raw) + 1
             end = max(self.span.col + 1, min(end, len(raw) + 1))
-            start = len(raw[:self.span.col - 1].expandtabs(4))  # columns as shown, tabs expanded
-            width = len(raw[:end - 1].expandtabs(4)) - start
+            start = len(raw[: self.span.col - 1].expandtabs(4))  # columns as shown, tabs expanded
+            width = len(raw[: end - 1].expandtabs(4)) - start
             lines.append(f"{self.span.line} | {raw.expandtabs(4)}")
             lines.append(f"{gutter} | {' ' * start}{'^' * max(1, width)}")
         pad = " " * (len(str(self.span.line)) if self.span else 1)
@@ -131,8 +131,14 @@ class NetcError(Exception):
         return [d for d in self.diagnostics if d.severity == "error"]
 
 
-def error(message: str, span: Span | None = None, *, hint: str | None = None,
-          calls: Sequence[CallSite] = (), notes: Sequence[str] = ()) -> NetcError:
+def error(
+    message: str,
+    span: Span | None = None,
+    *,
+    hint: str | None = None,
+    calls: Sequence[CallSite] = (),
+    notes: Sequence[str] = (),
+) -> NetcError:
     """One error as an exception, for code that stops at the first problem."""
     return NetcError([Diagnostic("error", message, span, tuple(calls), hint, tuple(notes))])
 
@@ -144,13 +150,27 @@ class Reporter:
     sources: SourceMap = field(default_factory=SourceMap)
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
-    def error(self, message: str, span: Span | None = None, *, hint: str | None = None,
-              calls: Sequence[CallSite] = (), notes: Sequence[str] = ()) -> None:
+    def error(
+        self,
+        message: str,
+        span: Span | None = None,
+        *,
+        hint: str | None = None,
+        calls: Sequence[CallSite] = (),
+        notes: Sequence[str] = (),
+    ) -> None:
         self.diagnostics.append(
-            Diagnostic("error", message, span, tuple(calls), hint, tuple(notes)))
+            Diagnostic("error", message, span, tuple(calls), hint, tuple(notes))
+        )
 
-    def warning(self, message: str, span: Span | None = None, *, hint: str | None = None,
-                calls: Sequence[CallSite] = ()) -> None:
+    def warning(
+        self,
+        message: str,
+        span: Span | None = None,
+        *,
+        hint: str | None = None,
+        calls: Sequence[CallSite] = (),
+    ) -> None:
         self.diagnostics.append(Diagnostic("warning", message, span, tuple(calls), hint))
 
     def extend(self, exc: NetcError) -> None:

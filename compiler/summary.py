@@ -48,9 +48,16 @@ class Model:
     @cached_property
     def weights(self) -> dict[str, WeightSpec]:
         """Every weight by name, in graph order."""
-        return {n.name: WeightSpec(n.name, tuple(n.tensor_type.shape), n.tensor_type.dtype,
-                                   n.attrs["init"], n.attrs["trainable"])
-                for n in self.graph.params}
+        return {
+            n.name: WeightSpec(
+                n.name,
+                tuple(n.tensor_type.shape),
+                n.tensor_type.dtype,
+                n.attrs["init"],
+                n.attrs["trainable"],
+            )
+            for n in self.graph.params
+        }
 
     @cached_property
     def layers(self) -> tuple[Layer, ...]:
@@ -65,8 +72,11 @@ class Model:
             trainable = sum(w.tensor_type.numel() for w in ws if w.attrs["trainable"])
             in_types = [g[i].type for i in n.inputs if g[i].op != "param"]
             flops = OPS[n.op].count_flops(in_types, n.type, n.attrs)
-            rows.append(Layer(n.name, n.op, n.type, params, trainable, flops,
-                              n.span.line if n.span else None))
+            rows.append(
+                Layer(
+                    n.name, n.op, n.type, params, trainable, flops, n.span.line if n.span else None
+                )
+            )
         return tuple(rows)
 
     @property
@@ -93,15 +103,32 @@ class Model:
             "path": self.path,
             "inputs": [{"name": i, "type": str(g[i].type)} for i in g.inputs],
             "outputs": [{"name": o, "value": v, "type": str(g[v].type)} for o, v in g.outputs],
-            "layers": [{"name": r.name, "op": r.op, "type": _type_str(r.type), "params": r.params,
-                        "trainable": r.trainable, "flops": r.flops, "line": r.line}
-                       for r in self.layers],
+            "layers": [
+                {
+                    "name": r.name,
+                    "op": r.op,
+                    "type": _type_str(r.type),
+                    "params": r.params,
+                    "trainable": r.trainable,
+                    "flops": r.flops,
+                    "line": r.line,
+                }
+                for r in self.layers
+            ],
             "total_params": self.total_params,
             "trainable_params": self.trainable_params,
             "non_trainable_params": self.total_params - self.trainable_params,
             "flops": self.flops,
-            "weights": [{"name": w.name, "shape": list(w.shape), "dtype": w.dtype,
-                         "init": w.init, "trainable": w.trainable} for w in self.weights.values()],
+            "weights": [
+                {
+                    "name": w.name,
+                    "shape": list(w.shape),
+                    "dtype": w.dtype,
+                    "init": w.init,
+                    "trainable": w.trainable,
+                }
+                for w in self.weights.values()
+            ],
             "warnings": [d.to_json() for d in self.warnings],
         }
 

@@ -7,7 +7,7 @@ parses back to an equal tree (comments are not part of the tree).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 from .source import Span
 
@@ -168,7 +168,7 @@ class TrainDef(Stmt):
     entry_spans: tuple[Span, ...] = field(default=(), compare=False, repr=False)
 
 
-Item = Union[Import, ConstDef, BlockDef, ModelDef, TrainDef]
+Item = Import | ConstDef | BlockDef | ModelDef | TrainDef
 
 
 @dataclass(frozen=True)
@@ -179,8 +179,24 @@ class Module:
 
 # --- printer -----------------------------------------------------------------------------------
 
-_PREC = {"or": 1, "and": 2, "==": 4, "!=": 4, "<": 4, "<=": 4, ">": 4, ">=": 4,
-         "+": 5, "-": 5, "*": 6, "/": 6, "//": 6, "%": 6, "@": 6, "**": 8}
+_PREC = {
+    "or": 1,
+    "and": 2,
+    "==": 4,
+    "!=": 4,
+    "<": 4,
+    "<=": 4,
+    ">": 4,
+    ">=": 4,
+    "+": 5,
+    "-": 5,
+    "*": 6,
+    "/": 6,
+    "//": 6,
+    "%": 6,
+    "@": 6,
+    "**": 8,
+}
 
 
 def format_expr(e: Expr, prec: int = 0) -> str:
@@ -227,14 +243,19 @@ def format_expr(e: Expr, prec: int = 0) -> str:
     if isinstance(e, Index):
         return f"{format_expr(e.value, 10)}[{', '.join(format_expr(s) for s in e.subscripts)}]"
     if isinstance(e, Slice):
-        text = (format_expr(e.start) if e.start else "") + ":" + (
-            format_expr(e.stop) if e.stop else "")
+        text = (
+            (format_expr(e.start) if e.start else "")
+            + ":"
+            + (format_expr(e.stop) if e.stop else "")
+        )
         return text + (":" + format_expr(e.step) if e.step else "")
     if isinstance(e, EllipsisExpr):
         return "..."
     if isinstance(e, IfExpr):
-        text = (f"if {format_expr(e.cond)} {{ {format_expr(e.then)} }} "
-                f"else {{ {format_expr(e.else_)} }}")
+        text = (
+            f"if {format_expr(e.cond)} {{ {format_expr(e.then)} }} "
+            f"else {{ {format_expr(e.else_)} }}"
+        )
         return f"({text})" if prec > 0 else text
     raise AssertionError(f"format_expr: unknown node {type(e).__name__}")
 

@@ -19,9 +19,12 @@ LOSSES: dict[str, tuple[str, ...]] = {
     "mean_absolute_error": (),
     "huber": ("delta",),
 }
-LOSS_ALIASES = {"mse": "mean_squared_error", "mae": "mean_absolute_error",
-                "cross_entropy": "categorical_crossentropy",
-                "sparse_cross_entropy": "sparse_categorical_crossentropy"}
+LOSS_ALIASES = {
+    "mse": "mean_squared_error",
+    "mae": "mean_absolute_error",
+    "cross_entropy": "categorical_crossentropy",
+    "sparse_cross_entropy": "sparse_categorical_crossentropy",
+}
 OPTIMIZERS: dict[str, tuple[str, ...]] = {
     "sgd": ("learning_rate", "momentum", "nesterov", "weight_decay"),
     "adam": ("learning_rate", "beta_1", "beta_2", "epsilon", "weight_decay", "amsgrad"),
@@ -29,12 +32,27 @@ OPTIMIZERS: dict[str, tuple[str, ...]] = {
     "rmsprop": ("learning_rate", "rho", "momentum", "epsilon"),
     "adagrad": ("learning_rate", "epsilon"),
 }
-METRICS = ("accuracy", "categorical_accuracy", "sparse_categorical_accuracy", "binary_accuracy",
-           "top_k_categorical_accuracy", "mean_squared_error", "mean_absolute_error", "auc",
-           "precision", "recall")
+METRICS = (
+    "accuracy",
+    "categorical_accuracy",
+    "sparse_categorical_accuracy",
+    "binary_accuracy",
+    "top_k_categorical_accuracy",
+    "mean_squared_error",
+    "mean_absolute_error",
+    "auc",
+    "precision",
+    "recall",
+)
 SETTINGS: dict[str, type | tuple[type, ...]] = {
-    "loss": object, "optimizer": object, "metrics": tuple, "epochs": int, "batch_size": int,
-    "validation_split": (int, float), "shuffle": bool, "seed": int,
+    "loss": object,
+    "optimizer": object,
+    "metrics": tuple,
+    "epochs": int,
+    "batch_size": int,
+    "validation_split": (int, float),
+    "shuffle": bool,
+    "seed": int,
 }
 
 
@@ -62,8 +80,14 @@ class _Bad(Exception):
     pass
 
 
-def _choice(expr: ast.Expr, table: Mapping[str, tuple[str, ...]], what: str,
-            aliases: Mapping[str, str], globals_: Any, r: Reporter) -> Choice:
+def _choice(
+    expr: ast.Expr,
+    table: Mapping[str, tuple[str, ...]],
+    what: str,
+    aliases: Mapping[str, str],
+    globals_: Any,
+    r: Reporter,
+) -> Choice:
     if isinstance(expr, ast.Name):
         name, kwargs_exprs = expr.id, ()
     elif isinstance(expr, ast.Call) and not expr.piped:
@@ -74,22 +98,32 @@ def _choice(expr: ast.Expr, table: Mapping[str, tuple[str, ...]], what: str,
             r.error(f"{what} `{expr.func}` takes keyword arguments only", expr.args[0].span)
             raise _Bad
     else:
-        r.error(f"{what} must be a name such as `{next(iter(table))}` or a call with keyword "
-                "arguments", expr.span)
+        r.error(
+            f"{what} must be a name such as `{next(iter(table))}` or a call with keyword arguments",
+            expr.span,
+        )
         raise _Bad
     canonical = aliases.get(name, name)
     if canonical not in table:
-        r.error(f"unknown {what} `{name}`", expr.span,
-                hint=did_you_mean(name, [*table, *aliases]) or
-                f"known: {', '.join(sorted(table))}")
+        r.error(
+            f"unknown {what} `{name}`",
+            expr.span,
+            hint=did_you_mean(name, [*table, *aliases]) or f"known: {', '.join(sorted(table))}",
+        )
         raise _Bad
     kwargs = {}
-    names = dict(zip((k for k, _ in expr.kwargs), expr.kwarg_spans)) if isinstance(
-        expr, ast.Call) else {}
+    names = (
+        dict(zip((k for k, _ in expr.kwargs), expr.kwarg_spans))
+        if isinstance(expr, ast.Call)
+        else {}
+    )
     for k, v in kwargs_exprs:
         if k not in table[canonical]:
-            r.error(f"{what} `{canonical}` has no argument `{k}`", names.get(k, v.span),
-                    hint=did_you_mean(k, table[canonical]))
+            r.error(
+                f"{what} `{canonical}` has no argument `{k}`",
+                names.get(k, v.span),
+                hint=did_you_mean(k, table[canonical]),
+            )
             raise _Bad
         kwargs[k] = _literal(v, globals_, r)
     return Choice(canonical, kwargs)
@@ -105,7 +139,9 @@ def _literal(expr: ast.Expr, globals_: Any, r: Reporter) -> Any:
         if b is not None:
             b.used = True
             return b.value
-        r.error(f"unknown name `{expr.id}`", expr.span, hint=did_you_mean(expr.id, globals_.visible()))
+        r.error(
+            f"unknown name `{expr.id}`", expr.span, hint=did_you_mean(expr.id, globals_.visible())
+        )
         raise _Bad
     if isinstance(expr, (ast.ListExpr, ast.TupleExpr)):
         return tuple(_literal(i, globals_, r) for i in expr.items)
@@ -118,8 +154,11 @@ def elaborate_train(section: ast.TrainDef, globals_: Any, r: Reporter, graph: An
     values: dict[str, Any] = {}
     for (key, expr), span in zip(section.entries, section.entry_spans):
         if key not in SETTINGS:
-            r.error(f"unknown train setting `{key}`", span,
-                    hint=did_you_mean(key, SETTINGS) or f"known: {', '.join(SETTINGS)}")
+            r.error(
+                f"unknown train setting `{key}`",
+                span,
+                hint=did_you_mean(key, SETTINGS) or f"known: {', '.join(SETTINGS)}",
+            )
             continue
         if key in values:
             r.error(f"train setting `{key}` is given twice", span)
@@ -135,8 +174,11 @@ def elaborate_train(section: ast.TrainDef, globals_: Any, r: Reporter, graph: An
                 for item in items:
                     if not isinstance(item, ast.Name) or item.id not in METRICS:
                         shown = item.id if isinstance(item, ast.Name) else "this"
-                        r.error(f"unknown metric `{shown}`", item.span,
-                                hint=did_you_mean(shown, METRICS) or f"known: {', '.join(METRICS)}")
+                        r.error(
+                            f"unknown metric `{shown}`",
+                            item.span,
+                            hint=did_you_mean(shown, METRICS) or f"known: {', '.join(METRICS)}",
+                        )
                         raise _Bad
                     names.append(item.id)
                 values[key] = tuple(names)
@@ -145,8 +187,10 @@ def elaborate_train(section: ast.TrainDef, globals_: Any, r: Reporter, graph: An
                 want = SETTINGS[key]
                 if isinstance(value, bool) and want is not bool or not isinstance(value, want):
                     kind = want.__name__ if isinstance(want, type) else "number"
-                    r.error(f"train setting `{key}` must be {'an' if kind == 'int' else 'a'} "
-                            f"{kind}", expr.span)
+                    r.error(
+                        f"train setting `{key}` must be {'an' if kind == 'int' else 'a'} {kind}",
+                        expr.span,
+                    )
                     raise _Bad
                 if key in ("epochs", "batch_size") and value < 1:
                     r.error(f"train setting `{key}` must be >= 1, got {value}", expr.span)
@@ -158,6 +202,9 @@ def elaborate_train(section: ast.TrainDef, globals_: Any, r: Reporter, graph: An
         except _Bad:
             continue
     if "loss" not in (key for key, _ in section.entries):
-        r.error("the train section needs a `loss`", section.span,
-                hint="e.g. `loss = sparse_categorical_crossentropy(from_logits=true)`")
+        r.error(
+            "the train section needs a `loss`",
+            section.span,
+            hint="e.g. `loss = sparse_categorical_crossentropy(from_logits=true)`",
+        )
     return TrainSpec(**values)

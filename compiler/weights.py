@@ -51,7 +51,7 @@ def _orthogonal(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
 def _lstm_bias(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     units = shape[-1] // 4
     out = np.zeros(shape)
-    out[..., units:2 * units] = 1.0  # unit_forget_bias: the forget gate (Keras order i f c o)
+    out[..., units : 2 * units] = 1.0  # unit_forget_bias: the forget gate (Keras order i f c o)
     return out
 
 
@@ -75,8 +75,9 @@ def initial_weights(graph: Graph, seed: int = 0) -> dict[str, np.ndarray]:
     return out
 
 
-def check_weights(graph: Graph, weights: Mapping[str, np.ndarray], source: str = "weights"
-                  ) -> dict[str, np.ndarray]:
+def check_weights(
+    graph: Graph, weights: Mapping[str, np.ndarray], source: str = "weights"
+) -> dict[str, np.ndarray]:
     """Weights matched to the graph by name: one error listing every missing, unexpected or
     mis-shaped weight; values are cast to each weight's dtype."""
     problems, out = [], {}
@@ -87,8 +88,9 @@ def check_weights(graph: Graph, weights: Mapping[str, np.ndarray], source: str =
             continue
         value = np.asarray(weights[name])
         if tuple(value.shape) != tuple(t.shape):
-            problems.append(f"wrong shape: {name} is {list(value.shape)} in {source}, "
-                            f"the model needs {t}")
+            problems.append(
+                f"wrong shape: {name} is {list(value.shape)} in {source}, the model needs {t}"
+            )
             continue
         if value.dtype.kind not in "fiub":
             problems.append(f"wrong dtype: {name} is {value.dtype} in {source}")
@@ -98,9 +100,12 @@ def check_weights(graph: Graph, weights: Mapping[str, np.ndarray], source: str =
         if name not in expected:
             problems.append(f"unexpected: {name} {list(np.shape(weights[name]))}")
     if problems:
-        raise error(f"{source} does not fit model `{graph.name}` ({len(problems)} problem"
-                    f"{'s' if len(problems) > 1 else ''})", notes=problems,
-                    hint="`netc weights MODEL.net -o FILE` writes a file with every expected name")
+        raise error(
+            f"{source} does not fit model `{graph.name}` ({len(problems)} problem"
+            f"{'s' if len(problems) > 1 else ''})",
+            notes=problems,
+            hint="`netc weights MODEL.net -o FILE` writes a file with every expected name",
+        )
     return out
 
 

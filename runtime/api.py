@@ -41,8 +41,9 @@ class Session(Protocol):
     def run(self, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]: ...
 
 
-def check_feed(model: str, signature: tuple[Signature, ...], inputs: Mapping[str, Any]
-               ) -> dict[str, np.ndarray]:
+def check_feed(
+    model: str, signature: tuple[Signature, ...], inputs: Mapping[str, Any]
+) -> dict[str, np.ndarray]:
     """The inputs as arrays, checked against `signature` (names, dtypes, shapes, one size per
     symbol); a NetcError lists every problem."""
     problems: list[str] = []
@@ -54,19 +55,24 @@ def check_feed(model: str, signature: tuple[Signature, ...], inputs: Mapping[str
             continue
         a = np.asarray(inputs[sig.name])
         out[sig.name] = a
-        if DTYPES.get(sig.dtype) != a.dtype.name and not (sig.dtype == "bf16"
-                                                           and a.dtype.name == "float32"):
+        if DTYPES.get(sig.dtype) != a.dtype.name and not (
+            sig.dtype == "bf16" and a.dtype.name == "float32"
+        ):
             problems.append(f"input `{sig.name}` has dtype {a.dtype}, the model needs {sig}")
         if a.ndim != len(sig.shape):
             problems.append(f"input `{sig.name}` has shape {list(a.shape)}, the model needs {sig}")
             continue
         for axis, (d, n) in enumerate(zip(sig.shape, a.shape, strict=True)):
             if isinstance(d, int) and d != n:
-                problems.append(f"input `{sig.name}` has shape {list(a.shape)}, the model needs "
-                                f"{sig} (axis {axis} must be {d})")
+                problems.append(
+                    f"input `{sig.name}` has shape {list(a.shape)}, the model needs "
+                    f"{sig} (axis {axis} must be {d})"
+                )
             elif isinstance(d, str) and "*" not in d and symbols.setdefault(d, n) != n:
-                problems.append(f"input `{sig.name}` axis {axis} is {n}, but {d} = {symbols[d]} "
-                                f"from another input")
+                problems.append(
+                    f"input `{sig.name}` axis {axis} is {n}, but {d} = {symbols[d]} "
+                    f"from another input"
+                )
     names = [s.name for s in signature]
     for name in inputs:
         if name not in names:
@@ -76,28 +82,40 @@ def check_feed(model: str, signature: tuple[Signature, ...], inputs: Mapping[str
     return out
 
 
-def load(source: Any, *, device: str = "auto", threads: int | None = None,
-         inter_op_threads: int | None = None, weights: Any = None, seed: int = 0,
-         io_layout: str = "channels-last", level: int = 2,
-         graph_optimization: str = "all") -> Session:
+def load(
+    source: Any,
+    *,
+    device: str = "auto",
+    threads: int | None = None,
+    inter_op_threads: int | None = None,
+    weights: Any = None,
+    seed: int = 0,
+    io_layout: str = "channels-last",
+    level: int = 2,
+    graph_optimization: str = "all",
+) -> Session:
     """A session for `source`: a `.onnx` path or `onnx.ModelProto`, or a `.net` path or
     compiled `netc.Model` (emitted to ONNX with `weights`: a path, a dict, or None for the
-    seeded initial weights) after the optimizer's passes of opt `level`. `device` is "auto" (CUDA when a GPU is present), "cpu" or
-    "cuda"; `threads`/`inter_op_threads` set ONNX Runtime's intra-/inter-op thread counts;
-    `graph_optimization` is ONNX Runtime's own optimizer level: "disable", "basic",
-    "extended" or "all" (its default)."""
+    seeded initial weights) after the optimizer's passes of opt `level`. `device` is "auto"
+    (CUDA when a GPU is present), "cpu" or "cuda"; `threads`/`inter_op_threads` set ONNX
+    Runtime's intra-/inter-op thread counts; `graph_optimization` is ONNX Runtime's own
+    optimizer level: "disable", "basic", "extended" or "all" (its default)."""
     from . import onnx as ort_backend
 
     if device not in DEVICES:
         raise error(f"unknown device `{device}`", hint='use "auto", "cpu" or "cuda"')
     model, name = _as_onnx(source, weights, seed, io_layout, level)
-    return ort_backend.OnnxSession(model, name=name, device=device, threads=threads,
-                                   inter_op_threads=inter_op_threads,
-                                   graph_optimization=graph_optimization)
+    return ort_backend.OnnxSession(
+        model,
+        name=name,
+        device=device,
+        threads=threads,
+        inter_op_threads=inter_op_threads,
+        graph_optimization=graph_optimization,
+    )
 
 
-def _as_onnx(source: Any, weights: Any, seed: int, io_layout: str, level: int
-             ) -> tuple[Any, str]:
+def _as_onnx(source: Any, weights: Any, seed: int, io_layout: str, level: int) -> tuple[Any, str]:
     """(onnx.ModelProto, a name for messages) for any source `load` accepts."""
     from netc import Model, driver
 
@@ -111,13 +129,16 @@ def _as_onnx(source: Any, weights: Any, seed: int, io_layout: str, level: int
 
         source = netc.compile(Path(source))
     if isinstance(source, Model):
-        artifact = driver.emit(source, "onnx", weights=weights, seed=seed, level=level,
-                               io_layout=io_layout)
+        artifact = driver.emit(
+            source, "onnx", weights=weights, seed=seed, level=level, io_layout=io_layout
+        )
         return artifact, source.graph.name
     if type(source).__name__ == "ModelProto":
         return source, source.graph.name or "model"
-    raise TypeError(f"cannot load a {type(source).__name__}: pass a .onnx or .net path, "
-                    f"an onnx.ModelProto or a netc.Model")
+    raise TypeError(
+        f"cannot load a {type(source).__name__}: pass a .onnx or .net path, "
+        f"an onnx.ModelProto or a netc.Model"
+    )
 
 
 def read_inputs(path: str | Path, session: Session) -> dict[str, np.ndarray]:
@@ -130,9 +151,11 @@ def read_inputs(path: str | Path, session: Session) -> dict[str, np.ndarray]:
                 return {k: z[k] for k in z.files}
         if p.suffix == ".npy":
             if len(session.inputs) != 1:
-                raise error(f"{p} holds one array, the model takes {len(session.inputs)} inputs "
-                            f"({', '.join(s.name for s in session.inputs)})",
-                            hint="pass a .npz with one array per input name")
+                raise error(
+                    f"{p} holds one array, the model takes {len(session.inputs)} inputs "
+                    f"({', '.join(s.name for s in session.inputs)})",
+                    hint="pass a .npz with one array per input name",
+                )
             return {session.inputs[0].name: np.load(p, allow_pickle=False)}
     except FileNotFoundError:
         raise error(f"no such input file: {p}") from None

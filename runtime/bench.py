@@ -37,13 +37,18 @@ class Timing:
         return max(self.times)
 
     def __str__(self) -> str:
-        return (f"{self.median * 1e3:.3f} ms (min {self.min * 1e3:.3f}, "
-                f"max {self.max * 1e3:.3f}, n={len(self.times)})")
+        return (
+            f"{self.median * 1e3:.3f} ms (min {self.min * 1e3:.3f}, "
+            f"max {self.max * 1e3:.3f}, n={len(self.times)})"
+        )
 
 
-def random_inputs(signature: Sequence[Signature], batch: int = 1,
-                  symbols: Mapping[str, int] | None = None, seed: int = 0
-                  ) -> dict[str, np.ndarray]:
+def random_inputs(
+    signature: Sequence[Signature],
+    batch: int = 1,
+    symbols: Mapping[str, int] | None = None,
+    seed: int = 0,
+) -> dict[str, np.ndarray]:
     """Inputs for a model's signature: the first symbolic (or unknown) dim of each input is
     the batch, other symbols come from `symbols` (default T=16), unknown dims are 1; integer
     inputs are small ids."""
@@ -51,9 +56,14 @@ def random_inputs(signature: Sequence[Signature], batch: int = 1,
     bound = {**DEFAULT_SYMBOLS, **(symbols or {})}
     out = {}
     for sig in signature:
-        shape = [batch if i == 0 and not isinstance(d, int) else
-                 d if isinstance(d, int) else bound.get(d or "", 1)
-                 for i, d in enumerate(sig.shape)]
+        shape = [
+            batch
+            if i == 0 and not isinstance(d, int)
+            else d
+            if isinstance(d, int)
+            else bound.get(d or "", 1)
+            for i, d in enumerate(sig.shape)
+        ]
         dtype = numpy_dtype(sig.dtype)
         if dtype.kind == "f":
             out[sig.name] = rng.standard_normal(shape).astype(dtype)
@@ -64,9 +74,14 @@ def random_inputs(signature: Sequence[Signature], batch: int = 1,
     return out
 
 
-def side_by_side(sessions: Mapping[str, Session], inputs: Mapping[str, Mapping[str, np.ndarray]],
-                 *, warmup: int = 5, repeat: int = 30, budget_s: float = 60.0
-                 ) -> dict[str, Timing]:
+def side_by_side(
+    sessions: Mapping[str, Session],
+    inputs: Mapping[str, Mapping[str, np.ndarray]],
+    *,
+    warmup: int = 5,
+    repeat: int = 30,
+    budget_s: float = 60.0,
+) -> dict[str, Timing]:
     """Time each session on its inputs, interleaved run by run; stops early (after at least
     5 rounds) once `budget_s` is spent."""
     for name, session in sessions.items():

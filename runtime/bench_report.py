@@ -34,6 +34,7 @@ CONTENDERS = {
 
 # --- the same networks in Keras -------------------------------------------------------------
 
+
 def _keras_mnist_mlp(keras: Any) -> Any:
     x = inp = keras.Input((28, 28), name="image")
     x = keras.layers.Flatten()(x)
@@ -97,16 +98,21 @@ def keras_onnx(workload: str, netc_params: int) -> Any:
 
     model = KERAS[workload](keras)
     if model.count_params() != netc_params:
-        raise SystemExit(f"{workload}: the Keras network has {model.count_params():,} params, "
-                         f"netc's {netc_params:,}: they are not the same network")
-    spec = tuple(tf.TensorSpec((None, *i.shape[1:]), i.dtype, name=f"in{k}")
-                 for k, i in enumerate(model.inputs))
+        raise SystemExit(
+            f"{workload}: the Keras network has {model.count_params():,} params, "
+            f"netc's {netc_params:,}: they are not the same network"
+        )
+    spec = tuple(
+        tf.TensorSpec((None, *i.shape[1:]), i.dtype, name=f"in{k}")
+        for k, i in enumerate(model.inputs)
+    )
     fn = tf.function(lambda *xs: model(list(xs) if len(xs) > 1 else xs[0], training=False))
     proto, _ = tf2onnx.convert.from_function(fn, input_signature=spec, opset=17)
     return proto
 
 
 # --- the report -------------------------------------------------------------------------------
+
 
 def run(workloads: tuple[str, ...], batch: int, repeat: int, budget_s: float) -> list[dict]:
     import netc
@@ -120,16 +126,22 @@ def run(workloads: tuple[str, ...], batch: int, repeat: int, budget_s: float) ->
         sessions = {}
         for name, (level, ort_level) in CONTENDERS.items():
             source = keras_proto if level == "keras" else model
-            sessions[name] = load(source, level=level if level != "keras" else 2,
-                                  graph_optimization=ort_level, device="cpu")
+            sessions[name] = load(
+                source,
+                level=level if level != "keras" else 2,
+                graph_optimization=ort_level,
+                device="cpu",
+            )
         base = random_inputs(sessions["netc -O0, ort all"].inputs, batch)
         feeds = {}
         for name, s in sessions.items():  # the same arrays, under each model's input names
             feeds[name] = {sig.name: value for sig, value in zip(s.inputs, base.values())}
         timings = side_by_side(sessions, feeds, repeat=repeat, budget_s=budget_s)
         rows.append({"workload": workload, "params": model.total_params, "timings": timings})
-        print(f"{workload}: " + "; ".join(f"{k} {t.median * 1e3:.2f} ms"
-                                          for k, t in timings.items()), file=sys.stderr)
+        print(
+            f"{workload}: " + "; ".join(f"{k} {t.median * 1e3:.2f} ms" for k, t in timings.items()),
+            file=sys.stderr,
+        )
     return rows
 
 
@@ -155,8 +167,10 @@ def markdown(rows: list[dict], batch: int) -> str:
         "|---|---:|" + "---:|" * len(CONTENDERS),
     ]
     for row in rows:
-        cells = [f"{t.median * 1e3:.2f} ({t.min * 1e3:.2f} .. {t.max * 1e3:.2f})"
-                 for t in row["timings"].values()]
+        cells = [
+            f"{t.median * 1e3:.2f} ({t.min * 1e3:.2f} .. {t.max * 1e3:.2f})"
+            for t in row["timings"].values()
+        ]
         lines.append(f"| {row['workload']} | {row['params']:,} | " + " | ".join(cells) + " |")
     lines += [
         "",
@@ -172,13 +186,15 @@ def markdown(rows: list[dict], batch: int) -> str:
             f"| {row['workload']} | {ratio(row, 'netc -O2, ort disable', 'netc -O0, ort disable')}"
             f" | {ratio(row, 'netc -O2, ort all', 'netc -O0, ort all')}"
             f" | {ratio(row, 'netc -O2, ort disable', 'netc -O0, ort basic')}"
-            f" | {ratio(row, 'netc -O2, ort all', 'keras+tf2onnx, ort all')} |")
+            f" | {ratio(row, 'netc -O2, ort all', 'keras+tf2onnx, ort all')} |"
+        )
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("-o", "--output", help="write the Markdown report here (default: stdout)")
     ap.add_argument("--workloads", nargs="*", default=list(WORKLOADS), choices=WORKLOADS)
     ap.add_argument("--batch", type=int, default=1)

@@ -70,37 +70,59 @@ def _signature(values: Any, skip: Collection[str] = ()) -> tuple[Signature, ...]
         if v.name in skip:
             continue
         t = v.type.tensor_type
-        dims = tuple(d.dim_value if d.HasField("dim_value") else
-                     d.dim_param if d.HasField("dim_param") else None for d in t.shape.dim)
+        dims = tuple(
+            d.dim_value
+            if d.HasField("dim_value")
+            else d.dim_param
+            if d.HasField("dim_param")
+            else None
+            for d in t.shape.dim
+        )
         out.append(Signature(v.name, _DTYPES.get(t.elem_type, f"onnx type {t.elem_type}"), dims))
     return tuple(out)
 
 
 # ONNX Runtime's own graph optimizer, on top of netc's passes (benchmarks compare them).
-GRAPH_OPTIMIZATION = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
-                      "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
+GRAPH_OPTIMIZATION = {
+    "disable": "ORT_DISABLE_ALL",
+    "basic": "ORT_ENABLE_BASIC",
+    "extended": "ORT_ENABLE_EXTENDED",
+    "all": "ORT_ENABLE_ALL",
+}
 
 
 class OnnxSession:
     """An ONNX Runtime session behind netc's interface (named numpy arrays in and out)."""
 
-    def __init__(self, model: Any, *, name: str = "model", device: str = "auto",
-                 threads: int | None = None, inter_op_threads: int | None = None,
-                 graph_optimization: str = "all"):
+    def __init__(
+        self,
+        model: Any,
+        *,
+        name: str = "model",
+        device: str = "auto",
+        threads: int | None = None,
+        inter_op_threads: int | None = None,
+        graph_optimization: str = "all",
+    ):
         import onnxruntime as ort
 
         if graph_optimization not in GRAPH_OPTIMIZATION:
-            raise error(f"unknown ONNX Runtime optimization level `{graph_optimization}`",
-                        hint=f"use {', '.join(GRAPH_OPTIMIZATION)}")
+            raise error(
+                f"unknown ONNX Runtime optimization level `{graph_optimization}`",
+                hint=f"use {', '.join(GRAPH_OPTIMIZATION)}",
+            )
 
         if device == "cuda" and not cuda_available():
-            raise error("device cuda: no CUDA GPU is available to ONNX Runtime here",
-                        hint='use device "cpu" (or "auto")')
+            raise error(
+                "device cuda: no CUDA GPU is available to ONNX Runtime here",
+                hint='use device "cpu" (or "auto")',
+            )
         use_cuda = device in ("auto", "cuda") and cuda_available()
         options = ort.SessionOptions()
         options.log_severity_level = QUIET
         options.graph_optimization_level = getattr(
-            ort.GraphOptimizationLevel, GRAPH_OPTIMIZATION[graph_optimization])
+            ort.GraphOptimizationLevel, GRAPH_OPTIMIZATION[graph_optimization]
+        )
         if threads is not None:
             options.intra_op_num_threads = threads
         if inter_op_threads is not None:
@@ -112,8 +134,9 @@ class OnnxSession:
         # error level; it falls back to the CPU, which is checked below
         ort.set_default_logger_severity(4 if use_cuda else QUIET)
         try:
-            self._session = ort.InferenceSession(model.SerializeToString(), options,
-                                                 providers=providers)
+            self._session = ort.InferenceSession(
+                model.SerializeToString(), options, providers=providers
+            )
         except Exception as e:
             detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise error(f"ONNX Runtime cannot load model `{name}`: {detail}") from None
@@ -121,8 +144,10 @@ class OnnxSession:
             ort.set_default_logger_severity(QUIET)
         self.device = "cuda" if "CUDAExecutionProvider" in self._session.get_providers() else "cpu"
         if device == "cuda" and self.device != "cuda":
-            raise error("device cuda: ONNX Runtime could not start its CUDA provider",
-                        hint="check the CUDA and cuDNN libraries ONNX Runtime needs")
+            raise error(
+                "device cuda: ONNX Runtime could not start its CUDA provider",
+                hint="check the CUDA and cuDNN libraries ONNX Runtime needs",
+            )
         self.name = name
         initializers = {i.name for i in model.graph.initializer}
         self.inputs = _signature(model.graph.input, initializers)

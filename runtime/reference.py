@@ -33,23 +33,27 @@ def check_inputs(graph: Graph, inputs: Mapping[str, np.ndarray]) -> dict[str, in
         for axis, (d, n) in enumerate(zip(t.shape, a.shape)):
             if isinstance(d, int):
                 if d != n:
-                    problems.append(f"input `{name}` has shape {list(a.shape)}, the model needs "
-                                    f"{t} (axis {axis} must be {d})")
+                    problems.append(
+                        f"input `{name}` has shape {list(a.shape)}, the model needs "
+                        f"{t} (axis {axis} must be {d})"
+                    )
             elif "*" not in d:
                 if symbols.setdefault(d, n) != n:
-                    problems.append(f"input `{name}` axis {axis} is {n}, but {d} = "
-                                    f"{symbols[d]} from another input")
+                    problems.append(
+                        f"input `{name}` axis {axis} is {n}, but {d} = "
+                        f"{symbols[d]} from another input"
+                    )
     for name in inputs:
         if name not in graph.inputs:
-            problems.append(f"unexpected input `{name}`; the model takes "
-                            f"{', '.join(graph.inputs)}")
+            problems.append(f"unexpected input `{name}`; the model takes {', '.join(graph.inputs)}")
     if problems:
         raise error(f"the inputs do not fit model `{graph.name}`", notes=problems)
     return symbols
 
 
-def run(graph: Graph, inputs: Mapping[str, np.ndarray], weights: Mapping[str, np.ndarray]
-        ) -> dict[str, np.ndarray]:
+def run(
+    graph: Graph, inputs: Mapping[str, np.ndarray], weights: Mapping[str, np.ndarray]
+) -> dict[str, np.ndarray]:
     """Evaluate the graph on numpy inputs; returns the named outputs."""
     symbols = check_inputs(graph, inputs)
     env: dict[str, object] = {}
@@ -77,4 +81,5 @@ def _check_result(node, value, symbols) -> None:
         want = concrete_shape(t, symbols)
         got = tuple(np.shape(v))
         assert got == want or any(isinstance(d, str) and "*" in d for d in t.shape), (
-            f"reference: `{node.name}` ({node.op}) computed shape {got}, its type says {t}")
+            f"reference: `{node.name}` ({node.op}) computed shape {got}, its type says {t}"
+        )

@@ -28,7 +28,9 @@ def errors_of(compile_net):
     def run(text: str, **kw):
         with pytest.raises(netc.NetcError) as info:
             compile_net(text, **kw)
-        return [(d.span.line if d.span else None, d.span.col if d.span else None, d.severity,
-                 d.message) for d in info.value.diagnostics]
+        return [
+            (d.span.line if d.span else None, d.span.col if d.span else None, d.severity, d.message)
+            for d in info.value.diagnostics
+        ]
 
     return run

@@ -22,11 +22,14 @@ model mlp(x: f32[N, 784]) -> (logits: f32[N, 10]) {
 }
 """
 
-TWO_MODELS = MLP + """
+TWO_MODELS = (
+    MLP
+    + """
 model tiny(x: f32[batch, 4]) -> (y: f32[batch, 2]) {
     y = x |> dense(2) |> softmax
 }
 """
+)
 
 UNUSED = """\
 model net(x: f32[N, 8], z: f32[N, 8]) -> (y: f32[N, 4]) {
@@ -55,8 +58,12 @@ HEAVY = {"tensorflow", "keras", "tvm", "onnx", "onnxruntime", "torch"}
 @pytest.fixture
 def files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The fixtures as files in the working directory, so diagnostics name them briefly."""
-    for name, text in [("mlp.net", MLP), ("two.net", TWO_MODELS), ("unused.net", UNUSED),
-                       ("bad.net", BAD)]:
+    for name, text in [
+        ("mlp.net", MLP),
+        ("two.net", TWO_MODELS),
+        ("unused.net", UNUSED),
+        ("bad.net", BAD),
+    ]:
         (tmp_path / name).write_text(text)
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("NETC_DEBUG", raising=False)
@@ -64,8 +71,9 @@ def files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def run(*args: str, **env: str) -> Result:
-    return CliRunner().invoke(cli, list(args), env={"NO_COLOR": None, "FORCE_COLOR": None, **env},
-                              catch_exceptions=False)
+    return CliRunner().invoke(
+        cli, list(args), env={"NO_COLOR": None, "FORCE_COLOR": None, **env}, catch_exceptions=False
+    )
 
 
 def netc_script() -> str:
@@ -78,8 +86,11 @@ def netc_script() -> str:
 def test_summary_lists_each_layer_with_its_shape_params_and_line(files: Path) -> None:
     r = run("summary", "mlp.net")
     assert r.exit_code == 0, r.output
-    rows = {line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:-1]]
-            for line in r.stdout.splitlines() if line.startswith("│")}
+    rows = {
+        line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:-1]]
+        for line in r.stdout.splitlines()
+        if line.startswith("│")
+    }
     assert rows == {
         "x": ["input", "f32[N, 784]", "0", "2"],
         "dense": ["dense", "f32[N, 128]", "100,480", "3"],
@@ -115,7 +126,10 @@ def test_lowercase_dims_are_printed_as_written(files: Path) -> None:
 def test_check_prints_one_ok_line(files: Path) -> None:
     r = run("check", "mlp.net")
     assert (r.exit_code, r.stdout, r.stderr) == (
-        0, "ok: model `mlp`: 3 layers, 101,770 params\n", "")
+        0,
+        "ok: model `mlp`: 3 layers, 101,770 params\n",
+        "",
+    )
 
 
 def test_warnings_go_to_stderr_and_quiet_drops_them(files: Path) -> None:
@@ -125,7 +139,8 @@ def test_warnings_go_to_stderr_and_quiet_drops_them(files: Path) -> None:
     assert r.stderr == (
         "unused.net:1:25: warning: input `z` is never used\n"
         "1 | model net(x: f32[N, 8], z: f32[N, 8]) -> (y: f32[N, 4]) {\n"
-        "  |                         ^^^^^^^^^^^^\n")
+        "  |                         ^^^^^^^^^^^^\n"
+    )
     quiet = run("check", "-q", "unused.net")
     assert (quiet.exit_code, quiet.stdout, quiet.stderr) == (0, r.stdout, "")
     assert run("unused.net").stderr == r.stderr
@@ -141,7 +156,10 @@ def test_json_is_the_model_summary_and_nothing_else(files: Path, command: list[s
     written = {"output": "unused.onnx"} if command == [] else {}
     assert data == {"ok": True, **netc.compile(Path("unused.net")).to_json(), **written}
     assert (data["total_params"], data["trainable_params"], data["non_trainable_params"]) == (
-        36, 36, 0)
+        36,
+        36,
+        0,
+    )
     assert [w["message"] for w in data["warnings"]] == ["input `z` is never used"]
     assert r.stderr == ""
 
@@ -155,9 +173,21 @@ def test_json_totals_of_the_mlp(files: Path) -> None:
 def test_json_reports_errors_as_diagnostics(files: Path) -> None:
     r = run("check", "bad.net", "--json")
     assert r.exit_code == 1
-    assert json.loads(r.stdout) == {"ok": False, "diagnostics": [{
-        "severity": "error", "message": "unknown op or block `densse`", "path": "bad.net",
-        "line": 2, "col": 14, "end_line": 2, "end_col": 23, "hint": "did you mean `dense`?"}]}
+    assert json.loads(r.stdout) == {
+        "ok": False,
+        "diagnostics": [
+            {
+                "severity": "error",
+                "message": "unknown op or block `densse`",
+                "path": "bad.net",
+                "line": 2,
+                "col": 14,
+                "end_line": 2,
+                "end_col": 23,
+                "hint": "did you mean `dense`?",
+            }
+        ],
+    }
     assert r.stderr == ""
 
 
@@ -184,7 +214,8 @@ def test_model_picks_one_of_several(files: Path) -> None:
     assert "error: two.net defines 2 models (mlp, tiny); choose one" in r.stderr
     assert r.stdout == ""
     assert run("check", "two.net", "--model", "tiny").stdout == (
-        "ok: model `tiny`: 2 layers, 10 params\n")
+        "ok: model `tiny`: 2 layers, 10 params\n"
+    )
     assert 'Model: "mlp"' in run("two.net", "--model", "mlp").stdout
 
 
@@ -208,20 +239,24 @@ def test_a_missing_file_is_a_diagnostic_and_exit_1(files: Path) -> None:
     assert run("x.net").exit_code == 1
 
 
-@pytest.mark.parametrize("args", [
-    ["check", "mlp.net", "--bogus"],  # unknown flag
-    ["--bogus", "mlp.net"],           # unknown flag of the default command
-    ["check"],                        # missing file argument
-    ["chek", "mlp.net"],              # unknown subcommand
-    ["mlp.net", "--emit", "png"],     # bad choice
-    [],                               # nothing at all
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["check", "mlp.net", "--bogus"],  # unknown flag
+        ["--bogus", "mlp.net"],  # unknown flag of the default command
+        ["check"],  # missing file argument
+        ["chek", "mlp.net"],  # unknown subcommand
+        ["mlp.net", "--emit", "png"],  # bad choice
+        [],  # nothing at all
+    ],
+)
 def test_bad_usage_exits_2(files: Path, args: list[str]) -> None:
     assert run(*args).exit_code == 2
 
 
 def test_a_compiler_bug_exits_3_without_a_traceback(
-        files: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    files: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def boom(*args: object, **kwargs: object) -> None:
         raise ZeroDivisionError("division by zero")
 
@@ -230,7 +265,8 @@ def test_a_compiler_bug_exits_3_without_a_traceback(
     assert (r.exit_code, r.stdout) == (3, "")
     assert r.stderr == (
         "netc: internal compiler error: ZeroDivisionError: division by zero\n"
-        "this is a bug in netc, not in your model; please report it with the file\n")
+        "this is a bug in netc, not in your model; please report it with the file\n"
+    )
     debug = run("check", "mlp.net", NETC_DEBUG="1")
     assert debug.exit_code == 3
     assert debug.stderr.startswith("Traceback (most recent call last):")
@@ -259,7 +295,8 @@ def test_check_and_help_import_no_backend(files: Path) -> None:
         "from netc.cli import main\n"
         "for args in (['--help'], ['check', 'mlp.net'], ['mlp.net', '--no-write']):\n"
         "    main(args, standalone_mode=False)\n"
-        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r}))\n")
+        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r}))\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.splitlines()[-1] == "[]"
 

@@ -65,13 +65,17 @@ def test_weights_written_by_netc_weights_load_back_by_name(files):
 
 
 def test_mismatched_weights_are_one_error_and_leave_no_file(files):
-    np.savez("w.npz", **{"conv2d.kernel": np.zeros((3, 3, 3, 4), np.float32),
-                         "extra": np.zeros(2, np.float32)})
+    np.savez(
+        "w.npz",
+        **{"conv2d.kernel": np.zeros((3, 3, 3, 4), np.float32), "extra": np.zeros(2, np.float32)},
+    )
     r = CliRunner().invoke(cli, ["cnn.net", "--weights", "w.npz", "-q"])
     assert r.exit_code == 1
     assert "w.npz does not fit model `cnn` (8 problems)" in r.stderr
-    assert "wrong shape: conv2d.kernel is [3, 3, 3, 4] in w.npz, the model needs f32[3, 3, 3, 8]" \
+    assert (
+        "wrong shape: conv2d.kernel is [3, 3, 3, 4] in w.npz, the model needs f32[3, 3, 3, 8]"
         in r.stderr
+    )
     assert "missing: dense.kernel f32[288, 5]" in r.stderr and "unexpected: extra [2]" in r.stderr
     assert not Path("cnn.onnx").exists()
 
@@ -132,8 +136,9 @@ def test_bench_times_the_opt_levels_side_by_side(files):
     assert r.exit_code == 0, r.output
     data = json.loads(r.stdout)
     assert [t["name"] for t in data["timings"]] == ["-O0", "-O2"]
-    assert all(t["runs"] == 2 and 0 < t["min_ms"] <= t["median_ms"] <= t["max_ms"]
-               for t in data["timings"])
+    assert all(
+        t["runs"] == 2 and 0 < t["min_ms"] <= t["median_ms"] <= t["max_ms"] for t in data["timings"]
+    )
     assert (data["batch"], data["ort_opt"], data["timings"][0]["speedup"]) == (2, "all", 1.0)
     one = json.loads(run("bench", "cnn.net", "-O", "1", "--repeat", "1", "--json").stdout)
     assert [t["name"] for t in one["timings"]] == ["-O1"]
@@ -143,7 +148,10 @@ def test_random_inputs_bind_the_batch_and_other_symbols():
     from netc.runtime.api import Signature
     from netc.runtime.bench import random_inputs
 
-    feeds = random_inputs((Signature("x", "f32", ("N", "T", 3)), Signature("ids", "i64", (None, 4))),
-                          batch=5, symbols={"T": 7})
+    feeds = random_inputs(
+        (Signature("x", "f32", ("N", "T", 3)), Signature("ids", "i64", (None, 4))),
+        batch=5,
+        symbols={"T": 7},
+    )
     assert (feeds["x"].shape, feeds["x"].dtype) == ((5, 7, 3), np.float32)
     assert (feeds["ids"].shape, feeds["ids"].dtype) == ((5, 4), np.int64)

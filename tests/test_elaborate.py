@@ -24,9 +24,12 @@ model mlp(x: f32[N, 16]) -> (y: f32[N, 4]) {
 def test_weight_names_follow_the_block_path(compile_net):
     m = compile_net(MLP)
     assert list(m.weights) == [
-        "layer_0.dense.kernel", "layer_0.dense.bias",
-        "layer_1.dense.kernel", "layer_1.dense.bias",
-        "head.dense.kernel", "head.dense.bias",
+        "layer_0.dense.kernel",
+        "layer_0.dense.bias",
+        "layer_1.dense.kernel",
+        "layer_1.dense.bias",
+        "head.dense.kernel",
+        "head.dense.bias",
     ]
     assert m.weights["layer_0.dense.kernel"].shape == (16, 32)
     assert m.weights["head.dense.kernel"].init == "glorot_uniform"
@@ -112,11 +115,11 @@ def test_tensor_type_parameters_bind_symbols(errors_of):
 
 
 def test_imports_bring_blocks_and_constants(tmp_path):
-    (tmp_path / "layers.net").write_text(
-        "const WIDTH = 6\nblock act(x) { return x |> relu }\n")
+    (tmp_path / "layers.net").write_text("const WIDTH = 6\nblock act(x) { return x |> relu }\n")
     (tmp_path / "main.net").write_text(
         'import "layers.net"\nmodel m(x: f32[N, 3]) -> (y: f32[N, 6]) '
-        "{ y = x |> dense(WIDTH) |> act }\n")
+        "{ y = x |> dense(WIDTH) |> act }\n"
+    )
     m = netc.compile(tmp_path / "main.net")
     assert [n.name for n in m.graph.nodes if n.op == "relu"] == ["act_0.relu"]
 
@@ -125,7 +128,8 @@ def test_import_cycles_are_reported(tmp_path):
     (tmp_path / "a.net").write_text('import "b.net"\nblock fa(x) { return x }\n')
     (tmp_path / "b.net").write_text('import "a.net"\nblock fb(x) { return x }\n')
     (tmp_path / "main.net").write_text(
-        'import "a.net"\nmodel m(x: f32[N, 3]) -> (y: f32[N, 3]) { y = fa(x) }\n')
+        'import "a.net"\nmodel m(x: f32[N, 3]) -> (y: f32[N, 3]) { y = fa(x) }\n'
+    )
     try:
         netc.compile(tmp_path / "main.net")
     except netc.NetcError as e:
@@ -144,7 +148,7 @@ def test_independent_errors_are_all_reported_and_do_not_cascade(errors_of):
         }""")
     assert errors == [
         (3, 26, "error", "unknown op or block `conv9`"),
-        (5, 26, "error", "dense: `units` must be an int, got the string \"two\""),
+        (5, 26, "error", 'dense: `units` must be an int, got the string "two"'),
     ]
 
 
@@ -184,8 +188,10 @@ def test_train_section_is_checked(compile_net):
             epochs = 3
         }""")
     t = m.train
-    assert (t.loss.name, dict(t.loss.kwargs)) == ("sparse_categorical_crossentropy",
-                                                   {"from_logits": True})
+    assert (t.loss.name, dict(t.loss.kwargs)) == (
+        "sparse_categorical_crossentropy",
+        {"from_logits": True},
+    )
     assert (t.optimizer.name, dict(t.optimizer.kwargs)) == ("adam", {"learning_rate": 1e-3})
     assert (t.metrics, t.epochs, t.batch_size) == (("accuracy",), 3, 32)
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import netc
 import numpy as np
 import pytest
+
+import netc
 from netc.runtime import reference
 from netc.weights import initial_weights
 

@@ -12,12 +12,17 @@ F = TensorType("f32", ("N", 4))
 
 
 def small() -> Graph:
-    return Graph("g", (
-        Node("x", "input", type=F),
-        Node("r", "relu", ("x",), type=F),
-        Node("c", "constant", (), {"value": Const([1.0])}, TensorType("f32", (1,))),
-        Node("y", "add", ("r", "c"), type=F),
-    ), ("x",), (("out", "y"),))
+    return Graph(
+        "g",
+        (
+            Node("x", "input", type=F),
+            Node("r", "relu", ("x",), type=F),
+            Node("c", "constant", (), {"value": Const([1.0])}, TensorType("f32", (1,))),
+            Node("y", "add", ("r", "c"), type=F),
+        ),
+        ("x",),
+        (("out", "y"),),
+    )
 
 
 def test_a_well_formed_graph_verifies():
@@ -25,17 +30,26 @@ def test_a_well_formed_graph_verifies():
     assert verify(g) is g
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (lambda g: replace(g, nodes=g.nodes[:1] + g.nodes[2:] + g.nodes[1:2]),
-     "`y` reads `r` before it is defined"),
-    (lambda g: replace(g, nodes=g.nodes + (Node("r", "relu", ("x",), type=F),)),
-     "value `r` is defined twice"),
-    (lambda g: replace(g, nodes=g.nodes + (Node("z", "frobnicate", ("x",), type=F),)),
-     "`z` has unknown op `frobnicate`"),
-    (lambda g: replace(g, nodes=g.nodes + (Node("z", "relu", ("x",)),)), "`z` has no type"),
-    (lambda g: replace(g, outputs=(("out", "nope"),)), "output `out` names undefined value"),
-    (lambda g: replace(g, inputs=("r",)), "graph input `r` is not an input node"),
-])
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (
+            lambda g: replace(g, nodes=g.nodes[:1] + g.nodes[2:] + g.nodes[1:2]),
+            "`y` reads `r` before it is defined",
+        ),
+        (
+            lambda g: replace(g, nodes=g.nodes + (Node("r", "relu", ("x",), type=F),)),
+            "value `r` is defined twice",
+        ),
+        (
+            lambda g: replace(g, nodes=g.nodes + (Node("z", "frobnicate", ("x",), type=F),)),
+            "`z` has unknown op `frobnicate`",
+        ),
+        (lambda g: replace(g, nodes=g.nodes + (Node("z", "relu", ("x",)),)), "`z` has no type"),
+        (lambda g: replace(g, outputs=(("out", "nope"),)), "output `out` names undefined value"),
+        (lambda g: replace(g, inputs=("r",)), "graph input `r` is not an input node"),
+    ],
+)
 def test_verify_names_the_broken_invariant_and_the_stage(mutate, message):
     with pytest.raises(IRError) as info:
         verify(mutate(small()), after="fold_constants")
@@ -72,4 +86,5 @@ def test_printer_reads_like_code():
         "  c: f32[1] = constant(value=Const([1.0]))\n"
         "  y: f32[N, 4] = add(r, c)\n"
         "  return out=y\n"
-        "}")
+        "}"
+    )

@@ -63,8 +63,13 @@ model seq(x: f32[N, T, 6], ids: i32[N, T]) -> (a: tensor, b: tensor, c: tensor) 
 }
 """
 
-MODELS = {"stack": CONV_STACK, "residual": RESIDUAL, "flatten": FLATTEN, "unet": UNET,
-          "sequence": SEQUENCE}
+MODELS = {
+    "stack": CONV_STACK,
+    "residual": RESIDUAL,
+    "flatten": FLATTEN,
+    "unet": UNET,
+    "sequence": SEQUENCE,
+}
 EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.net"))
 
 
@@ -77,16 +82,20 @@ def op_counts(model) -> collections.Counter:
     return collections.Counter(n.op_type for n in model.graph.node)
 
 
-def feed(graph: Graph, batch: int = 2, symbols: dict[str, int] | None = None
-         ) -> dict[str, np.ndarray]:
+def feed(
+    graph: Graph, batch: int = 2, symbols: dict[str, int] | None = None
+) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(0)
     bound = {"N": batch, "T": 5, **(symbols or {})}
     out = {}
     for name in graph.inputs:
         t = graph[name].tensor_type
         shape = [d if isinstance(d, int) else bound[d] for d in t.shape]
-        out[name] = (rng.integers(0, 20, shape).astype(np.int32) if t.dtype == "i32"
-                     else rng.normal(size=shape).astype(np.float32))
+        out[name] = (
+            rng.integers(0, 20, shape).astype(np.int32)
+            if t.dtype == "i32"
+            else rng.normal(size=shape).astype(np.float32)
+        )
     return out
 
 
@@ -115,8 +124,7 @@ def test_a_missing_rule_is_a_located_error(monkeypatch):
 
 
 def test_bf16_values_are_refused_at_their_node():
-    graph = netc.compile('model m(x: f32[N, 4]) -> (y: tensor) {\n  y = x |> cast("bf16")\n}'
-                         ).graph
+    graph = netc.compile('model m(x: f32[N, 4]) -> (y: tensor) {\n  y = x |> cast("bf16")\n}').graph
     with pytest.raises(netc.NetcError, match="cannot lower `cast` on bf16") as info:
         to_onnx.emit(graph, {})
     assert info.value.diagnostics[0].span.line == 2
@@ -132,8 +140,10 @@ def test_weights_are_checked_by_name():
     graph = netc.compile("model m(x: f32[N, 4]) -> (y: tensor) { y = x |> dense(3) }").graph
     with pytest.raises(netc.NetcError, match="does not fit model") as info:
         to_onnx.emit(graph, {"dense.kernel": np.zeros((4, 3), np.float32), "extra": np.ones(2)})
-    assert info.value.diagnostics[0].notes == ("missing: dense.bias f32[3]",
-                                               "unexpected: extra [2]")
+    assert info.value.diagnostics[0].notes == (
+        "missing: dense.bias f32[3]",
+        "unexpected: extra [2]",
+    )
 
 
 # --- a valid model at the chosen versions -----------------------------------------------------
@@ -153,8 +163,10 @@ def test_the_model_is_valid_and_every_value_has_a_shape(name):
     graph, model = emit(MODELS[name])
     onnx.checker.check_model(model, full_check=True)
     inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True)
-    values = {v.name: v.type.tensor_type for v in (*inferred.graph.value_info,
-                                                   *inferred.graph.input, *inferred.graph.output)}
+    values = {
+        v.name: v.type.tensor_type
+        for v in (*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output)
+    }
     for node in inferred.graph.node:
         for out in node.output:
             t = values[out]
@@ -193,8 +205,10 @@ def test_optimized_graphs_lower_and_agree_with_the_unoptimized_reference(name):
     weights = initial_weights(graph)
     optimized, folded = optimize(graph, weights, 2)
     inputs = feed(graph)
-    got, want = run_ort(to_onnx.emit(optimized, folded), inputs), reference.run(graph, inputs,
-                                                                                 weights)
+    got, want = (
+        run_ort(to_onnx.emit(optimized, folded), inputs),
+        reference.run(graph, inputs, weights),
+    )
     for out in want:
         np.testing.assert_allclose(got[out], want[out], rtol=1e-4, atol=1e-5, err_msg=out)
 
@@ -221,8 +235,9 @@ def test_nodes_are_named_after_the_ir_and_carry_their_source_location():
     conv = nodes["residual_1.conv2d_1"]
     assert conv.op_type == "Conv"
     ir = graph["residual_1.conv2d_1"]
-    assert conv.doc_string == (f"<string>:{ir.span.line}:{ir.span.col}; in block `residual`, "
-                               f"called at {ir.calls[0].span}")
+    assert conv.doc_string == (
+        f"<string>:{ir.span.line}:{ir.span.col}; in block `residual`, called at {ir.calls[0].span}"
+    )
     assert (ir.calls[0].span.line, ir.calls[0].span.col) == (9, 38)  # the second call
     assert len(nodes) == len(model.graph.node)  # node names are unique
 
@@ -240,7 +255,7 @@ def test_conv_and_recurrent_weights_are_laid_out_for_onnx():
     w = initial_weights(graph)
     u = 4  # lstm: Keras i f c o -> ONNX i o f c, transposed, bias padded with the recurrent half
     kernel = w["lstm.kernel"]
-    want = np.concatenate([kernel[:, :u], kernel[:, 3 * u:], kernel[:, u:3 * u]], axis=1).T
+    want = np.concatenate([kernel[:, :u], kernel[:, 3 * u :], kernel[:, u : 3 * u]], axis=1).T
     np.testing.assert_array_equal(inits["lstm.kernel"], want[None])
     assert inits["lstm.bias"].shape == (1, 8 * u)
     assert inits["gru.bias"].shape == (1, 6 * 3)  # reset_after: [b_in, b_rec]
@@ -262,8 +277,10 @@ def test_a_conv_stack_has_one_transpose_in_and_one_out():
 def test_channels_first_io_has_no_transpose_and_declares_nchw():
     graph, model = emit(CONV_STACK, io_layout="channels-first")
     assert op_counts(model)["Transpose"] == 0
-    dims = [[d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]
-            for v in (model.graph.input[0], model.graph.output[0])]
+    dims = [
+        [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]
+        for v in (model.graph.input[0], model.graph.output[0])
+    ]
     assert dims == [["N", 3, 16, 16], ["N", 4, 4, 4]]
     x = feed(graph)["x"]
     got = run_ort(model, {"x": x.transpose(0, 3, 1, 2)})["y"]
@@ -282,9 +299,12 @@ def test_flatten_after_a_conv_transposes_back_once_and_keeps_keras_order():
     assert op_counts(model)["Transpose"] == 2  # the input, and back before flatten
     weights = initial_weights(graph)
     inputs = feed(graph)
-    np.testing.assert_allclose(run_ort(model, inputs)["logits"],
-                               reference.run(graph, inputs, weights)["logits"],
-                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        run_ort(model, inputs)["logits"],
+        reference.run(graph, inputs, weights)["logits"],
+        rtol=1e-4,
+        atol=1e-5,
+    )
 
 
 def test_pools_upsample_and_concat_stay_channels_first():
@@ -296,10 +316,16 @@ def test_pools_upsample_and_concat_stay_channels_first():
 
 def test_a_constant_vector_broadcasts_against_a_channels_first_value():
     # y = conv2d(x) + c with c: [C], as a pass would leave it: c is reshaped to [C, 1, 1] now
-    graph = netc.compile('model m(x: f32[N, 5, 5, 2]) -> (y: tensor) { y = x |> conv2d(3, 1) }'
-                         ).graph
-    c = Node("c", "constant", (), {"value": Const(np.array([1.0, -2.0, 3.0], np.float32))},
-             TensorType("f32", (3,)))
+    graph = netc.compile(
+        "model m(x: f32[N, 5, 5, 2]) -> (y: tensor) { y = x |> conv2d(3, 1) }"
+    ).graph
+    c = Node(
+        "c",
+        "constant",
+        (),
+        {"value": Const(np.array([1.0, -2.0, 3.0], np.float32))},
+        TensorType("f32", (3,)),
+    )
     add = Node("y", "add", ("conv2d", "c"), {}, graph["conv2d"].type)
     graph = graph.with_nodes([*graph.nodes, c, add], [("y", "y")])
     model = to_onnx.emit(graph, initial_weights(graph))
@@ -307,14 +333,18 @@ def test_a_constant_vector_broadcasts_against_a_channels_first_value():
     inits = {i.name: list(i.dims) for i in model.graph.initializer}
     assert inits["c"] == [1, 3, 1, 1]
     inputs = feed(graph)
-    np.testing.assert_allclose(run_ort(model, inputs)["y"],
-                               reference.run(graph, inputs, initial_weights(graph))["y"],
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        run_ort(model, inputs)["y"],
+        reference.run(graph, inputs, initial_weights(graph))["y"],
+        rtol=1e-5,
+        atol=1e-6,
+    )
 
 
 def test_an_output_named_like_its_channels_first_value_is_transposed_back():
-    graph = netc.compile('model m(x: f32[N, 5, 5, 2]) -> (y: tensor) { y = x |> conv2d(3, 1) }'
-                         ).graph
+    graph = netc.compile(
+        "model m(x: f32[N, 5, 5, 2]) -> (y: tensor) { y = x |> conv2d(3, 1) }"
+    ).graph
     nodes = [n.with_(name="y") if n.name == "conv2d" else n for n in graph.nodes]
     graph = graph.with_nodes(nodes, [("y", "y")])
     model = to_onnx.emit(graph, initial_weights(graph))
@@ -325,8 +355,10 @@ def test_an_output_named_like_its_channels_first_value_is_transposed_back():
 
 
 def test_one_value_as_two_outputs_and_an_input_as_an_output():
-    text = "model m(x: f32[N, 4]) -> (a: tensor, b: tensor, c: tensor) {\n" \
-           "  a = x |> relu\n  b = a\n  c = x\n}"
+    text = (
+        "model m(x: f32[N, 4]) -> (a: tensor, b: tensor, c: tensor) {\n"
+        "  a = x |> relu\n  b = a\n  c = x\n}"
+    )
     graph = netc.compile(text).graph
     model = to_onnx.emit(graph, {})
     onnx.checker.check_model(model, full_check=True)
@@ -384,6 +416,5 @@ def test_importing_netc_imports_neither_onnx_nor_onnxruntime():
         netc.compile("model m(x: f32[N, 4]) -> (y: tensor) { y = x |> relu }")
         print(sorted(m for m in sys.modules if m.split(".")[0] in ("onnx", "onnxruntime")))
     """)
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=True)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"

@@ -20,10 +20,12 @@ from netc.runtime import reference
 pytest.importorskip("onnxruntime")
 from netc.runtime import onnx as onnx_runtime  # noqa: E402
 
-TOLERANCE = {("cpu", "float32"): dict(rtol=1e-4, atol=1e-5),
-             ("cuda", "float32"): dict(rtol=1e-3, atol=1e-3),
-             ("cpu", "float16"): dict(rtol=1e-2, atol=1e-2),
-             ("cuda", "float16"): dict(rtol=1e-2, atol=1e-2)}
+TOLERANCE = {
+    ("cpu", "float32"): dict(rtol=1e-4, atol=1e-5),
+    ("cuda", "float32"): dict(rtol=1e-3, atol=1e-3),
+    ("cpu", "float16"): dict(rtol=1e-2, atol=1e-2),
+    ("cuda", "float16"): dict(rtol=1e-2, atol=1e-2),
+}
 SYMBOLS = {"T": 5, "S": 4, "H": 6, "W": 5}  # the batch N is 1 or 3
 CONV = "(x |> conv2d(4, 1))"  # an op after this reads a channels-first value
 SAME_CONV = '(x |> conv2d(3, 3, padding="same"))'  # keeps the shape of x
@@ -59,8 +61,15 @@ case("softmax", "after_conv_axis1", IMG, f"y = {CONV} |> softmax(axis=1)")
 case("dropout", "rank2", "x: f32[N, 7]", "y = x |> dropout(0.5)")
 case("dropout", "after_conv", IMG, f"y = {CONV} |> dropout(0.2)")
 
-for binary, sym in (("add", "+"), ("sub", "-"), ("mul", "*"), ("div", "/"), ("maximum", None),
-                    ("minimum", None)):
+for binary, sym in (
+    ("add", "+"),
+    ("sub", "-"),
+    ("mul", "*"),
+    ("div", "/"),
+    ("maximum", None),
+    ("minimum", None),
+):
+
     def expr(a: str, b: str, sym: str | None = sym, binary: str = binary) -> str:
         b = f"(abs({b}) + 0.5)" if binary == "div" and b[0].isalpha() else b
         return f"{a} {sym} {b}" if sym else f"{binary}({a}, {b})"
@@ -75,8 +84,12 @@ for binary, sym in (("add", "+"), ("sub", "-"), ("mul", "*"), ("div", "/"), ("ma
     case(binary, "after_conv_vector", "x: f32[N, 6, 5, 3], z: f32[4]", f"y = {expr(CONV, 'z')}")
 
 case("sub", "after_conv_minus_mean", IMG, f"y = {CONV} - ({CONV} |> reduce_mean)")
-case("mul", "squeeze_excite", IMG,
-     f"y = {CONV} * ({CONV} |> global_avgpool(keepdims=true) |> sigmoid)")
+case(
+    "mul",
+    "squeeze_excite",
+    IMG,
+    f"y = {CONV} * ({CONV} |> global_avgpool(keepdims=true) |> sigmoid)",
+)
 case("add", "after_conv_rank2_broadcast", "x: f32[N, 6, 5, 3], z: f32[5, 4]", f"y = {CONV} + z")
 case("matmul", "batched", "x: f32[N, 3, 4], z: f32[N, 4, 5]", "y = x @ z")
 case("matmul", "broadcast", "x: f32[N, 3, 4], z: f32[4, 5]", "y = x @ z")
@@ -89,69 +102,145 @@ case("dense", "rank3_no_bias", SEQ, "y = x |> dense(3, bias=false)")
 case("dense", "after_conv", IMG, f"y = {CONV} |> dense(2)")
 
 case("conv1d", "valid", "x: f32[N, 9, 3]", "y = x |> conv1d(4, 3)")
-case("conv1d", "same_stride2_odd", "x: f32[N, 9, 3]",
-     'y = x |> conv1d(4, 4, stride=2, padding="same")')
+case(
+    "conv1d",
+    "same_stride2_odd",
+    "x: f32[N, 9, 3]",
+    'y = x |> conv1d(4, 4, stride=2, padding="same")',
+)
 case("conv1d", "dilation", "x: f32[N, 11, 2]", 'y = x |> conv1d(3, 3, dilation=2, padding="same")')
 case("conv1d", "groups", "x: f32[N, 8, 4]", "y = x |> conv1d(6, 3, groups=2)")
 case("conv1d", "symbolic_length", "x: f32[N, T, 3]", 'y = x |> conv1d(2, 3, padding="same")')
 case("conv2d", "valid", IMG, "y = x |> conv2d(4, 3)")
-case("conv2d", "same_stride2_odd", "x: f32[N, 9, 7, 3]",
-     'y = x |> conv2d(4, 3, stride=2, padding="same")')
-case("conv2d", "same_even_kernel", "x: f32[N, 7, 6, 2]",
-     'y = x |> conv2d(3, (2, 4), padding="same")')
+case(
+    "conv2d",
+    "same_stride2_odd",
+    "x: f32[N, 9, 7, 3]",
+    'y = x |> conv2d(4, 3, stride=2, padding="same")',
+)
+case(
+    "conv2d", "same_even_kernel", "x: f32[N, 7, 6, 2]", 'y = x |> conv2d(3, (2, 4), padding="same")'
+)
 case("conv2d", "strides", "x: f32[N, 9, 8, 3]", "y = x |> conv2d(2, (3, 2), stride=(2, 3))")
-case("conv2d", "dilation", "x: f32[N, 9, 8, 3]",
-     'y = x |> conv2d(2, 3, dilation=(2, 1), padding="same")')
+case(
+    "conv2d",
+    "dilation",
+    "x: f32[N, 9, 8, 3]",
+    'y = x |> conv2d(2, 3, dilation=(2, 1), padding="same")',
+)
 case("conv2d", "groups", "x: f32[N, 6, 5, 4]", "y = x |> conv2d(6, 3, groups=2)")
 case("conv2d", "explicit_pads", IMG, "y = x |> conv2d(2, 3, padding=((1, 2), (0, 1)))")
 case("conv2d", "no_bias", IMG, "y = x |> conv2d(2, 3, bias=false)")
 case("conv2d", "symbolic_spatial", "x: f32[N, H, W, 3]", 'y = x |> conv2d(4, 3, padding="same")')
-case("conv2d", "stack", IMG,
-     'y = x |> conv2d(4, 3, padding="same") |> relu |> conv2d(5, 3) |> relu')
-case("conv3d", "same_stride2", "x: f32[N, 5, 6, 4, 2]",
-     'y = x |> conv3d(3, 3, stride=2, padding="same")')
-case("conv3d", "valid_dilation", "x: f32[N, 6, 6, 5, 2]",
-     "y = x |> conv3d(2, (2, 3, 2), dilation=2)")
-case("depthwise_conv1d", "multiplier3", "x: f32[N, 9, 2]",
-     'y = x |> depthwise_conv1d(3, depth_multiplier=3, padding="same")')
-case("depthwise_conv2d", "same", "x: f32[N, 7, 6, 3]",
-     'y = x |> depthwise_conv2d(3, padding="same")')
-case("depthwise_conv2d", "multiplier2_stride2", "x: f32[N, 9, 8, 3]",
-     "y = x |> depthwise_conv2d(3, stride=2, depth_multiplier=2)")
-case("depthwise_conv2d", "dilation_no_bias", "x: f32[N, 9, 8, 2]",
-     'y = x |> depthwise_conv2d(3, dilation=2, padding="same", bias=false)')
-case("conv1d_transpose", "same_stride2", "x: f32[N, 5, 3]",
-     'y = x |> conv1d_transpose(2, 3, stride=2, padding="same")')
-case("conv1d_transpose", "valid_stride3", "x: f32[N, 5, 3]",
-     "y = x |> conv1d_transpose(2, 4, stride=3)")
-case("conv2d_transpose", "same_stride2", IMG,
-     'y = x |> conv2d_transpose(4, 3, stride=2, padding="same")')
-case("conv2d_transpose", "same_even_kernel", IMG,
-     'y = x |> conv2d_transpose(2, 4, stride=2, padding="same")')
+case(
+    "conv2d", "stack", IMG, 'y = x |> conv2d(4, 3, padding="same") |> relu |> conv2d(5, 3) |> relu'
+)
+case(
+    "conv3d",
+    "same_stride2",
+    "x: f32[N, 5, 6, 4, 2]",
+    'y = x |> conv3d(3, 3, stride=2, padding="same")',
+)
+case(
+    "conv3d", "valid_dilation", "x: f32[N, 6, 6, 5, 2]", "y = x |> conv3d(2, (2, 3, 2), dilation=2)"
+)
+case(
+    "depthwise_conv1d",
+    "multiplier3",
+    "x: f32[N, 9, 2]",
+    'y = x |> depthwise_conv1d(3, depth_multiplier=3, padding="same")',
+)
+case(
+    "depthwise_conv2d", "same", "x: f32[N, 7, 6, 3]", 'y = x |> depthwise_conv2d(3, padding="same")'
+)
+case(
+    "depthwise_conv2d",
+    "multiplier2_stride2",
+    "x: f32[N, 9, 8, 3]",
+    "y = x |> depthwise_conv2d(3, stride=2, depth_multiplier=2)",
+)
+case(
+    "depthwise_conv2d",
+    "dilation_no_bias",
+    "x: f32[N, 9, 8, 2]",
+    'y = x |> depthwise_conv2d(3, dilation=2, padding="same", bias=false)',
+)
+case(
+    "conv1d_transpose",
+    "same_stride2",
+    "x: f32[N, 5, 3]",
+    'y = x |> conv1d_transpose(2, 3, stride=2, padding="same")',
+)
+case(
+    "conv1d_transpose",
+    "valid_stride3",
+    "x: f32[N, 5, 3]",
+    "y = x |> conv1d_transpose(2, 4, stride=3)",
+)
+case(
+    "conv2d_transpose",
+    "same_stride2",
+    IMG,
+    'y = x |> conv2d_transpose(4, 3, stride=2, padding="same")',
+)
+case(
+    "conv2d_transpose",
+    "same_even_kernel",
+    IMG,
+    'y = x |> conv2d_transpose(2, 4, stride=2, padding="same")',
+)
 case("conv2d_transpose", "valid_stride2", IMG, "y = x |> conv2d_transpose(4, 3, stride=2)")
 case("conv2d_transpose", "valid_kernel_lt_stride", IMG, "y = x |> conv2d_transpose(2, 2, stride=3)")
-case("conv2d_transpose", "output_padding", IMG,
-     'y = x |> conv2d_transpose(2, 3, stride=2, padding="same", output_padding=1)')
-case("conv2d_transpose", "output_padding_valid", IMG,
-     "y = x |> conv2d_transpose(2, 3, stride=(2, 3), output_padding=(1, 2))")
+case(
+    "conv2d_transpose",
+    "output_padding",
+    IMG,
+    'y = x |> conv2d_transpose(2, 3, stride=2, padding="same", output_padding=1)',
+)
+case(
+    "conv2d_transpose",
+    "output_padding_valid",
+    IMG,
+    "y = x |> conv2d_transpose(2, 3, stride=(2, 3), output_padding=(1, 2))",
+)
 case("conv2d_transpose", "dilation", IMG, "y = x |> conv2d_transpose(2, 3, dilation=2)")
-case("conv2d_transpose", "explicit_pads", IMG,
-     "y = x |> conv2d_transpose(2, 3, stride=2, padding=((1, 0), (0, 2)))")
-case("conv2d_transpose", "no_bias", IMG,
-     'y = x |> conv2d_transpose(2, 3, padding="same", bias=false)')
-case("conv3d_transpose", "same_stride2", "x: f32[N, 3, 4, 2, 2]",
-     'y = x |> conv3d_transpose(2, 3, stride=2, padding="same")')
+case(
+    "conv2d_transpose",
+    "explicit_pads",
+    IMG,
+    "y = x |> conv2d_transpose(2, 3, stride=2, padding=((1, 0), (0, 2)))",
+)
+case(
+    "conv2d_transpose",
+    "no_bias",
+    IMG,
+    'y = x |> conv2d_transpose(2, 3, padding="same", bias=false)',
+)
+case(
+    "conv3d_transpose",
+    "same_stride2",
+    "x: f32[N, 3, 4, 2, 2]",
+    'y = x |> conv3d_transpose(2, 3, stride=2, padding="same")',
+)
 
 case("maxpool", "default", IMG, "y = x |> maxpool")
 case("maxpool", "same_stride1", IMG, 'y = x |> maxpool(3, stride=1, padding="same")')
-case("maxpool", "same_stride2_odd", "x: f32[N, 9, 7, 3]",
-     'y = x |> maxpool(3, stride=2, padding="same")')
+case(
+    "maxpool",
+    "same_stride2_odd",
+    "x: f32[N, 9, 7, 3]",
+    'y = x |> maxpool(3, stride=2, padding="same")',
+)
 case("maxpool", "explicit_pads", IMG, "y = x |> maxpool(3, stride=2, padding=((1, 2), (2, 0)))")
 case("maxpool", "rank1", "x: f32[N, 9, 3]", 'y = x |> maxpool(3, stride=2, padding="same")')
 case("maxpool", "rank3", "x: f32[N, 5, 6, 4, 2]", "y = x |> maxpool(2)")
 case("avgpool", "default", IMG, "y = x |> avgpool")
-case("avgpool", "same_excludes_padding", "x: f32[N, 9, 7, 3]",
-     'y = x |> avgpool(3, stride=2, padding="same")')
+case(
+    "avgpool",
+    "same_excludes_padding",
+    "x: f32[N, 9, 7, 3]",
+    'y = x |> avgpool(3, stride=2, padding="same")',
+)
 case("avgpool", "valid_stride1", IMG, "y = x |> avgpool(3, stride=1)")
 case("avgpool", "rank1", "x: f32[N, 9, 3]", 'y = x |> avgpool(2, padding="same")')
 case("avgpool", "rank3", "x: f32[N, 5, 6, 4, 2]", 'y = x |> avgpool(3, stride=2, padding="same")')
@@ -186,26 +275,43 @@ case("lstm", "last", SEQ, "y = x |> lstm(5)")
 case("lstm", "sequences", SEQ, "y = x |> lstm(5, return_sequences=true)")
 case("lstm", "state", SEQ, "y1, y2, y3 = x |> lstm(3, return_state=true)")
 case("lstm", "backwards", SEQ, "y = x |> lstm(4, go_backwards=true)")
-case("lstm", "backwards_sequences", SEQ,
-     "y = x |> lstm(4, go_backwards=true, return_sequences=true)")
-case("lstm", "symbolic_steps_state", "x: f32[N, T, 3]",
-     "y1, y2, y3 = x |> lstm(4, return_sequences=true, return_state=true)")
+case(
+    "lstm", "backwards_sequences", SEQ, "y = x |> lstm(4, go_backwards=true, return_sequences=true)"
+)
+case(
+    "lstm",
+    "symbolic_steps_state",
+    "x: f32[N, T, 3]",
+    "y1, y2, y3 = x |> lstm(4, return_sequences=true, return_state=true)",
+)
 case("lstm", "after_conv1d", "x: f32[N, 7, 3]", "y = (x |> conv1d(4, 3)) |> lstm(3)")
 case("gru", "last", SEQ, "y = x |> gru(5)")
-case("gru", "after_conv1d", "x: f32[N, 7, 3]",
-     "y = (x |> conv1d(4, 3)) |> gru(3, return_sequences=true)")
+case(
+    "gru",
+    "after_conv1d",
+    "x: f32[N, 7, 3]",
+    "y = (x |> conv1d(4, 3)) |> gru(3, return_sequences=true)",
+)
 case("gru", "sequences", SEQ, "y = x |> gru(5, return_sequences=true)")
 case("gru", "reset_before", SEQ, "y = x |> gru(4, return_sequences=true, reset_after=false)")
 case("gru", "state", SEQ, "y1, y2 = x |> gru(3, return_state=true)")
-case("gru", "backwards_sequences", "x: f32[N, T, 3]",
-     "y = x |> gru(4, go_backwards=true, return_sequences=true)")
+case(
+    "gru",
+    "backwards_sequences",
+    "x: f32[N, T, 3]",
+    "y = x |> gru(4, go_backwards=true, return_sequences=true)",
+)
 case("gru", "backwards_reset_before", SEQ, "y = x |> gru(4, go_backwards=true, reset_after=false)")
 
 MHA = "multi_head_attention"
 case(MHA, "self", SEQ, f"y = x |> {MHA}(heads=2, key_dim=3)")
 case(MHA, "cross", "x: f32[N, T, 6], z: f32[N, S, 4]", f"y = {MHA}(x, z, heads=3, key_dim=2)")
-case(MHA, "query_value_key", "x: f32[N, 3, 6], v: f32[N, 4, 5], k: f32[N, 4, 2]",
-     f"y = {MHA}(x, v, k, heads=2, key_dim=4, value_dim=3, output_dim=7)")
+case(
+    MHA,
+    "query_value_key",
+    "x: f32[N, 3, 6], v: f32[N, 4, 5], k: f32[N, 4, 2]",
+    f"y = {MHA}(x, v, k, heads=2, key_dim=4, value_dim=3, output_dim=7)",
+)
 case(MHA, "causal", SEQ, f"y = x |> {MHA}(heads=2, key_dim=3, causal=true)")
 case(MHA, "causal_symbolic", "x: f32[N, T, 6]", f"y = x |> {MHA}(heads=3, key_dim=2, causal=true)")
 case(MHA, "no_bias", SEQ, f"y = x |> {MHA}(heads=1, key_dim=5, bias=false)")
@@ -262,8 +368,12 @@ case("reduce_mean", "after_conv_spatial", IMG, f"y = {CONV} |> reduce_mean(axis=
 case("reduce_mean", "no_axes", SEQ, "y = x |> reduce_mean(axis=())")
 case("reduce_max", "keepdims", SEQ, "y = x |> reduce_max(axis=2, keepdims=true)")
 case("reduce_max", "after_conv_axis1", IMG, f"y = {CONV} |> reduce_max(axis=1)")
-case("reduce_max", "after_conv_keepdims", IMG,
-     f"y = {CONV} |> reduce_max(axis=(1, 3), keepdims=true)")
+case(
+    "reduce_max",
+    "after_conv_keepdims",
+    IMG,
+    f"y = {CONV} |> reduce_max(axis=(1, 3), keepdims=true)",
+)
 case("reduce_min", "two_axes", SEQ, "y = x |> reduce_min(axis=(0, 2))")
 case("reduce_min", "after_conv_height_width", IMG, f"y = {CONV} |> reduce_min(axis=(2, 3))")
 case("reduce_prod", "last", SEQ, "y = x |> reduce_prod(axis=-1)")
@@ -288,8 +398,12 @@ case("fused_conv", "relu", IMG, f"y = {CONV} |> relu")
 case("fused_conv", "residual_leaky_relu", IMG, f"y = ({SAME_CONV} + x) |> leaky_relu(alpha=0.2)")
 case("fused_conv", "residual_only", IMG, f"y = {SAME_CONV} + x")
 case("fused_conv", "depthwise_gelu", IMG, 'y = x |> depthwise_conv2d(3, padding="same") |> gelu')
-case("fused_conv", "transpose_relu6", "x: f32[N, 5, 3]",
-     "y = x |> conv1d_transpose(2, 3, stride=2) |> relu6")
+case(
+    "fused_conv",
+    "transpose_relu6",
+    "x: f32[N, 5, 3]",
+    "y = x |> conv1d_transpose(2, 3, stride=2) |> relu6",
+)
 case("fused_dense", "silu", "x: f32[N, 7]", "y = x |> dense(5) |> silu")
 case("fused_dense", "residual_no_bias", SEQ, "y = (x |> dense(6, bias=false)) + x")
 case("fused_dense", "gelu_tanh", SEQ, "y = x |> dense(3) |> gelu(approximate=true)")
@@ -313,8 +427,12 @@ def fuse(graph: netc.Graph) -> netc.Graph:
     if after is not None and after.op in ACTIVATIONS:
         chain.append(after)
     act = after.op if chain[-1] is after else "none"
-    attrs = {**base.attrs, **(chain[-1].attrs if act != "none" else {}), "activation": act,
-             "residual": residual is not None}
+    attrs = {
+        **base.attrs,
+        **(chain[-1].attrs if act != "none" else {}),
+        "activation": act,
+        "residual": residual is not None,
+    }
     op = "fused_dense" if base.op == "dense" else "fused_conv"
     if op == "fused_conv":
         attrs["base"] = base.op
@@ -374,14 +492,19 @@ def compare(got: dict[str, np.ndarray], want: dict[str, np.ndarray], device: str
 
 DEVICES = [
     "cpu",
-    pytest.param("cuda", marks=pytest.mark.skipif(not onnx_runtime.cuda_available(),
-                                                   reason="no CUDA GPU for ONNX Runtime")),
+    pytest.param(
+        "cuda",
+        marks=pytest.mark.skipif(
+            not onnx_runtime.cuda_available(), reason="no CUDA GPU for ONNX Runtime"
+        ),
+    ),
 ]
 
 
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize(("op", "name", "inputs", "body"), CASES,
-                         ids=[f"{c[0]}-{c[1]}" for c in CASES])
+@pytest.mark.parametrize(
+    ("op", "name", "inputs", "body"), CASES, ids=[f"{c[0]}-{c[1]}" for c in CASES]
+)
 def test_op_matches_the_reference(op: str, name: str, inputs: str, body: str, device: str):
     graph = netc.compile(source(inputs, body)).graph
     graph = fuse(graph) if op.startswith("fused_") else graph

@@ -51,8 +51,11 @@ def test_pipe_binds_looser_than_arithmetic():
 
 
 def test_if_expression_and_else_if_statement():
-    m = parse("block b(x, s: int) { if s == 1 { y = x } else if s == 2 { y = x } "
-              "else { y = x } return if s > 1 { y } else { x } }", "t.net")
+    m = parse(
+        "block b(x, s: int) { if s == 1 { y = x } else if s == 2 { y = x } "
+        "else { y = x } return if s > 1 { y } else { x } }",
+        "t.net",
+    )
     body = m.items[0].body
     assert isinstance(body[0], ast.If) and isinstance(body[0].else_[0], ast.If)
     assert isinstance(body[1].values[0], ast.IfExpr)
@@ -65,26 +68,44 @@ def test_indexing_with_slices_and_ellipsis():
     assert format_expr(e) == "x[:, 1:3, ::2, ..., -1]"
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("model m( { }", "1:8: `(` is never closed | add a `)` where it should end"),
-    ("const a = (1, 2]", "1:16: `]` does not match the `(` at line 1, column 11 | close it with `)`"),
-    ("const a = 1 }", "1:13: unmatched `}`"),
-    ("const a = 'x'", "1:11: unexpected character `'` | strings use double quotes"),
-    ("const if = 3", "1:7: unexpected keyword `if`; expected a name | `if` is a keyword; "
-                     "choose another name"),
-    ("const x = a = 3", "1:13: unexpected `=` after an expression | compare with `==`; "
-                        "assignments stand on their own"),
-    ("const a = 1 +", "1:14: unexpected end of file; expected an expression"),
-    ("const a = f(k=1, 2)", "1:18: a positional argument cannot follow a keyword argument"),
-    ("block b(x) { y = if x { 1 } }", "1:29: unexpected `}`; expected `else`"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("model m( { }", "1:8: `(` is never closed | add a `)` where it should end"),
+        (
+            "const a = (1, 2]",
+            "1:16: `]` does not match the `(` at line 1, column 11 | close it with `)`",
+        ),
+        ("const a = 1 }", "1:13: unmatched `}`"),
+        ("const a = 'x'", "1:11: unexpected character `'` | strings use double quotes"),
+        (
+            "const if = 3",
+            "1:7: unexpected keyword `if`; expected a name | `if` is a keyword; "
+            "choose another name",
+        ),
+        (
+            "const x = a = 3",
+            "1:13: unexpected `=` after an expression | compare with `==`; "
+            "assignments stand on their own",
+        ),
+        ("const a = 1 +", "1:14: unexpected end of file; expected an expression"),
+        ("const a = f(k=1, 2)", "1:18: a positional argument cannot follow a keyword argument"),
+        ("block b(x) { y = if x { 1 } }", "1:29: unexpected `}`; expected `else`"),
+    ],
+)
 def test_syntax_errors_are_in_words(text, expected):
     assert first_error(text) == expected
 
 
 def test_lark_names_never_reach_the_user():
-    for text in ["model", "model m(x) -> (", "block b(x) { return }", "const a = [1, 2,, 3]",
-                 "train { loss }", "model m(x: f32[N]) -> (y: f32[N]) { y = x |> }"]:
+    for text in [
+        "model",
+        "model m(x) -> (",
+        "block b(x) { return }",
+        "const a = [1, 2,, 3]",
+        "train { loss }",
+        "model m(x: f32[N]) -> (y: f32[N]) { y = x |> }",
+    ]:
         with pytest.raises(NetcError) as info:
             parse(text, "t.net")
         msg = info.value.render()
@@ -106,7 +127,7 @@ _leaf = st.one_of(
     st.integers(0, 10**6).map(lambda v: ast.Literal(None, v)),
     st.floats(0, 1e6, allow_nan=False).map(lambda v: ast.Literal(None, v)),
     st.sampled_from([True, False, None]).map(lambda v: ast.Literal(None, v)),
-    st.text("abc xyz\"\\", max_size=5).map(lambda v: ast.Literal(None, v)),
+    st.text('abc xyz"\\', max_size=5).map(lambda v: ast.Literal(None, v)),
 )
 
 
@@ -117,14 +138,18 @@ def _extend(children):
         st.tuples(st.sampled_from(["-", "not"]), children).map(lambda t: ast.UnaryOp(None, *t)),
         st.lists(children, max_size=3).map(lambda v: ast.ListExpr(None, tuple(v))),
         st.lists(children, max_size=3).map(lambda v: ast.TupleExpr(None, tuple(v))),
-        st.tuples(_names, st.lists(children, max_size=2),
-                  st.lists(st.tuples(_names, children), max_size=2, unique_by=lambda kv: kv[0]))
-        .map(lambda t: ast.Call(None, t[0], tuple(t[1]), tuple(t[2]))),
-        st.tuples(children, _names, st.lists(children, max_size=2))
-        .map(lambda t: ast.Call(None, t[1], (t[0], *t[2]), (), True)),
+        st.tuples(
+            _names,
+            st.lists(children, max_size=2),
+            st.lists(st.tuples(_names, children), max_size=2, unique_by=lambda kv: kv[0]),
+        ).map(lambda t: ast.Call(None, t[0], tuple(t[1]), tuple(t[2]))),
+        st.tuples(children, _names, st.lists(children, max_size=2)).map(
+            lambda t: ast.Call(None, t[1], (t[0], *t[2]), (), True)
+        ),
         st.tuples(children, children, children).map(lambda t: ast.IfExpr(None, *t)),
-        st.tuples(children, st.lists(children, min_size=1, max_size=2))
-        .map(lambda t: ast.Index(None, t[0], tuple(t[1]))),
+        st.tuples(children, st.lists(children, min_size=1, max_size=2)).map(
+            lambda t: ast.Index(None, t[0], tuple(t[1]))
+        ),
     )
 
 

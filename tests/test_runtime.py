@@ -27,8 +27,10 @@ IMAGE = "model img(x: f32[N, 6, 6, 2]) -> (y: tensor) { y = x |> conv2d(3, 3) |>
 
 def inputs(batch: int = 2, steps: int = 5) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(0)
-    return {"x": rng.normal(size=(batch, steps, 4)).astype(np.float32),
-            "ids": rng.integers(0, 10, (batch, steps)).astype(np.int32)}
+    return {
+        "x": rng.normal(size=(batch, steps, 4)).astype(np.float32),
+        "ids": rng.integers(0, 10, (batch, steps)).astype(np.int32),
+    }
 
 
 @pytest.fixture
@@ -62,10 +64,14 @@ def assert_close(got: dict[str, np.ndarray], want: dict[str, np.ndarray]) -> Non
 
 def test_an_onnx_file_runs_and_declares_its_signature(onnx_file):
     session = netc.runtime.load(onnx_file)
-    assert session.inputs == (Signature("x", "f32", ("N", "T", 4)),
-                              Signature("ids", "i32", ("N", "T")))
-    assert session.outputs == (Signature("y", "f32", ("N", "T", 3)),
-                               Signature("z", "f32", ("N", "T", 2)))
+    assert session.inputs == (
+        Signature("x", "f32", ("N", "T", 4)),
+        Signature("ids", "i32", ("N", "T")),
+    )
+    assert session.outputs == (
+        Signature("y", "f32", ("N", "T", 3)),
+        Signature("z", "f32", ("N", "T", 2)),
+    )
     assert session.device == "cpu"
     assert_close(session.run(inputs()), expected())
 
@@ -86,8 +92,9 @@ def test_a_model_proto_and_a_compiled_model_load_too():
     graph = model.graph
     proto = to_onnx.emit(graph, initial_weights(graph, seed=3))
     assert_close(netc.runtime.load(proto).run(inputs()), expected())
-    assert_close(netc.runtime.load(model, weights=initial_weights(graph, 3)).run(inputs()),
-                 expected())
+    assert_close(
+        netc.runtime.load(model, weights=initial_weights(graph, 3)).run(inputs()), expected()
+    )
 
 
 def test_channels_first_io_declares_nchw_inputs():
@@ -111,7 +118,8 @@ def test_a_foreign_onnx_model_is_checked_against_its_own_signature(tmp_path):
     with pytest.raises(netc.NetcError) as info:
         session.run({"in": np.ones((2, 7, 4), np.float32)})
     assert info.value.diagnostics[0].notes == (
-        "input `in` has shape [2, 7, 4], the model needs f32[batch, ?, 3] (axis 2 must be 3)",)
+        "input `in` has shape [2, 7, 4], the model needs f32[batch, ?, 3] (axis 2 must be 3)",
+    )
 
 
 # --- input checking --------------------------------------------------------------------------
@@ -119,8 +127,11 @@ def test_a_foreign_onnx_model_is_checked_against_its_own_signature(tmp_path):
 
 def test_inputs_are_checked_before_onnx_runtime_sees_them(onnx_file):
     session = netc.runtime.load(onnx_file)
-    bad = {"x": np.ones((2, 5, 4), np.float64), "ids": np.ones((3, 5), np.int32),
-           "extra": np.ones(1)}
+    bad = {
+        "x": np.ones((2, 5, 4), np.float64),
+        "ids": np.ones((3, 5), np.int32),
+        "extra": np.ones(1),
+    }
     with pytest.raises(netc.NetcError) as info:
         session.run(bad)
     d = info.value.diagnostics[0]
@@ -198,8 +209,9 @@ def test_cuda_needs_the_provider_and_a_present_gpu(monkeypatch):
     import onnxruntime as ort
 
     probe = onnx_runtime.cuda_available.__wrapped__
-    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CUDAExecutionProvider",
-                                                                 "CPUExecutionProvider"])
+    monkeypatch.setattr(
+        ort, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    )
     monkeypatch.setattr(onnx_runtime.os.path, "exists", lambda p: False)
     monkeypatch.setattr(onnx_runtime.shutil, "which", lambda name: None)
     assert probe() is False  # the provider is built in, but no GPU is here

@@ -44,8 +44,9 @@ class Rules:
 
     def cannot(self, node: Node, why: str = "") -> NetcError:
         """A located error: this backend cannot lower `node` (and why, when known)."""
-        return error(f"the {self.backend} backend cannot lower `{node.op}`{why}", node.span,
-                     calls=node.calls)
+        return error(
+            f"the {self.backend} backend cannot lower `{node.op}`{why}", node.span, calls=node.calls
+        )
 
     def missing(self, ops: Iterable[str]) -> list[str]:
         """The ops in `ops` without a rule, sorted."""

@@ -60,9 +60,15 @@ def onnx_axis(axis: int, rank: int, cf: bool) -> int:
 def _onnx_dtype(dtype: str) -> int:
     from onnx import TensorProto
 
-    return {"f32": TensorProto.FLOAT, "f16": TensorProto.FLOAT16, "f64": TensorProto.DOUBLE,
-            "i32": TensorProto.INT32, "i64": TensorProto.INT64, "bool": TensorProto.BOOL,
-            "bf16": TensorProto.BFLOAT16}[dtype]
+    return {
+        "f32": TensorProto.FLOAT,
+        "f16": TensorProto.FLOAT16,
+        "f64": TensorProto.DOUBLE,
+        "i32": TensorProto.INT32,
+        "i64": TensorProto.INT64,
+        "bool": TensorProto.BOOL,
+        "bf16": TensorProto.BFLOAT16,
+    }[dtype]
 
 
 def _location(node: Node) -> str:
@@ -130,17 +136,31 @@ class OnnxContext:
 
     # -- nodes and constants --
 
-    def add(self, op_type: str, inputs: Sequence[str], *, outputs: int = 1, at: Node | None = None,
-            **attrs: Any) -> Any:
+    def add(
+        self,
+        op_type: str,
+        inputs: Sequence[str],
+        *,
+        outputs: int = 1,
+        at: Node | None = None,
+        **attrs: Any,
+    ) -> Any:
         """Append an ONNX node; returns its output name (a list when `outputs` > 1)."""
         from onnx import helper
 
         at = at or self.node
         base = f"{at.name}/{op_type}"
         outs = [self.fresh(base if outputs == 1 else f"{base}:{i}") for i in range(outputs)]
-        self.nodes.append(helper.make_node(op_type, list(inputs), outs,
-                                           name=self.name_node(base),
-                                           doc_string=_location(at), **attrs))
+        self.nodes.append(
+            helper.make_node(
+                op_type,
+                list(inputs),
+                outs,
+                name=self.name_node(base),
+                doc_string=_location(at),
+                **attrs,
+            )
+        )
         return outs[0] if outputs == 1 else outs
 
     def _initializer(self, name: str, array: np.ndarray) -> str:
@@ -167,8 +187,11 @@ class OnnxContext:
         key = (name, form)
         if key not in self.consts:
             value = self.array(name) if array is None else array
-            init = self.claim(name) if not any(k[0] == name for k in self.consts) else \
-                self.fresh(f"{name}/{form or 'value'}")
+            init = (
+                self.claim(name)
+                if not any(k[0] == name for k in self.consts)
+                else self.fresh(f"{name}/{form or 'value'}")
+            )
             self.consts[key] = self._initializer(init, value)
         return self.consts[key]
 
@@ -208,16 +231,24 @@ class OnnxContext:
             want = bool(cf) and self.rank(name) >= 3
             if not want:
                 return Value(self.weight(name))
-            return Value(self.weight(name, self.array(name).transpose(to_cf(self.rank(name))),
-                                     "channels_first"), True)
+            return Value(
+                self.weight(
+                    name, self.array(name).transpose(to_cf(self.rank(name))), "channels_first"
+                ),
+                True,
+            )
         value = self.values[name]
         assert isinstance(value, Value), f"`{name}` is a tuple, read it through `item`"
         if cf is None or value.cf == cf or self.rank(name) < 3:
             return value
         if (name, cf) not in self.converted:
             rank = self.rank(name)
-            tensor = self.add("Transpose", [value.name], at=self.graph[name],
-                              perm=list(to_cf(rank) if cf else to_cl(rank)))
+            tensor = self.add(
+                "Transpose",
+                [value.name],
+                at=self.graph[name],
+                perm=list(to_cf(rank) if cf else to_cl(rank)),
+            )
             self.value_info.append(_value_info(tensor, self.type(name), cf))
             self.converted[(name, cf)] = Value(tensor, cf)
         return self.converted[(name, cf)]
@@ -279,8 +310,9 @@ class OnnxContext:
 # --- emission --------------------------------------------------------------------------------
 
 
-def emit(graph: Graph, weights: Mapping[str, np.ndarray], *,
-         io_layout: str = "channels-last") -> Any:
+def emit(
+    graph: Graph, weights: Mapping[str, np.ndarray], *, io_layout: str = "channels-last"
+) -> Any:
     """Lower `graph` with `weights` to an `onnx.ModelProto` (opset 18, IR version 8).
 
     With `io_layout="channels-first"` every input and output of rank >= 3 is declared
@@ -291,8 +323,9 @@ def emit(graph: Graph, weights: Mapping[str, np.ndarray], *,
     from .. import __version__
 
     if io_layout not in IO_LAYOUTS:
-        raise error(f"unknown io layout `{io_layout}`", hint='use "channels-last" or '
-                    '"channels-first"')
+        raise error(
+            f"unknown io layout `{io_layout}`", hint='use "channels-last" or "channels-first"'
+        )
     io_cf = io_layout == "channels-first"
     ctx = OnnxContext(graph, check_weights(graph, weights))
     inputs = []
@@ -323,17 +356,32 @@ def emit(graph: Graph, weights: Mapping[str, np.ndarray], *,
                 ctx.rename(out, ctx.fresh(f"{out}/{'value' if out != name else 'inner'}"))
                 value = ctx.get(name, cf=io_cf and t.rank >= 3)
             ctx.tensors.add(out)
-            ctx.nodes.append(helper.make_node("Identity", [value.name], [out],
-                                              name=ctx.name_node(out),
-                                              doc_string=_location(graph[name])))
+            ctx.nodes.append(
+                helper.make_node(
+                    "Identity",
+                    [value.name],
+                    [out],
+                    name=ctx.name_node(out),
+                    doc_string=_location(graph[name]),
+                )
+            )
         outputs.append(_value_info(out, t, value.cf))
     boundary = {vi.name for vi in inputs + outputs}
     onnx_graph = helper.make_graph(
-        ctx.nodes, graph.name, inputs, outputs, initializer=ctx.initializers,
-        value_info=[vi for vi in ctx.value_info if vi.name not in boundary])
-    return helper.make_model(onnx_graph, opset_imports=[helper.make_opsetid("", OPSET)],
-                             producer_name="netc", producer_version=__version__,
-                             ir_version=IR_VERSION)
+        ctx.nodes,
+        graph.name,
+        inputs,
+        outputs,
+        initializer=ctx.initializers,
+        value_info=[vi for vi in ctx.value_info if vi.name not in boundary],
+    )
+    return helper.make_model(
+        onnx_graph,
+        opset_imports=[helper.make_opsetid("", OPSET)],
+        producer_name="netc",
+        producer_version=__version__,
+        ir_version=IR_VERSION,
+    )
 
 
 def serialize(model: Any) -> bytes:
@@ -351,8 +399,13 @@ def save(model: Any, path: str | Path) -> None:
     atomic_write(path, write_file)
 
 
-def write(graph: Graph, weights: Mapping[str, np.ndarray], path: str | Path, *,
-          io_layout: str = "channels-last") -> None:
+def write(
+    graph: Graph,
+    weights: Mapping[str, np.ndarray],
+    path: str | Path,
+    *,
+    io_layout: str = "channels-last",
+) -> None:
     """Emit and save in one step; a failure anywhere leaves no file at `path`."""
 
     def write_file(tmp: Path) -> None:
@@ -363,10 +416,25 @@ def write(graph: Graph, weights: Mapping[str, np.ndarray], path: str | Path, *,
 
 # --- rules: elementwise ----------------------------------------------------------------------
 
-UNARY = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh", "exp": "Exp", "log": "Log",
-         "sqrt": "Sqrt", "abs": "Abs", "neg": "Neg", "softplus": "Softplus"}
-BINARY = {"add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div", "maximum": "Max",
-          "minimum": "Min"}
+UNARY = {
+    "relu": "Relu",
+    "sigmoid": "Sigmoid",
+    "tanh": "Tanh",
+    "exp": "Exp",
+    "log": "Log",
+    "sqrt": "Sqrt",
+    "abs": "Abs",
+    "neg": "Neg",
+    "softplus": "Softplus",
+}
+BINARY = {
+    "add": "Add",
+    "sub": "Sub",
+    "mul": "Mul",
+    "div": "Div",
+    "maximum": "Max",
+    "minimum": "Min",
+}
 
 
 def _gelu(ctx: OnnxContext, x: str, dt: str, attrs: Mapping[str, Any]) -> str:
@@ -384,8 +452,9 @@ def _gelu(ctx: OnnxContext, x: str, dt: str, attrs: Mapping[str, Any]) -> str:
 # elementwise activations as (ctx, x, dtype, attrs) -> y, shared with the fused ops' epilogues
 ACTIVATIONS: dict[str, Any] = {
     **{op: lambda ctx, x, dt, a, t=onnx_op: ctx.add(t, [x]) for op, onnx_op in UNARY.items()},
-    "relu6": lambda ctx, x, dt, a: ctx.add("Clip", [x, ctx.scalar(0, dt, "min"),
-                                                    ctx.scalar(6, dt, "max")]),
+    "relu6": lambda ctx, x, dt, a: ctx.add(
+        "Clip", [x, ctx.scalar(0, dt, "min"), ctx.scalar(6, dt, "max")]
+    ),
     "leaky_relu": lambda ctx, x, dt, a: ctx.add("LeakyRelu", [x], alpha=a["alpha"]),
     "elu": lambda ctx, x, dt, a: ctx.add("Elu", [x], alpha=a["alpha"]),
     "silu": lambda ctx, x, dt, a: ctx.add("Mul", [x, ctx.add("Sigmoid", [x])]),
@@ -422,8 +491,11 @@ def _binary(ctx: OnnxContext, node: Node) -> Value:
     # channels-first when an input is, and every other input can follow without a transpose
     # of a lower-rank computed value: same rank (one cached transpose), a scalar, or data
     r = node.tensor_type.rank
-    cf = r >= 3 and any(not ctx.is_data(i) and ctx.home(i) for i in node.inputs) and all(
-        ctx.rank(i) in (0, r) or ctx.is_data(i) for i in node.inputs)
+    cf = (
+        r >= 3
+        and any(not ctx.is_data(i) and ctx.home(i) for i in node.inputs)
+        and all(ctx.rank(i) in (0, r) or ctx.is_data(i) for i in node.inputs)
+    )
     a, b = (ctx.operand(i, r, cf) for i in node.inputs)
     return Value(ctx.add(BINARY[node.op], [a, b]), cf)
 
@@ -449,8 +521,11 @@ def _dense(ctx: OnnxContext, node: Node) -> Value:
 
 def _window(attrs: Mapping[str, Any], key: str = "kernel") -> dict[str, Any]:
     pads = attrs["padding"]
-    out = dict(kernel_shape=list(attrs[key]), strides=list(attrs["stride"]),
-               pads=[p[0] for p in pads] + [p[1] for p in pads])
+    out = dict(
+        kernel_shape=list(attrs[key]),
+        strides=list(attrs["stride"]),
+        pads=[p[0] for p in pads] + [p[1] for p in pads],
+    )
     if "dilation" in attrs:
         out["dilations"] = list(attrs["dilation"])
     return out
@@ -466,8 +541,15 @@ def _conv(ctx: OnnxContext, node: Node) -> Value:
     n = len(node.attrs["kernel"])
     kernel = ctx.array(node.inputs[1]).transpose(n + 1, n, *range(n))  # [F, C/g, *k]
     w = ctx.weight(node.inputs[1], kernel, "oihw")
-    return Value(ctx.add("Conv", [x.name, w, *_bias(ctx, node)], group=node.attrs["groups"],
-                         **_window(node.attrs)), True)
+    return Value(
+        ctx.add(
+            "Conv",
+            [x.name, w, *_bias(ctx, node)],
+            group=node.attrs["groups"],
+            **_window(node.attrs),
+        ),
+        True,
+    )
 
 
 @RULES.on("depthwise_conv1d", "depthwise_conv2d")
@@ -479,8 +561,9 @@ def _depthwise(ctx: OnnxContext, node: Node) -> Value:
     c = k.shape[-2]
     kernel = k.reshape(*k.shape[:-2], -1).transpose(n, *range(n))[:, None]  # [C*M, 1, *k]
     w = ctx.weight(node.inputs[1], kernel, "oihw")
-    return Value(ctx.add("Conv", [x.name, w, *_bias(ctx, node)], group=c,
-                         **_window(node.attrs)), True)
+    return Value(
+        ctx.add("Conv", [x.name, w, *_bias(ctx, node)], group=c, **_window(node.attrs)), True
+    )
 
 
 @RULES.on("conv1d_transpose", "conv2d_transpose", "conv3d_transpose")
@@ -489,9 +572,15 @@ def _conv_transpose(ctx: OnnxContext, node: Node) -> Value:
     n = len(node.attrs["kernel"])
     kernel = ctx.array(node.inputs[1]).transpose(n + 1, n, *range(n))  # [C, F, *k]
     w = ctx.weight(node.inputs[1], kernel, "iohw")
-    return Value(ctx.add("ConvTranspose", [x.name, w, *_bias(ctx, node)],
-                         output_padding=list(node.attrs["output_padding"]),
-                         **_window(node.attrs)), True)
+    return Value(
+        ctx.add(
+            "ConvTranspose",
+            [x.name, w, *_bias(ctx, node)],
+            output_padding=list(node.attrs["output_padding"]),
+            **_window(node.attrs),
+        ),
+        True,
+    )
 
 
 @RULES.on("maxpool")
@@ -503,8 +592,9 @@ def _maxpool(ctx: OnnxContext, node: Node) -> Value:
 @RULES.on("avgpool")
 def _avgpool(ctx: OnnxContext, node: Node) -> Value:
     x = ctx.get(node.inputs[0], cf=True)
-    return Value(ctx.add("AveragePool", [x.name], count_include_pad=0,
-                         **_window(node.attrs, "size")), True)
+    return Value(
+        ctx.add("AveragePool", [x.name], count_include_pad=0, **_window(node.attrs, "size")), True
+    )
 
 
 @RULES.on("global_avgpool", "global_maxpool")
@@ -513,8 +603,9 @@ def _global_pool(ctx: OnnxContext, node: Node) -> Value:
     r = ctx.rank(name)
     if ctx.has(name, True):  # channels-first: the global pool op, then drop the spatial axes
         x = ctx.get(name, cf=True)
-        y = ctx.add("GlobalAveragePool" if node.op == "global_avgpool" else "GlobalMaxPool",
-                    [x.name])
+        y = ctx.add(
+            "GlobalAveragePool" if node.op == "global_avgpool" else "GlobalMaxPool", [x.name]
+        )
         if keep:
             return Value(y, True)
         return Value(ctx.add("Squeeze", [y, ctx.ints(range(2, r), "axes")]))
@@ -531,9 +622,15 @@ def _fused(ctx: OnnxContext, node: Node) -> Value:
     residual, activation, act_attrs = epilogue(node.attrs)
     x, rest = node.inputs[0], node.inputs[1:]
     skip = rest[0] if residual else None
-    base = Node(node.name, "dense" if node.op == "fused_dense" else node.attrs["base"],
-                (x, *rest[int(residual):]), base_attrs(node.attrs), node.type, node.span,
-                node.calls)
+    base = Node(
+        node.name,
+        "dense" if node.op == "fused_dense" else node.attrs["base"],
+        (x, *rest[int(residual) :]),
+        base_attrs(node.attrs),
+        node.type,
+        node.span,
+        node.calls,
+    )
     y = RULES.rule(base)(ctx, base)
     if skip is not None:
         y = Value(ctx.add("Add", [y.name, ctx.get(skip, cf=y.cf).name]), y.cf)
@@ -574,19 +671,33 @@ def _batchnorm(ctx: OnnxContext, node: Node) -> Value:
             ones = np.ones(channels, numpy_dtype(dt))
             scale = ctx.weight(gamma) if gamma else ctx.const(ones, "scale")
             shift = ctx.weight(beta) if beta else ctx.const(ones * 0, "shift")
-            return Value(ctx.add("BatchNormalization", [x.name, scale, shift, ctx.weight(mean),
-                                                        ctx.weight(var)],
-                                 epsilon=a["epsilon"]), x.cf)
+            return Value(
+                ctx.add(
+                    "BatchNormalization",
+                    [x.name, scale, shift, ctx.weight(mean), ctx.weight(var)],
+                    epsilon=a["epsilon"],
+                ),
+                x.cf,
+            )
     x = ctx.get(name)
     axes = [onnx_axis(a["axis"], r, x.cf)]
-    inv = ctx.add("Sqrt", [ctx.add("Add", [_broadcast(ctx, var, r, axes, "broadcast"),
-                                           ctx.scalar(a["epsilon"], dt, "epsilon")])])
+    inv = ctx.add(
+        "Sqrt",
+        [
+            ctx.add(
+                "Add",
+                [
+                    _broadcast(ctx, var, r, axes, "broadcast"),
+                    ctx.scalar(a["epsilon"], dt, "epsilon"),
+                ],
+            )
+        ],
+    )
     if gamma:
         inv = ctx.add("Div", [_broadcast(ctx, gamma, r, axes, "broadcast"), inv])
     else:
         inv = ctx.add("Reciprocal", [inv])
-    y = ctx.add("Mul", [ctx.add("Sub", [x.name, _broadcast(ctx, mean, r, axes, "broadcast")]),
-                        inv])
+    y = ctx.add("Mul", [ctx.add("Sub", [x.name, _broadcast(ctx, mean, r, axes, "broadcast")]), inv])
     if beta:
         y = ctx.add("Add", [y, _broadcast(ctx, beta, r, axes, "broadcast")])
     return Value(y, x.cf)
@@ -628,8 +739,13 @@ def _layernorm(ctx: OnnxContext, node: Node) -> Value:
 
 # --- rules: reductions -----------------------------------------------------------------------
 
-REDUCE = {"reduce_sum": "ReduceSum", "reduce_mean": "ReduceMean", "reduce_max": "ReduceMax",
-          "reduce_min": "ReduceMin", "reduce_prod": "ReduceProd"}
+REDUCE = {
+    "reduce_sum": "ReduceSum",
+    "reduce_mean": "ReduceMean",
+    "reduce_max": "ReduceMax",
+    "reduce_min": "ReduceMin",
+    "reduce_prod": "ReduceProd",
+}
 
 
 def _reduced(ctx: OnnxContext, name: str, axes: Sequence[int], keepdims: bool) -> Value:
@@ -662,8 +778,9 @@ def _reduce(ctx: OnnxContext, node: Node) -> Value:
         raise RULES.cannot(node, " on bool values (ONNX opset 18 has no bool reduction)")
     x, r = _reduced(ctx, name, axes, keep), ctx.rank(name)
     onnx_axes = ctx.ints(sorted(onnx_axis(a, r, x.cf) for a in axes), "axes")
-    y = ctx.add(REDUCE[node.op], [x.name, onnx_axes], keepdims=int(keep),
-                noop_with_empty_axes=1)  # no axes: nothing reduced, as in netc
+    y = ctx.add(
+        REDUCE[node.op], [x.name, onnx_axes], keepdims=int(keep), noop_with_empty_axes=1
+    )  # no axes: nothing reduced, as in netc
     return Value(y, _result_cf(x, r, axes, keep))
 
 
@@ -721,11 +838,16 @@ def _split(ctx: OnnxContext, node: Node) -> tuple[Value, ...]:
 def _slice(ctx: OnnxContext, node: Node) -> Value:
     x = ctx.get(node.inputs[0])
     a, r = node.attrs, node.tensor_type.rank
-    ends = [(INT64_MAX if s > 0 else INT64_MIN) if e is None else e
-            for e, s in zip(a["ends"], a["steps"], strict=True)]
-    ins = [ctx.ints(a["starts"], "starts"), ctx.ints(ends, "ends"),
-           ctx.ints([onnx_axis(i, r, x.cf) for i in a["axes"]], "axes"),
-           ctx.ints(a["steps"], "steps")]
+    ends = [
+        (INT64_MAX if s > 0 else INT64_MIN) if e is None else e
+        for e, s in zip(a["ends"], a["steps"], strict=True)
+    ]
+    ins = [
+        ctx.ints(a["starts"], "starts"),
+        ctx.ints(ends, "ends"),
+        ctx.ints([onnx_axis(i, r, x.cf) for i in a["axes"]], "axes"),
+        ctx.ints(a["steps"], "steps"),
+    ]
     return Value(ctx.add("Slice", [x.name, *ins]), x.cf)
 
 
@@ -761,8 +883,9 @@ def _upsample(ctx: OnnxContext, node: Node) -> Value:
     scales = ctx.const(np.asarray([1, 1, *sizes], np.float32), "scales")
     modes: dict[str, Any]
     if node.attrs["method"] == "nearest":
-        modes = dict(mode="nearest", coordinate_transformation_mode="asymmetric",
-                     nearest_mode="floor")
+        modes = dict(
+            mode="nearest", coordinate_transformation_mode="asymmetric", nearest_mode="floor"
+        )
     else:
         modes = dict(mode="linear", coordinate_transformation_mode="half_pixel")
     return Value(ctx.add("Resize", [x.name, "", scales], **modes), True)
@@ -778,8 +901,11 @@ def _resize(ctx: OnnxContext, node: Node) -> Value:
     modes: dict[str, Any]
     if node.attrs["method"] == "nearest":  # TF's floor((i + 0.5) / scale), said without the
         # deprecated tf_half_pixel_for_nn: round_prefer_ceil((i + 0.5) / scale - 0.5)
-        modes = dict(mode="nearest", coordinate_transformation_mode="half_pixel",
-                     nearest_mode="round_prefer_ceil")
+        modes = dict(
+            mode="nearest",
+            coordinate_transformation_mode="half_pixel",
+            nearest_mode="round_prefer_ceil",
+        )
     else:
         modes = dict(mode="linear", coordinate_transformation_mode="half_pixel")
     return Value(ctx.add("Resize", [x.name, "", "", sizes], **modes), True)
@@ -798,8 +924,11 @@ def _embedding(ctx: OnnxContext, node: Node) -> Value:
 def _positional_embedding(ctx: OnnxContext, node: Node) -> Value:
     x = ctx.get(node.inputs[0], cf=False)
     steps = node.tensor_type.shape[1]
-    end = ctx.ints([steps], "steps") if isinstance(steps, int) else \
-        ctx.add("Shape", [x.name], start=1, end=2)
+    end = (
+        ctx.ints([steps], "steps")
+        if isinstance(steps, int)
+        else ctx.add("Shape", [x.name], start=1, end=2)
+    )
     rows = ctx.add("Slice", [ctx.weight(node.inputs[1]), ctx.ints([0], "start"), end])
     return Value(ctx.add("Add", [x.name, rows]))
 
@@ -808,8 +937,16 @@ def _time_major_last(ctx: OnnxContext, y: str, backwards: bool) -> str:
     """ONNX's Y [T, 1, N, u] as Keras' sequence [N, T, u], in processing order."""
     y = ctx.add("Squeeze", [y, ctx.ints([1], "direction_axis")])
     if backwards:  # ONNX stores step t at t; Keras returns steps in the order it ran them
-        y = ctx.add("Slice", [y, ctx.ints([-1], "starts"), ctx.ints([INT64_MIN], "ends"),
-                              ctx.ints([0], "axes"), ctx.ints([-1], "steps")])
+        y = ctx.add(
+            "Slice",
+            [
+                y,
+                ctx.ints([-1], "starts"),
+                ctx.ints([INT64_MIN], "ends"),
+                ctx.ints([0], "axes"),
+                ctx.ints([-1], "steps"),
+            ],
+        )
     return ctx.add("Transpose", [y], perm=[1, 0, 2])
 
 
@@ -826,12 +963,15 @@ def _recurrent(ctx: OnnxContext, node: Node) -> Value | tuple[Value, ...]:
         order = np.arange(3 * u)
         b = bias.reshape(-1) if a["reset_after"] else np.concatenate([bias, np.zeros_like(bias)])
     time_major = [onnx_axis(a, 3, x.cf) for a in (1, 0, 2)]  # ONNX runs [T, N, F]
-    ins = [ctx.add("Transpose", [x.name], perm=time_major),
-           ctx.weight(node.inputs[1], kernel[:, order].T[None], "onnx"),
-           ctx.weight(node.inputs[2], recurrent[:, order].T[None], "onnx"),
-           ctx.weight(node.inputs[3], b[None], "onnx")]
-    attrs: dict[str, Any] = dict(hidden_size=u,
-                                 direction="reverse" if a["go_backwards"] else "forward")
+    ins = [
+        ctx.add("Transpose", [x.name], perm=time_major),
+        ctx.weight(node.inputs[1], kernel[:, order].T[None], "onnx"),
+        ctx.weight(node.inputs[2], recurrent[:, order].T[None], "onnx"),
+        ctx.weight(node.inputs[3], b[None], "onnx"),
+    ]
+    attrs: dict[str, Any] = dict(
+        hidden_size=u, direction="reverse" if a["go_backwards"] else "forward"
+    )
     if not lstm:
         attrs["linear_before_reset"] = int(a["reset_after"])
     outs = ctx.add("LSTM" if lstm else "GRU", ins, outputs=3 if lstm else 2, **attrs)
@@ -861,8 +1001,10 @@ def _attention(ctx: OnnxContext, node: Node) -> Value:
     def project(x: str, kernel: str, bias: str | None, dim: int, perm: list[int]) -> str:
         # [N, T, D] @ [D, heads*dim] (+ bias) -> [N, T, heads, dim] -> permuted per head
         w = ctx.array(kernel)
-        y = ctx.add("MatMul", [ctx.get(x, cf=False).name,
-                               ctx.weight(kernel, w.reshape(w.shape[0], -1), "matrix")])
+        y = ctx.add(
+            "MatMul",
+            [ctx.get(x, cf=False).name, ctx.weight(kernel, w.reshape(w.shape[0], -1), "matrix")],
+        )
         if bias:
             y = ctx.add("Add", [y, ctx.weight(bias, ctx.array(bias).reshape(-1), "flat")])
         y = ctx.add("Reshape", [y, ctx.ints([0, 0, heads, dim], "heads")])

@@ -4,7 +4,17 @@
 """
 
 from . import (  # noqa: F401  (registration)
-    activations, attention, conv, core, embedding, fused, math, norm, pool, recurrent, reduce,
+    activations,
+    attention,
+    conv,
+    core,
+    embedding,
+    fused,
+    math,
+    norm,
+    pool,
+    recurrent,
+    reduce,
     shape,
 )
 from .registry import OPS, AttrSpec, Infer, OpDef, Param, ShapeError, convert_attr

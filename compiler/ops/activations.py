@@ -45,20 +45,34 @@ UNARY = {
 for _name, (_fn, _flops, _doc) in UNARY.items():
     _rule = _same(_name)
     _rule.__doc__ = _doc
-    op(_name, evaluate=lambda ins, attrs, fn=_fn: fn(ins[0], attrs),
-       flops=elementwise_flops(_flops), category="activation")(_rule)
+    op(
+        _name,
+        evaluate=lambda ins, attrs, fn=_fn: fn(ins[0], attrs),
+        flops=elementwise_flops(_flops),
+        category="activation",
+    )(_rule)
 
 
-@op("leaky_relu", evaluate=lambda ins, a: np.where(ins[0] >= 0, ins[0], ins[0] * a["alpha"]).astype(ins[0].dtype),
-    flops=elementwise_flops(2), category="activation")
+@op(
+    "leaky_relu",
+    evaluate=lambda ins, a: np.where(ins[0] >= 0, ins[0], ins[0] * a["alpha"]).astype(ins[0].dtype),
+    flops=elementwise_flops(2),
+    category="activation",
+)
 def leaky_relu(x, *, alpha: float = 0.3):
     """x if x >= 0 else alpha * x; alpha defaults to Keras' 0.3."""
     expect_float("leaky_relu", x)
     return x
 
 
-@op("elu", evaluate=lambda ins, a: np.where(ins[0] > 0, ins[0], a["alpha"] * np.expm1(np.minimum(ins[0], 0))).astype(ins[0].dtype),
-    flops=elementwise_flops(3), category="activation")
+@op(
+    "elu",
+    evaluate=lambda ins, a: np.where(
+        ins[0] > 0, ins[0], a["alpha"] * np.expm1(np.minimum(ins[0], 0))
+    ).astype(ins[0].dtype),
+    flops=elementwise_flops(3),
+    category="activation",
+)
 def elu(x, *, alpha: float = 1.0):
     """x if x > 0 else alpha * (exp(x) - 1)."""
     expect_float("elu", x)
@@ -92,5 +106,3 @@ def softmax(x, *, axis: int = -1):
     expect_float("softmax", x)
     normalize_axis("softmax", axis, x.rank)
     return x
-
-

@@ -23,13 +23,20 @@ def _check_dim(what: str, value: int | None) -> None:
         raise ShapeError(f"multi_head_attention needs {what} >= 1, got {value}")
 
 
-def _dims(inputs: Sequence[TensorType], heads: int, key_dim: int, value_dim: int | None,
-          output_dim: int | None) -> dict[str, int]:
+def _dims(
+    inputs: Sequence[TensorType],
+    heads: int,
+    key_dim: int,
+    value_dim: int | None,
+    output_dim: int | None,
+) -> dict[str, int]:
     """Validate the (query, value, key) inputs; return the feature sizes of query, value and
     key, and the resolved value_dim and output_dim."""
     if not 1 <= len(inputs) <= 3:
-        raise ShapeError(f"multi_head_attention takes a query and at most a value and a key, "
-                         f"got {len(inputs)} inputs")
+        raise ShapeError(
+            f"multi_head_attention takes a query and at most a value and a key, "
+            f"got {len(inputs)} inputs"
+        )
     query = inputs[0]
     value = inputs[1] if len(inputs) > 1 else query
     key = inputs[2] if len(inputs) > 2 else value
@@ -41,20 +48,32 @@ def _dims(inputs: Sequence[TensorType], heads: int, key_dim: int, value_dim: int
             raise ShapeError(f"multi_head_attention needs a rank-3 {role} [N, T, D], got {t}")
         d = t.shape[2]
         if not isinstance(d, int):
-            raise ShapeError(f"multi_head_attention needs a known feature size for the {role} "
-                             f"to create its weights, got {t}")
+            raise ShapeError(
+                f"multi_head_attention needs a known feature size for the {role} "
+                f"to create its weights, got {t}"
+            )
         if t.dtype != query.dtype:
-            raise ShapeError(f"multi_head_attention needs query, value and key of one dtype, "
-                             f"got {query} and {t}")
-        if isinstance(t.shape[0], int) and isinstance(query.shape[0], int) \
-                and t.shape[0] != query.shape[0]:
-            raise ShapeError(f"multi_head_attention: the {role} batch size {t.shape[0]} differs "
-                             f"from the query's {query.shape[0]}")
+            raise ShapeError(
+                f"multi_head_attention needs query, value and key of one dtype, got {query} and {t}"
+            )
+        if (
+            isinstance(t.shape[0], int)
+            and isinstance(query.shape[0], int)
+            and t.shape[0] != query.shape[0]
+        ):
+            raise ShapeError(
+                f"multi_head_attention: the {role} batch size {t.shape[0]} differs "
+                f"from the query's {query.shape[0]}"
+            )
         sizes[role] = d
-    if isinstance(key.shape[1], int) and isinstance(value.shape[1], int) \
-            and key.shape[1] != value.shape[1]:
-        raise ShapeError(f"multi_head_attention needs a key and a value of one length, got "
-                         f"{key} and {value}")
+    if (
+        isinstance(key.shape[1], int)
+        and isinstance(value.shape[1], int)
+        and key.shape[1] != value.shape[1]
+    ):
+        raise ShapeError(
+            f"multi_head_attention needs a key and a value of one length, got {key} and {value}"
+        )
     _check_dim("heads", heads)
     _check_dim("key_dim", key_dim)
     _check_dim("value_dim", value_dim)
@@ -64,9 +83,15 @@ def _dims(inputs: Sequence[TensorType], heads: int, key_dim: int, value_dim: int
     return sizes
 
 
-def _mha_params(*query_value_key: TensorType, heads: int, key_dim: int,
-                value_dim: int | None = None, output_dim: int | None = None, bias: bool = True,
-                causal: bool = False) -> dict[str, Param]:
+def _mha_params(
+    *query_value_key: TensorType,
+    heads: int,
+    key_dim: int,
+    value_dim: int | None = None,
+    output_dim: int | None = None,
+    bias: bool = True,
+    causal: bool = False,
+) -> dict[str, Param]:
     d = _dims(query_value_key, heads, key_dim, value_dim, output_dim)
     vd, od = d["value_dim"], d["output_dim"]
     shapes = {
@@ -114,17 +139,32 @@ def _mha_flops(ins: Sequence[TensorType], out: Any, attrs: Mapping[str, Any]) ->
     vd, od = d["value_dim"], d["output_dim"]
     tq, tk = steps(ins[0]), steps(ins[-1])
     b = 1 if attrs["bias"] else 0
-    projections = (tq * h * kd * (2 * d["query"] + b) + tk * h * kd * (2 * d["key"] + b)
-                   + tk * h * vd * (2 * d["value"] + b) + tq * od * (2 * h * vd + b))
+    projections = (
+        tq * h * kd * (2 * d["query"] + b)
+        + tk * h * kd * (2 * d["key"] + b)
+        + tk * h * vd * (2 * d["value"] + b)
+        + tq * od * (2 * h * vd + b)
+    )
     # scale q, q.k, softmax (5 per score), probs.v
     return projections + tq * h * kd + h * tq * tk * (2 * kd + 5 + 2 * vd)
 
 
-@op("multi_head_attention", params=_mha_params, evaluate=_mha_eval, flops=_mha_flops,
-    category="attention")
-def multi_head_attention(*query_value_key, heads: int, key_dim: int,
-                         value_dim: int | None = None, output_dim: int | None = None,
-                         bias: bool = True, causal: bool = False):
+@op(
+    "multi_head_attention",
+    params=_mha_params,
+    evaluate=_mha_eval,
+    flops=_mha_flops,
+    category="attention",
+)
+def multi_head_attention(
+    *query_value_key,
+    heads: int,
+    key_dim: int,
+    value_dim: int | None = None,
+    output_dim: int | None = None,
+    bias: bool = True,
+    causal: bool = False,
+):
     """Multi-head scaled dot-product attention (Keras `MultiHeadAttention`, inference).
 
     One to three tensor inputs, in Keras' call order `(query, value, key)`:
@@ -147,6 +187,12 @@ def multi_head_attention(*query_value_key, heads: int, key_dim: int,
     """
     d = _dims(query_value_key, heads, key_dim, value_dim, output_dim)
     query = query_value_key[0]
-    attrs = dict(heads=heads, key_dim=key_dim, value_dim=d["value_dim"],
-                 output_dim=d["output_dim"], bias=bias, causal=causal)
+    attrs = dict(
+        heads=heads,
+        key_dim=key_dim,
+        value_dim=d["value_dim"],
+        output_dim=d["output_dim"],
+        bias=bias,
+        causal=causal,
+    )
     return Infer(query.with_shape((query.shape[0], query.shape[1], d["output_dim"])), attrs)

@@ -12,7 +12,9 @@ def _dense_eval(inputs, attrs):
 
 
 def _dense_params(x, *, units, bias):
-    out = {"kernel": Param((_static(x.shape[-1], "dense input's last dim"), units), "glorot_uniform")}
+    out = {
+        "kernel": Param((_static(x.shape[-1], "dense input's last dim"), units), "glorot_uniform")
+    }
     if bias:
         out["bias"] = Param((units,), "zeros")
     return out
@@ -24,14 +26,22 @@ def _static(dim, what: str) -> int:
     return dim
 
 
-@op("dense", params=_dense_params, evaluate=_dense_eval,
-    flops=lambda ins, out, a: 2 * out.numel() * ins[0].shape[-1] + (out.numel() if a["bias"] else 0))
+@op(
+    "dense",
+    params=_dense_params,
+    evaluate=_dense_eval,
+    flops=lambda ins, out, a: (
+        2 * out.numel() * ins[0].shape[-1] + (out.numel() if a["bias"] else 0)
+    ),
+)
 def dense(x, *, units: int, bias: bool = True):
     """Fully connected layer over the last axis: `x @ kernel + bias`, kernel `[in, units]`."""
     expect_float("dense", x)
     if x.rank < 2:
-        raise ShapeError(f"dense needs an input of rank >= 2, got {x}",
-                         hint="add `flatten` before it" if x.rank == 1 else None)
+        raise ShapeError(
+            f"dense needs an input of rank >= 2, got {x}",
+            hint="add `flatten` before it" if x.rank == 1 else None,
+        )
     if units < 1:
         raise ShapeError(f"dense needs units >= 1, got {units}")
     _static(x.shape[-1], "dense input's last dim")

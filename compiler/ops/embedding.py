@@ -15,8 +15,10 @@ from .registry import Param, ShapeError, expect_float, op
 def _embedding_eval(inputs: Sequence[np.ndarray], attrs: Mapping[str, Any]) -> np.ndarray:
     ids, table = inputs
     if ids.size and (ids.min() < 0 or ids.max() >= attrs["vocab"]):
-        raise ValueError(f"embedding ids must lie in [0, {attrs['vocab']}), got values from "
-                         f"{ids.min()} to {ids.max()}")
+        raise ValueError(
+            f"embedding ids must lie in [0, {attrs['vocab']}), got values from "
+            f"{ids.min()} to {ids.max()}"
+        )
     return np.take(table, ids, axis=0)
 
 
@@ -24,8 +26,13 @@ def _embedding_params(ids: TensorType, *, vocab: int, dim: int) -> dict[str, Par
     return {"embeddings": Param((vocab, dim), "uniform", dtype="f32")}
 
 
-@op("embedding", params=_embedding_params, evaluate=_embedding_eval,
-    flops=lambda ins, out, attrs: 0, category="embedding")
+@op(
+    "embedding",
+    params=_embedding_params,
+    evaluate=_embedding_eval,
+    flops=lambda ins, out, attrs: 0,
+    category="embedding",
+)
 def embedding(ids, *, vocab: int, dim: int):
     """Look up a learned vector per integer id (Keras `Embedding(vocab, dim)`).
 
@@ -36,8 +43,10 @@ def embedding(ids, *, vocab: int, dim: int):
     never rely on them. No `mask_zero`: id 0 is an ordinary row.
     """
     if ids.dtype not in INT_DTYPES:
-        raise ShapeError(f"embedding needs integer ids (i32 or i64), got {ids}",
-                         hint="declare the ids input as i32")
+        raise ShapeError(
+            f"embedding needs integer ids (i32 or i64), got {ids}",
+            hint="declare the ids input as i32",
+        )
     if ids.rank < 1:
         raise ShapeError(f"embedding needs ids of rank >= 1 [N, ...], got {ids}")
     if vocab < 1:
@@ -51,8 +60,10 @@ def _positional_eval(inputs: Sequence[np.ndarray], attrs: Mapping[str, Any]) -> 
     x, table = inputs
     t = x.shape[1]
     if t > attrs["max_length"]:
-        raise ValueError(f"positional_embedding got a sequence of {t} steps, more than "
-                         f"max_length={attrs['max_length']}")
+        raise ValueError(
+            f"positional_embedding got a sequence of {t} steps, more than "
+            f"max_length={attrs['max_length']}"
+        )
     return (x + table[:t]).astype(x.dtype)
 
 
@@ -62,8 +73,9 @@ def _feature_size(x: TensorType) -> int:
         raise ShapeError(f"positional_embedding needs a rank-3 input [N, T, D], got {x}")
     d = x.shape[2]
     if not isinstance(d, int):
-        raise ShapeError(f"positional_embedding needs a known feature size D to create its "
-                         f"weights, got {x}")
+        raise ShapeError(
+            f"positional_embedding needs a known feature size D to create its weights, got {x}"
+        )
     return d
 
 
@@ -71,8 +83,12 @@ def _positional_params(x: TensorType, *, max_length: int) -> dict[str, Param]:
     return {"embeddings": Param((max_length, _feature_size(x)), "glorot_uniform")}
 
 
-@op("positional_embedding", params=_positional_params, evaluate=_positional_eval,
-    category="embedding")
+@op(
+    "positional_embedding",
+    params=_positional_params,
+    evaluate=_positional_eval,
+    category="embedding",
+)
 def positional_embedding(x, *, max_length: int):
     """Add a learned vector per position: `x + embeddings[:T]` for `x [N, T, D]`.
 
@@ -88,7 +104,9 @@ def positional_embedding(x, *, max_length: int):
         raise ShapeError(f"positional_embedding needs max_length >= 1, got {max_length}")
     t = x.shape[1]
     if isinstance(t, int) and t > max_length:
-        raise ShapeError(f"positional_embedding: the sequence has {t} steps, more than "
-                         f"max_length={max_length}, in {x}",
-                         hint=f"raise max_length to at least {t}")
+        raise ShapeError(
+            f"positional_embedding: the sequence has {t} steps, more than "
+            f"max_length={max_length}, in {x}",
+            hint=f"raise max_length to at least {t}",
+        )
     return x

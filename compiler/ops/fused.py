@@ -20,10 +20,26 @@ from .registry import OPS, Infer, ShapeError, op
 
 ACTIVATIONS = ("relu", "relu6", "sigmoid", "tanh", "gelu", "silu", "leaky_relu")
 Activation = Literal["none", "relu", "relu6", "sigmoid", "tanh", "gelu", "silu", "leaky_relu"]
-CONV_OPS = ("conv1d", "conv2d", "conv3d", "depthwise_conv1d", "depthwise_conv2d",
-            "conv1d_transpose", "conv2d_transpose", "conv3d_transpose")
-ConvOp = Literal["conv1d", "conv2d", "conv3d", "depthwise_conv1d", "depthwise_conv2d",
-                 "conv1d_transpose", "conv2d_transpose", "conv3d_transpose"]
+CONV_OPS = (
+    "conv1d",
+    "conv2d",
+    "conv3d",
+    "depthwise_conv1d",
+    "depthwise_conv2d",
+    "conv1d_transpose",
+    "conv2d_transpose",
+    "conv3d_transpose",
+)
+ConvOp = Literal[
+    "conv1d",
+    "conv2d",
+    "conv3d",
+    "depthwise_conv1d",
+    "depthwise_conv2d",
+    "conv1d_transpose",
+    "conv2d_transpose",
+    "conv3d_transpose",
+]
 # Attributes that describe the epilogue; every other attribute (but `base` and the optimizer's
 # `origin`) belongs to the base op.
 EPILOGUE_ATTRS = ("activation", "alpha", "approximate", "residual")
@@ -41,8 +57,9 @@ def activation_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
 
 def base_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
     """The attributes of the base op (dense or the convolution named by `base`)."""
-    return {k: v for k, v in attrs.items()
-            if k not in EPILOGUE_ATTRS and k not in ("base", "origin")}
+    return {
+        k: v for k, v in attrs.items() if k not in EPILOGUE_ATTRS and k not in ("base", "origin")
+    }
 
 
 def epilogue(attrs: Mapping[str, Any]) -> tuple[bool, str, dict[str, Any]]:
@@ -53,7 +70,7 @@ def epilogue(attrs: Mapping[str, Any]) -> tuple[bool, str, dict[str, Any]]:
 def _split(inputs: Sequence[Any], attrs: Mapping[str, Any]) -> tuple[list[Any], Any]:
     """(the base op's inputs x, kernel, [bias]; the residual or None)."""
     n_weights = 1 + bool(attrs["bias"])
-    data, weights = list(inputs[: len(inputs) - n_weights]), list(inputs[len(inputs) - n_weights:])
+    data, weights = list(inputs[: len(inputs) - n_weights]), list(inputs[len(inputs) - n_weights :])
     residual = data[1] if attrs["residual"] else None
     return [data[0], *weights], residual
 
@@ -83,12 +100,22 @@ def _flops(base: str | None):
     return flops
 
 
-def _infer(name: str, base: str, x: TensorType, rest: Sequence[TensorType],
-           attrs: dict[str, Any], activation: str, alpha: float, approximate: bool,
-           residual: bool) -> Infer:
+def _infer(
+    name: str,
+    base: str,
+    x: TensorType,
+    rest: Sequence[TensorType],
+    attrs: dict[str, Any],
+    activation: str,
+    alpha: float,
+    approximate: bool,
+    residual: bool,
+) -> Infer:
     if len(rest) != int(residual):
-        raise ShapeError(f"{name} takes a residual input exactly when residual=true, got "
-                         f"{len(rest)} extra inputs with residual={str(residual).lower()}")
+        raise ShapeError(
+            f"{name} takes a residual input exactly when residual=true, got "
+            f"{len(rest)} extra inputs with residual={str(residual).lower()}"
+        )
     out, canon = OPS[base].infer([x], attrs)
     assert isinstance(out, TensorType)
     if residual and rest[0] != out:
@@ -103,21 +130,46 @@ def _infer(name: str, base: str, x: TensorType, rest: Sequence[TensorType],
 
 
 @op("fused_dense", evaluate=_evaluate("dense"), flops=_flops("dense"), category="fused")
-def fused_dense(x, *rest, units: int, bias: bool = True, activation: Activation = "none",
-                alpha: float = 0.3, approximate: bool = False, residual: bool = False):
+def fused_dense(
+    x,
+    *rest,
+    units: int,
+    bias: bool = True,
+    activation: Activation = "none",
+    alpha: float = 0.3,
+    approximate: bool = False,
+    residual: bool = False,
+):
     """`dense`, then `+ residual` (when `residual`), then `activation`: one node.
 
     Made by the optimizer's fuse_activation pass. Inputs `(x, [residual], kernel, [bias])`;
     the residual has the output's type. `alpha` (leaky_relu) and `approximate` (gelu) are
     stored only for the activation that takes them.
     """
-    return _infer("fused_dense", "dense", x, rest, {"units": units, "bias": bias},
-                  activation, alpha, approximate, residual)
+    return _infer(
+        "fused_dense",
+        "dense",
+        x,
+        rest,
+        {"units": units, "bias": bias},
+        activation,
+        alpha,
+        approximate,
+        residual,
+    )
 
 
 @op("fused_conv", evaluate=_evaluate(None), flops=_flops(None), category="fused")
-def fused_conv(x, *rest, base: ConvOp, activation: Activation = "none", alpha: float = 0.3,
-               approximate: bool = False, residual: bool = False, **attrs: Any):
+def fused_conv(
+    x,
+    *rest,
+    base: ConvOp,
+    activation: Activation = "none",
+    alpha: float = 0.3,
+    approximate: bool = False,
+    residual: bool = False,
+    **attrs: Any,
+):
     """The convolution `base` (with its own attributes), then `+ residual`, then `activation`.
 
     Made by the optimizer's fuse_activation pass; `base` is any convolution (conv1d/2d/3d,
@@ -125,7 +177,8 @@ def fused_conv(x, *rest, base: ConvOp, activation: Activation = "none", alpha: f
     Inputs `(x, [residual], kernel, [bias])`; the residual has the output's type.
     """
     if base not in CONV_OPS:
-        raise ShapeError(f"fused_conv: unknown base `{base}`, expected one of "
-                         f"{', '.join(CONV_OPS)}")
+        raise ShapeError(
+            f"fused_conv: unknown base `{base}`, expected one of {', '.join(CONV_OPS)}"
+        )
     infer = _infer("fused_conv", base, x, rest, attrs, activation, alpha, approximate, residual)
     return Infer(infer.type, {"base": base, **infer.attrs})

@@ -17,8 +17,10 @@ from .registry import Infer, Param, ShapeError, elementwise_flops, expect_float,
 def _known(op_name: str, x: TensorType, axis: int) -> int:
     dim = x.shape[axis]
     if not isinstance(dim, int):
-        raise ShapeError(f"{op_name} needs a known size on axis {axis} to create weights, "
-                         f"got symbol `{dim}` in {x}")
+        raise ShapeError(
+            f"{op_name} needs a known size on axis {axis} to create weights, "
+            f"got symbol `{dim}` in {x}"
+        )
     return dim
 
 
@@ -35,8 +37,9 @@ def _compute_dtype(x: np.ndarray) -> np.dtype:
 # --- batchnorm -------------------------------------------------------------------------------
 
 
-def _batchnorm_params(x: TensorType, *, axis: int, center: bool, scale: bool, **_: object
-                      ) -> dict[str, Param]:
+def _batchnorm_params(
+    x: TensorType, *, axis: int, center: bool, scale: bool, **_: object
+) -> dict[str, Param]:
     c = (_known("batchnorm", x, axis),)
     out = {}
     if scale:
@@ -62,10 +65,22 @@ def _batchnorm_eval(inputs, attrs):
 
 
 # x * s + t once the statistics are folded into a scale s and a shift t: one multiply-add.
-@op("batchnorm", params=_batchnorm_params, evaluate=_batchnorm_eval,
-    flops=elementwise_flops(2), category="norm")
-def batchnorm(x, *, axis: int = -1, epsilon: float = 1e-3, momentum: float = 0.99,
-              center: bool = True, scale: bool = True):
+@op(
+    "batchnorm",
+    params=_batchnorm_params,
+    evaluate=_batchnorm_eval,
+    flops=elementwise_flops(2),
+    category="norm",
+)
+def batchnorm(
+    x,
+    *,
+    axis: int = -1,
+    epsilon: float = 1e-3,
+    momentum: float = 0.99,
+    center: bool = True,
+    scale: bool = True,
+):
     """Batch normalization over the channel `axis` (default the last), as Keras' BatchNormalization.
 
     Inference meaning (moving statistics):
@@ -105,8 +120,9 @@ def _axes(op_name: str, axis: int | Sequence[int], rank: int) -> tuple[int, ...]
     return tuple(sorted(out))
 
 
-def _layernorm_params(x: TensorType, *, axis: int | tuple[int, ...], center: bool, scale: bool,
-                      **_: object) -> dict[str, Param]:
+def _layernorm_params(
+    x: TensorType, *, axis: int | tuple[int, ...], center: bool, scale: bool, **_: object
+) -> dict[str, Param]:
     shape = tuple(_known("layernorm", x, a) for a in _axes("layernorm", axis, x.rank))
     out = {}
     if scale:
@@ -134,10 +150,21 @@ def _layernorm_eval(inputs, attrs):
 
 
 # mean 1, variance 3, normalize 2, scale and shift 2 per element.
-@op("layernorm", params=_layernorm_params, evaluate=_layernorm_eval,
-    flops=elementwise_flops(8), category="norm")
-def layernorm(x, *, axis: int | tuple[int, ...] = -1, epsilon: float = 1e-3,
-              center: bool = True, scale: bool = True):
+@op(
+    "layernorm",
+    params=_layernorm_params,
+    evaluate=_layernorm_eval,
+    flops=elementwise_flops(8),
+    category="norm",
+)
+def layernorm(
+    x,
+    *,
+    axis: int | tuple[int, ...] = -1,
+    epsilon: float = 1e-3,
+    center: bool = True,
+    scale: bool = True,
+):
     """Layer normalization over `axis` (default the last), as Keras' LayerNormalization.
 
     `y = gamma * (x - mean) / sqrt(var + epsilon) + beta`, with `mean` and the biased `var` taken
@@ -159,8 +186,12 @@ def layernorm(x, *, axis: int | tuple[int, ...] = -1, epsilon: float = 1e-3,
 # --- dropout ---------------------------------------------------------------------------------
 
 
-@op("dropout", evaluate=lambda ins, a: ins[0], flops=lambda ins, out, a: 0,
-    category="regularization")
+@op(
+    "dropout",
+    evaluate=lambda ins, a: ins[0],
+    flops=lambda ins, out, a: 0,
+    category="regularization",
+)
 def dropout(x, *, rate: float):
     """Dropout: the identity at inference; in training it zeroes a `rate` fraction of values.
 

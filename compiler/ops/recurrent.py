@@ -25,9 +25,12 @@ def _check_sequence(name: str, x: TensorType, units: int) -> int:
     """Validate an [N, T, F] input and `units`; return the feature size F."""
     expect_float(name, x)
     if x.rank != 3:
-        raise ShapeError(f"{name} needs a rank-3 input [N, T, F], got {x}",
-                         hint=f"{name} reads a sequence; reshape the input to [N, T, F]"
-                         if x.rank == 2 else None)
+        raise ShapeError(
+            f"{name} needs a rank-3 input [N, T, F], got {x}",
+            hint=f"{name} reads a sequence; reshape the input to [N, T, F]"
+            if x.rank == 2
+            else None,
+        )
     if x.shape[1] == 0:
         raise ShapeError(f"{name} needs at least one time step, got {x}")
     if not isinstance(x.shape[2], int):
@@ -37,8 +40,9 @@ def _check_sequence(name: str, x: TensorType, units: int) -> int:
     return x.shape[2]
 
 
-def _sequence_result(x: TensorType, units: int, return_sequences: bool, return_state: bool,
-                     n_states: int) -> TensorType | tuple[TensorType, ...]:
+def _sequence_result(
+    x: TensorType, units: int, return_sequences: bool, return_state: bool, n_states: int
+) -> TensorType | tuple[TensorType, ...]:
     n = x.shape[0]
     out = x.with_shape((n, x.shape[1], units) if return_sequences else (n, units))
     if not return_state:
@@ -46,8 +50,9 @@ def _sequence_result(x: TensorType, units: int, return_sequences: bool, return_s
     return (out,) + (x.with_shape((n, units)),) * n_states
 
 
-def _scan(name: str, x: np.ndarray, attrs: Mapping[str, Any], step: Any,
-          states: tuple[np.ndarray, ...]) -> Any:
+def _scan(
+    name: str, x: np.ndarray, attrs: Mapping[str, Any], step: Any, states: tuple[np.ndarray, ...]
+) -> Any:
     """Run `step(x_t, states) -> states` over time (h first in states); Keras' return values."""
     if x.shape[1] == 0:
         raise ValueError(f"{name} got an empty sequence (T = 0)")
@@ -72,7 +77,7 @@ def _lstm_eval(inputs: Sequence[np.ndarray], attrs: Mapping[str, Any]) -> Any:
     def step(x_t, states):
         h, c = states
         z = x_t @ kernel + h @ recurrent_kernel + bias
-        i, f, g, o = z[:, :u], z[:, u:2 * u], z[:, 2 * u:3 * u], z[:, 3 * u:]  # Keras: i f c o
+        i, f, g, o = z[:, :u], z[:, u : 2 * u], z[:, 2 * u : 3 * u], z[:, 3 * u :]  # Keras: i f c o
         c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
         return _sigmoid(o) * np.tanh(c), c
 
@@ -97,8 +102,14 @@ def _lstm_flops(ins: Sequence[TensorType], out: Any, attrs: Mapping[str, Any]) -
 
 
 @op("lstm", params=_lstm_params, evaluate=_lstm_eval, flops=_lstm_flops, category="recurrent")
-def lstm(x, *, units: int, return_sequences: bool = False, return_state: bool = False,
-         go_backwards: bool = False):
+def lstm(
+    x,
+    *,
+    units: int,
+    return_sequences: bool = False,
+    return_state: bool = False,
+    go_backwards: bool = False,
+):
     """Long short-term memory layer over an `[N, T, F]` sequence (Keras `LSTM`).
 
     From zero states h and c, for each time step t (tanh activation, sigmoid recurrent
@@ -124,8 +135,12 @@ def lstm(x, *, units: int, return_sequences: bool = False, return_state: bool = 
     symbolic; F must be known. No masking, no dropout (inference semantics).
     """
     _check_sequence("lstm", x, units)
-    attrs = dict(units=units, return_sequences=return_sequences, return_state=return_state,
-                 go_backwards=go_backwards)
+    attrs = dict(
+        units=units,
+        return_sequences=return_sequences,
+        return_state=return_state,
+        go_backwards=go_backwards,
+    )
     return Infer(_sequence_result(x, units, return_sequences, return_state, 2), attrs)
 
 
@@ -144,20 +159,21 @@ def _gru_eval(inputs: Sequence[np.ndarray], attrs: Mapping[str, Any]) -> Any:
         if reset_after:
             inner = h @ recurrent_kernel + recurrent_bias
         else:
-            inner = h @ recurrent_kernel[:, :2 * u]
+            inner = h @ recurrent_kernel[:, : 2 * u]
         z = _sigmoid(xz[:, :u] + inner[:, :u])
-        r = _sigmoid(xz[:, u:2 * u] + inner[:, u:2 * u])
+        r = _sigmoid(xz[:, u : 2 * u] + inner[:, u : 2 * u])
         if reset_after:
-            candidate = np.tanh(xz[:, 2 * u:] + r * inner[:, 2 * u:])
+            candidate = np.tanh(xz[:, 2 * u :] + r * inner[:, 2 * u :])
         else:
-            candidate = np.tanh(xz[:, 2 * u:] + (r * h) @ recurrent_kernel[:, 2 * u:])
+            candidate = np.tanh(xz[:, 2 * u :] + (r * h) @ recurrent_kernel[:, 2 * u :])
         return (z * h + (1.0 - z) * candidate,)
 
     return _scan("gru", x, attrs, step, (np.zeros((x.shape[0], u), x.dtype),))
 
 
-def _gru_params(x: TensorType, *, units: int, reset_after: bool = True, **_: Any
-                ) -> dict[str, Param]:
+def _gru_params(
+    x: TensorType, *, units: int, reset_after: bool = True, **_: Any
+) -> dict[str, Param]:
     f = _check_sequence("gru", x, units)
     return {
         "kernel": Param((f, 3 * units), "glorot_uniform"),
@@ -175,8 +191,15 @@ def _gru_flops(ins: Sequence[TensorType], out: Any, attrs: Mapping[str, Any]) ->
 
 
 @op("gru", params=_gru_params, evaluate=_gru_eval, flops=_gru_flops, category="recurrent")
-def gru(x, *, units: int, return_sequences: bool = False, return_state: bool = False,
-        go_backwards: bool = False, reset_after: bool = True):
+def gru(
+    x,
+    *,
+    units: int,
+    return_sequences: bool = False,
+    return_state: bool = False,
+    go_backwards: bool = False,
+    reset_after: bool = True,
+):
     """Gated recurrent unit layer over an `[N, T, F]` sequence (Keras `GRU`).
 
     From a zero state h, for each time step t (tanh activation, sigmoid recurrent
@@ -205,6 +228,11 @@ def gru(x, *, units: int, return_sequences: bool = False, return_state: bool = F
     symbolic; F must be known. No masking, no dropout (inference semantics).
     """
     _check_sequence("gru", x, units)
-    attrs = dict(units=units, return_sequences=return_sequences, return_state=return_state,
-                 go_backwards=go_backwards, reset_after=reset_after)
+    attrs = dict(
+        units=units,
+        return_sequences=return_sequences,
+        return_state=return_state,
+        go_backwards=go_backwards,
+        reset_after=reset_after,
+    )
     return Infer(_sequence_result(x, units, return_sequences, return_state, 1), attrs)

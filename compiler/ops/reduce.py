@@ -58,12 +58,20 @@ def _reduce_eval(fn):
 
 
 for _name, (_fn, _what, _refused) in REDUCTIONS.items():
-    op(_name, evaluate=_reduce_eval(_fn), flops=lambda ins, out, a: ins[0].numel(),
-       category="reduce")(_reduce_rule(_name, _what, _refused))
+    op(
+        _name,
+        evaluate=_reduce_eval(_fn),
+        flops=lambda ins, out, a: ins[0].numel(),
+        category="reduce",
+    )(_reduce_rule(_name, _what, _refused))
 
 
-@op("argmax", evaluate=lambda ins, a: np.argmax(ins[0], axis=a["axis"]).astype(np.int64),
-    flops=lambda ins, out, a: ins[0].numel(), category="reduce")
+@op(
+    "argmax",
+    evaluate=lambda ins, a: np.argmax(ins[0], axis=a["axis"]).astype(np.int64),
+    flops=lambda ins, out, a: ins[0].numel(),
+    category="reduce",
+)
 def argmax(x, *, axis: int = -1):
     """The index of the largest value along `axis` (default the last), as i64; the axis is removed.
 
@@ -71,4 +79,4 @@ def argmax(x, *, axis: int = -1):
     stored non-negative.
     """
     axis = normalize_axis("argmax", axis, x.rank)
-    return Infer(TensorType("i64", x.shape[:axis] + x.shape[axis + 1:]), {"axis": axis})
+    return Infer(TensorType("i64", x.shape[:axis] + x.shape[axis + 1 :]), {"axis": axis})

@@ -82,30 +82,38 @@ class OpDef:
     def attr_names(self) -> tuple[str, ...]:
         return tuple(a.name for a in self.attrs)
 
-    def infer(self, in_types: Sequence[TensorType], attrs: Mapping[str, Any]
-              ) -> tuple[Type, dict[str, Any]]:
+    def infer(
+        self, in_types: Sequence[TensorType], attrs: Mapping[str, Any]
+    ) -> tuple[Type, dict[str, Any]]:
         """Run the shape rule: (output type, canonical attributes). Raises ShapeError."""
         result = self.rule(*in_types, **attrs)
         if isinstance(result, Infer):
             return result.type, {**attrs, **result.attrs}
         return result, dict(attrs)
 
-    def param_specs(self, in_types: Sequence[TensorType], attrs: Mapping[str, Any]
-                    ) -> dict[str, Param]:
+    def param_specs(
+        self, in_types: Sequence[TensorType], attrs: Mapping[str, Any]
+    ) -> dict[str, Param]:
         """The weights of one instance, in input order, from its data inputs' types."""
         return self.params(*in_types, **attrs) if self.params else {}
 
-    def count_flops(self, in_types: Sequence[TensorType], out: Type,
-                    attrs: Mapping[str, Any]) -> int:
+    def count_flops(
+        self, in_types: Sequence[TensorType], out: Type, attrs: Mapping[str, Any]
+    ) -> int:
         """Floating-point operations per sample (symbolic dims count as 1)."""
         if self.flops is not None:
             return int(self.flops(in_types, out, attrs))
         return sum(t.numel() for t in (out if isinstance(out, tuple) else (out,)))
 
 
-def op(name: str, *, evaluate: Evaluate, params: Callable[..., dict[str, Param]] | None = None,
-       flops: Callable[..., int] | None = None, category: str = "core"
-       ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def op(
+    name: str,
+    *,
+    evaluate: Evaluate,
+    params: Callable[..., dict[str, Param]] | None = None,
+    flops: Callable[..., int] | None = None,
+    category: str = "core",
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register the decorated shape rule as op `name` (see the module docstring)."""
 
     def register(rule: Callable[..., Any]) -> Callable[..., Any]:
@@ -120,8 +128,18 @@ def op(name: str, *, evaluate: Evaluate, params: Callable[..., dict[str, Param]]
                 variadic = True
             elif p.kind == p.KEYWORD_ONLY:
                 attrs.append(AttrSpec(p.name, hints[p.name], p.default))
-        OPS[name] = OpDef(name, tuple(inputs), variadic, tuple(attrs), rule, evaluate, params,
-                          flops, inspect.cleandoc(rule.__doc__ or ""), category)
+        OPS[name] = OpDef(
+            name,
+            tuple(inputs),
+            variadic,
+            tuple(attrs),
+            rule,
+            evaluate,
+            params,
+            flops,
+            inspect.cleandoc(rule.__doc__ or ""),
+            category,
+        )
         return rule
 
     return register
@@ -130,8 +148,12 @@ def op(name: str, *, evaluate: Evaluate, params: Callable[..., dict[str, Param]]
 # --- attribute values -------------------------------------------------------------------------
 
 
-_NAMES = {int: ("an int", "int", "ints"), float: ("a float", "float", "floats"),
-          bool: ("a bool", "bool", "bools"), str: ("a string", "string", "strings")}
+_NAMES = {
+    int: ("an int", "int", "ints"),
+    float: ("a float", "float", "floats"),
+    bool: ("a bool", "bool", "bools"),
+    str: ("a string", "string", "strings"),
+}
 
 
 def describe_hint(hint: Any, form: int = 0) -> str:
@@ -141,7 +163,9 @@ def describe_hint(hint: Any, form: int = 0) -> str:
     if hint is type(None):
         return "none"
     if origin is Literal:
-        return " or ".join(f'"{a}"' if isinstance(a, str) else str(a) for a in typing.get_args(hint))
+        return " or ".join(
+            f'"{a}"' if isinstance(a, str) else str(a) for a in typing.get_args(hint)
+        )
     if origin in (typing.Union, types.UnionType):
         return " or ".join(describe_hint(a, form) for a in typing.get_args(hint))
     if origin is tuple:
@@ -164,7 +188,9 @@ def convert_attr(value: Any, hint: Any) -> Any:
         if value is None:
             return None
     elif origin is Literal:
-        if value in typing.get_args(hint) and type(value) in {type(a) for a in typing.get_args(hint)}:
+        if value in typing.get_args(hint) and type(value) in {
+            type(a) for a in typing.get_args(hint)
+        }:
             return value
     elif origin in (typing.Union, types.UnionType):
         for arm in typing.get_args(hint):
@@ -240,7 +266,8 @@ def broadcast_shapes(op_name: str, a: Sequence[Dim], b: Sequence[Dim]) -> tuple[
         else:
             raise ShapeError(
                 f"{op_name} cannot broadcast shapes [{', '.join(map(str, a))}] and "
-                f"[{', '.join(map(str, b))}]: dim {x} against {y}")
+                f"[{', '.join(map(str, b))}]: dim {x} against {y}"
+            )
     return tuple(reversed(out))
 
 

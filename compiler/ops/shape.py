@@ -29,14 +29,18 @@ def _seq(values: Sequence[object]) -> str:
 
 
 def _set(shape: tuple[Dim, ...], axis: int, dim: Dim) -> tuple[Dim, ...]:
-    return shape[:axis] + (dim,) + shape[axis + 1:]
+    return shape[:axis] + (dim,) + shape[axis + 1 :]
 
 
 # --- flatten, reshape, transpose -------------------------------------------------------------
 
 
-@op("flatten", evaluate=lambda ins, a: ins[0].reshape(ins[0].shape[0], math.prod(ins[0].shape[1:])),
-    flops=_no_flops, category="shape")
+@op(
+    "flatten",
+    evaluate=lambda ins, a: ins[0].reshape(ins[0].shape[0], math.prod(ins[0].shape[1:])),
+    flops=_no_flops,
+    category="shape",
+)
 def flatten(x):
     """Flatten all axes but the first (batch): `[N, d1, d2, ...] -> [N, d1*d2*...]`.
 
@@ -49,8 +53,12 @@ def flatten(x):
     return x.with_shape((x.shape[0], dims_product(x.shape[1:])))
 
 
-@op("reshape", evaluate=lambda ins, a: ins[0].reshape((ins[0].shape[0],) + tuple(a["shape"])),
-    flops=_no_flops, category="shape")
+@op(
+    "reshape",
+    evaluate=lambda ins, a: ins[0].reshape((ins[0].shape[0],) + tuple(a["shape"])),
+    flops=_no_flops,
+    category="shape",
+)
 def reshape(x, *, shape: tuple[int, ...]):
     """Reshape every sample to `shape`, which excludes the batch axis (as Keras' Reshape).
 
@@ -72,19 +80,25 @@ def reshape(x, *, shape: tuple[int, ...]):
     if -1 not in shape:
         if symbols or fixed != known:
             raise ShapeError(
-                f"reshape cannot turn {x} into {target}: {count} values per sample against "
-                f"{known}", hint="write -1 for the dim that takes the symbolic size"
-                if symbols else None)
+                f"reshape cannot turn {x} into {target}: {count} values per sample against {known}",
+                hint="write -1 for the dim that takes the symbolic size" if symbols else None,
+            )
         return x.with_shape((x.shape[0], *shape))
     if fixed % known:
-        raise ShapeError(f"reshape cannot turn {x} into {target}: {count} values per sample is "
-                         f"not a multiple of {known}")
+        raise ShapeError(
+            f"reshape cannot turn {x} into {target}: {count} values per sample is "
+            f"not a multiple of {known}"
+        )
     fill = dim_mul(dims_product(symbols), fixed // known)
     return x.with_shape((x.shape[0], *(fill if d == -1 else d for d in shape)))
 
 
-@op("transpose", evaluate=lambda ins, a: np.transpose(ins[0], a["perm"]), flops=_no_flops,
-    category="shape")
+@op(
+    "transpose",
+    evaluate=lambda ins, a: np.transpose(ins[0], a["perm"]),
+    flops=_no_flops,
+    category="shape",
+)
 def transpose(x, *, perm: tuple[int, ...]):
     """Permute the axes as numpy's transpose: output axis i is input axis `perm[i]`.
 
@@ -95,20 +109,26 @@ def transpose(x, *, perm: tuple[int, ...]):
         raise ShapeError(f"transpose needs a perm of {x.rank} axes for {x}, got {_seq(perm)}")
     for p in perm:
         if not -x.rank <= p < x.rank:
-            raise ShapeError(f"transpose: axis {p} in perm {_seq(perm)} is out of range for "
-                             f"rank {x.rank}")
+            raise ShapeError(
+                f"transpose: axis {p} in perm {_seq(perm)} is out of range for rank {x.rank}"
+            )
     canon = tuple(p % x.rank for p in perm)
     if sorted(canon) != list(range(x.rank)):
-        raise ShapeError(f"transpose: perm {_seq(perm)} is not a permutation of the axes "
-                         f"0..{x.rank - 1}")
+        raise ShapeError(
+            f"transpose: perm {_seq(perm)} is not a permutation of the axes 0..{x.rank - 1}"
+        )
     return Infer(x.with_shape(x.shape[p] for p in canon), {"perm": canon})
 
 
 # --- concat, split ---------------------------------------------------------------------------
 
 
-@op("concat", evaluate=lambda ins, a: np.concatenate(ins, axis=a["axis"]), flops=_no_flops,
-    category="shape")
+@op(
+    "concat",
+    evaluate=lambda ins, a: np.concatenate(ins, axis=a["axis"]),
+    flops=_no_flops,
+    category="shape",
+)
 def concat(*xs, axis: int = -1):
     """Concatenate tensors along `axis` (default the last), as Keras' Concatenate.
 
@@ -121,22 +141,27 @@ def concat(*xs, axis: int = -1):
     first = xs[0]
     for x in xs[1:]:
         if x.dtype != first.dtype:
-            raise ShapeError(f"concat needs inputs of one dtype, got {first} and {x}",
-                             hint="insert `cast` to make the dtypes agree")
+            raise ShapeError(
+                f"concat needs inputs of one dtype, got {first} and {x}",
+                hint="insert `cast` to make the dtypes agree",
+            )
         if x.rank != first.rank:
             raise ShapeError(f"concat needs inputs of one rank, got {first} and {x}")
     axis = normalize_axis("concat", axis, first.rank)
     for x in xs[1:]:
         for i, (a, b) in enumerate(zip(first.shape, x.shape, strict=True)):
             if i != axis and a != b:
-                raise ShapeError(f"concat along axis {axis}: dim {i} differs, {a} in {first} "
-                                 f"against {b} in {x}")
+                raise ShapeError(
+                    f"concat along axis {axis}: dim {i} differs, {a} in {first} against {b} in {x}"
+                )
     total = first.shape[axis]
     if len(xs) > 1:
         for x in xs:
             if not isinstance(x.shape[axis], int):
-                raise ShapeError(f"concat along axis {axis} needs known sizes there, got "
-                                 f"symbol `{x.shape[axis]}` in {x}")
+                raise ShapeError(
+                    f"concat along axis {axis} needs known sizes there, got "
+                    f"symbol `{x.shape[axis]}` in {x}"
+                )
         total = sum(x.shape[axis] for x in xs)
     return Infer(first.with_shape(_set(first.shape, axis, total)), {"axis": axis})
 
@@ -163,16 +188,19 @@ def split(x, *, sections: int | tuple[int, ...] = 2, axis: int = -1):
         if sections < 1:
             raise ShapeError(f"split needs sections >= 1, got {sections}")
         if dim % sections:
-            raise ShapeError(f"split: {sections} sections do not divide dim {dim} of axis {axis} "
-                             f"in {x}")
+            raise ShapeError(
+                f"split: {sections} sections do not divide dim {dim} of axis {axis} in {x}"
+            )
         sizes = (dim // sections,) * sections
     else:
         sizes = tuple(sections)
         if not sizes or min(sizes) < 1:
             raise ShapeError(f"split needs section sizes >= 1, got {_seq(sizes)}")
         if sum(sizes) != dim:
-            raise ShapeError(f"split: sections {_seq(sizes)} add up to {sum(sizes)}, not to dim "
-                             f"{dim} of axis {axis} in {x}")
+            raise ShapeError(
+                f"split: sections {_seq(sizes)} add up to {sum(sizes)}, not to dim "
+                f"{dim} of axis {axis} in {x}"
+            )
     types = tuple(x.with_shape(_set(x.shape, axis, s)) for s in sizes)
     return Infer(types, {"sections": sizes, "axis": axis})
 
@@ -194,8 +222,14 @@ def _slice_eval(inputs, attrs):
 
 
 @op("slice", evaluate=_slice_eval, flops=_no_flops, category="shape")
-def slice_(x, *, axes: tuple[int, ...], starts: tuple[int, ...], ends: tuple[int | None, ...],
-           steps: tuple[int, ...] = ()):
+def slice_(
+    x,
+    *,
+    axes: tuple[int, ...],
+    starts: tuple[int, ...],
+    ends: tuple[int | None, ...],
+    steps: tuple[int, ...] = (),
+):
     """Take `start:end:step` along each listed axis, with Python's slice semantics.
 
     Per axis in `axes`: negative `starts`/`ends` count from the end, an end of `none` runs to
@@ -203,12 +237,15 @@ def slice_(x, *, axes: tuple[int, ...], starts: tuple[int, ...], ends: tuple[int
     `steps` defaults to all 1. `x[:, 1:3, ::2]` is this op; `x[:, 0]` is a slice then
     `squeeze`. A symbolic dim can be taken whole (`0:none:1`) or as a window of fixed size,
     both bounds counted from the same end (`x[:, -1]`, `x[:, -4:]`, `x[:, 2:5]`), assuming the
-    axis is long enough at run time. No slice may be empty. `axes` is stored non-negative and `steps` explicitly.
+    axis is long enough at run time. No slice may be empty. `axes` is stored non-negative
+    and `steps` explicitly.
     """
     n = len(axes)
     if len(starts) != n or len(ends) != n or len(steps) not in (0, n):
-        raise ShapeError(f"slice needs one start, end and step per axis, got {n} axes, "
-                         f"{len(starts)} starts, {len(ends)} ends and {len(steps)} steps")
+        raise ShapeError(
+            f"slice needs one start, end and step per axis, got {n} axes, "
+            f"{len(starts)} starts, {len(ends)} ends and {len(steps)} steps"
+        )
     steps = tuple(steps) or (1,) * n
     canon = tuple(normalize_axis("slice", a, x.rank) for a in axes)
     shape = list(x.shape)
@@ -223,24 +260,36 @@ def slice_(x, *, axes: tuple[int, ...], starts: tuple[int, ...], ends: tuple[int
                 continue
             # A window whose size does not depend on the dim (`x[:, -1]`, `x[:, 2:5]`); the
             # axis must be at least that long at run time.
-            same_side = step == 1 and (start >= 0 and end is not None and end >= 0
-                                       or start < 0 and (end is None or end < 0))
+            same_side = step == 1 and (
+                start >= 0
+                and end is not None
+                and end >= 0
+                or start < 0
+                and (end is None or end < 0)
+            )
             if not same_side or (end or 0) - start < 1:
-                raise ShapeError(f"slice cannot take {_slice_text(start, end, step)} of symbolic "
-                                 f"dim `{dim}` (axis {a} of {x}): its size would depend on `{dim}`",
-                                 hint="take a fixed-size window (both bounds from the same end) "
-                                 "or the whole axis")
+                raise ShapeError(
+                    f"slice cannot take {_slice_text(start, end, step)} of symbolic "
+                    f"dim `{dim}` (axis {a} of {x}): its size would depend on `{dim}`",
+                    hint="take a fixed-size window (both bounds from the same end) "
+                    "or the whole axis",
+                )
             shape[a] = (end or 0) - start
             continue
         shape[a] = len(range(*slice(start, end, step).indices(dim)))
         if shape[a] == 0:
-            raise ShapeError(f"slice {_slice_text(start, end, step)} of axis {a} (size {dim}) "
-                             f"in {x} is empty")
+            raise ShapeError(
+                f"slice {_slice_text(start, end, step)} of axis {a} (size {dim}) in {x} is empty"
+            )
     return Infer(x.with_shape(shape), {"axes": canon, "steps": steps})
 
 
-@op("squeeze", evaluate=lambda ins, a: np.squeeze(ins[0], axis=a["axes"]), flops=_no_flops,
-    category="shape")
+@op(
+    "squeeze",
+    evaluate=lambda ins, a: np.squeeze(ins[0], axis=a["axes"]),
+    flops=_no_flops,
+    category="shape",
+)
 def squeeze(x, *, axes: int | tuple[int, ...]):
     """Remove the listed axes, each of size 1 (`[N, 1, C] |> squeeze(1)` gives `[N, C]`).
 
@@ -259,8 +308,12 @@ def squeeze(x, *, axes: int | tuple[int, ...]):
     return Infer(x.with_shape(shape), {"axes": tuple(canon)})
 
 
-@op("expand_dims", evaluate=lambda ins, a: np.expand_dims(ins[0], a["axis"]), flops=_no_flops,
-    category="shape")
+@op(
+    "expand_dims",
+    evaluate=lambda ins, a: np.expand_dims(ins[0], a["axis"]),
+    flops=_no_flops,
+    category="shape",
+)
 def expand_dims(x, *, axis: int):
     """Insert an axis of size 1 at position `axis` of the output, as numpy's expand_dims.
 
@@ -281,8 +334,13 @@ def _pad_eval(inputs, attrs):
 
 
 @op("pad", evaluate=_pad_eval, flops=_no_flops, category="shape")
-def pad(x, *, pads: tuple[tuple[int, int], ...],
-        mode: Literal["constant", "reflect", "edge"] = "constant", value: float = 0.0):
+def pad(
+    x,
+    *,
+    pads: tuple[tuple[int, int], ...],
+    mode: Literal["constant", "reflect", "edge"] = "constant",
+    value: float = 0.0,
+):
     """Pad every axis by `(before, after)` cells: `pads` has one pair per axis, batch included.
 
     `[N, 28, 28, 1] |> pad(((0, 0), (2, 2), (2, 2), (0, 0)))` gives `[N, 32, 32, 1]` (Keras'
@@ -293,11 +351,13 @@ def pad(x, *, pads: tuple[tuple[int, int], ...],
     then mirrors). `value` applies to "constant" only. A symbolic dim cannot be padded.
     """
     if len(pads) != x.rank:
-        raise ShapeError(f"pad needs one (before, after) pair per axis, {x.rank} for {x}, "
-                         f"got {len(pads)}")
+        raise ShapeError(
+            f"pad needs one (before, after) pair per axis, {x.rank} for {x}, got {len(pads)}"
+        )
     if mode != "constant" and value != 0:
-        raise ShapeError(f'pad value applies only to mode "constant", got value {value} with '
-                         f'mode "{mode}"')
+        raise ShapeError(
+            f'pad value applies only to mode "constant", got value {value} with mode "{mode}"'
+        )
     shape = []
     for i, ((before, after), dim) in enumerate(zip(pads, x.shape, strict=True)):
         if before < 0 or after < 0:
@@ -308,8 +368,10 @@ def pad(x, *, pads: tuple[tuple[int, int], ...],
         if not isinstance(dim, int):
             raise ShapeError(f"pad cannot pad symbolic dim `{dim}` (axis {i} of {x})")
         if mode == "reflect" and max(before, after) >= dim:
-            raise ShapeError(f'pad mode "reflect" needs pads smaller than the dim, got '
-                             f"({before}, {after}) on axis {i} of size {dim}")
+            raise ShapeError(
+                f'pad mode "reflect" needs pads smaller than the dim, got '
+                f"({before}, {after}) on axis {i} of size {dim}"
+            )
         shape.append(dim + before + after)
     return x.with_shape(shape)
 
@@ -357,8 +419,9 @@ def _resize_flops(ins, out, attrs):
 
 
 @op("upsample", evaluate=_upsample_eval, flops=_resize_flops, category="shape")
-def upsample(x, *, size: int | tuple[int, ...] = 2,
-             method: Literal["nearest", "bilinear"] = "nearest"):
+def upsample(
+    x, *, size: int | tuple[int, ...] = 2, method: Literal["nearest", "bilinear"] = "nearest"
+):
     """Scale the spatial axes of `[N, spatial..., C]` up by integer factors `size` (default 2).
 
     Rank 3, 4 and 5 inputs are Keras' UpSampling1D, UpSampling2D and UpSampling3D: `size` is
@@ -375,14 +438,19 @@ def upsample(x, *, size: int | tuple[int, ...] = 2,
     if method == "bilinear":
         expect_float("upsample", x)
         if n != 2:
-            raise ShapeError(f'upsample method "bilinear" needs a rank-4 input [N, H, W, C], '
-                             f"got {x}")
+            raise ShapeError(
+                f'upsample method "bilinear" needs a rank-4 input [N, H, W, C], got {x}'
+            )
     spatial = tuple(dim_mul(d, s) for d, s in zip(x.shape[1:-1], sizes, strict=True))
     return Infer(x.with_shape((x.shape[0], *spatial, x.shape[-1])), {"size": sizes})
 
 
-@op("resize", evaluate=lambda ins, a: _resize(ins[0], a["size"], a["method"]),
-    flops=_resize_flops, category="shape")
+@op(
+    "resize",
+    evaluate=lambda ins, a: _resize(ins[0], a["size"], a["method"]),
+    flops=_resize_flops,
+    category="shape",
+)
 def resize(x, *, size: tuple[int, int], method: Literal["nearest", "bilinear"] = "bilinear"):
     """Resize images `[N, H, W, C]` to `[N, H', W', C]`, `size = (H', W')`, as Keras' Resizing.
 
@@ -406,8 +474,12 @@ def resize(x, *, size: tuple[int, int], method: Literal["nearest", "bilinear"] =
 # --- cast ------------------------------------------------------------------------------------
 
 
-@op("cast", evaluate=lambda ins, a: ins[0].astype(numpy_dtype(a["dtype"])), flops=_no_flops,
-    category="shape")
+@op(
+    "cast",
+    evaluate=lambda ins, a: ins[0].astype(numpy_dtype(a["dtype"])),
+    flops=_no_flops,
+    category="shape",
+)
 def cast(x, *, dtype: Literal["f32", "f16", "bf16", "f64", "i32", "i64", "bool"]):
     """Convert to `dtype`: floats to ints truncate toward zero, nonzero becomes true for bool.
 

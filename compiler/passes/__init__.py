@@ -28,35 +28,48 @@ from .scale_shift import fold_scale_shift
 from .transposes import cancel_transposes
 
 __all__ = [
-    "optimize", "pipeline", "PASSES", "PassError", "PassStats", "LEVELS",
-    "eliminate_dead_nodes", "eliminate_common_subexpressions", "eliminate_inference_ops",
-    "eliminate_noop_ops", "fold_constants", "fold_batchnorm", "fold_scale_shift",
-    "fuse_matmul_add", "fuse_activation", "cancel_transposes", "fold_pad",
+    "optimize",
+    "pipeline",
+    "PASSES",
+    "PassError",
+    "PassStats",
+    "LEVELS",
+    "eliminate_dead_nodes",
+    "eliminate_common_subexpressions",
+    "eliminate_inference_ops",
+    "eliminate_noop_ops",
+    "fold_constants",
+    "fold_batchnorm",
+    "fold_scale_shift",
+    "fuse_matmul_add",
+    "fuse_activation",
+    "cancel_transposes",
+    "fold_pad",
 ]
 
 O1 = (
     eliminate_inference_ops,  # dropout and no-op casts/reshapes/slices go first: they hide patterns
-    fold_constants,           # computations on constants alone become constants
-    eliminate_dead_nodes,     # what folding left unread
+    fold_constants,  # computations on constants alone become constants
+    eliminate_dead_nodes,  # what folding left unread
 )
 
 O2 = (
     eliminate_inference_ops,  # as in O1: later patterns (conv -> batchnorm) see through dropout
-    fold_constants,           # merges constant chains, so scale_shift sees one constant
-    fold_batchnorm,           # before activation fusion, which would hide the conv
-    fold_scale_shift,         # per-channel `* c` / `+ c` after a conv, also after its batchnorm
-    fuse_matmul_add,          # `x @ W + b` -> dense, which activation fusion then takes
-    cancel_transposes,        # transpose/reshape pairs, before CSE compares what is left
-    fold_pad,                 # pad -> conv/maxpool padding; reads relus still unfused
-    fuse_activation,          # conv/dense (+ residual) + activation -> one fused node
+    fold_constants,  # merges constant chains, so scale_shift sees one constant
+    fold_batchnorm,  # before activation fusion, which would hide the conv
+    fold_scale_shift,  # per-channel `* c` / `+ c` after a conv, also after its batchnorm
+    fuse_matmul_add,  # `x @ W + b` -> dense, which activation fusion then takes
+    cancel_transposes,  # transpose/reshape pairs, before CSE compares what is left
+    fold_pad,  # pad -> conv/maxpool padding; reads relus still unfused
+    fuse_activation,  # conv/dense (+ residual) + activation -> one fused node
     eliminate_common_subexpressions,  # after the rewrites that make nodes equal
-    eliminate_dead_nodes,     # folding and fusion leave orphans (old weights included)
+    eliminate_dead_nodes,  # folding and fusion leave orphans (old weights included)
 )
 
 # keep_training (a Keras model that still trains): dropout and batchnorm act in training, and
 # every trainable weight keeps its name and value, so nothing folds into a kernel.
 O1_TRAINING = (
-    eliminate_noop_ops,       # eliminate_inference_ops, keeping dropout
+    eliminate_noop_ops,  # eliminate_inference_ops, keeping dropout
     fold_constants,
     eliminate_dead_nodes,
 )
@@ -66,7 +79,7 @@ O2_TRAINING = (
     fold_constants,
     cancel_transposes,
     fold_pad,
-    fuse_activation,          # Keras layers take an activation; the weights stay as they are
+    fuse_activation,  # Keras layers take an activation; the weights stay as they are
     eliminate_common_subexpressions,
     eliminate_dead_nodes,
 )
@@ -86,11 +99,18 @@ def pipeline(level: int, *, keep_training: bool = False) -> tuple[Pass, ...]:
     return table[level]
 
 
-def optimize(graph: Graph, weights: Mapping[str, np.ndarray], level: int = 2, *,
-             keep_training: bool = False, verify: bool = False,
-             print_after: Iterable[str] = (), stats: dict[str, PassStats] | None = None,
-             on_print: Callable[[str, str], None] | None = None, seed: int = 0
-             ) -> tuple[Graph, Mapping[str, np.ndarray]]:
+def optimize(
+    graph: Graph,
+    weights: Mapping[str, np.ndarray],
+    level: int = 2,
+    *,
+    keep_training: bool = False,
+    verify: bool = False,
+    print_after: Iterable[str] = (),
+    stats: dict[str, PassStats] | None = None,
+    on_print: Callable[[str, str], None] | None = None,
+    seed: int = 0,
+) -> tuple[Graph, Mapping[str, np.ndarray]]:
     """Run the passes of opt `level` on (graph, weights); returns the new (graph, weights).
 
     `keep_training` keeps what training needs (dropout, batchnorm, weights as they are).
@@ -104,8 +124,9 @@ def optimize(graph: Graph, weights: Mapping[str, np.ndarray], level: int = 2, *,
     wanted = set(print_after)
     unknown = wanted - set(PASSES) - {"all"}
     if unknown:
-        raise ValueError(f"unknown pass {', '.join(sorted(unknown))}; the passes are "
-                         f"{', '.join(PASSES)}")
+        raise ValueError(
+            f"unknown pass {', '.join(sorted(unknown))}; the passes are {', '.join(PASSES)}"
+        )
     emit = on_print or _print_to_stderr
     checker, given = None, weights
     if verify:
@@ -116,8 +137,9 @@ def optimize(graph: Graph, weights: Mapping[str, np.ndarray], level: int = 2, *,
         name = pass_.__name__
         new, new_weights, seconds = timed(pass_, graph, weights)
         if checker is not None:
-            checker.check(name, graph, new, read_only(new_weights),
-                          weights_changed=new_weights is not weights)
+            checker.check(
+                name, graph, new, read_only(new_weights), weights_changed=new_weights is not weights
+            )
         if stats is not None:
             record(stats, name, graph, new, seconds)
         if name in wanted or "all" in wanted:

@@ -65,14 +65,18 @@ def _match(graph: Graph, p: Node, act: Node) -> tuple[Node, Node | None, str | N
         return None
     for y_name, r_name in (p.inputs, p.inputs[::-1]):
         y = graph[y_name]
-        if _is_base(y) and only_reader(graph, y_name) == p.name and (
-                graph[r_name].type == p.type == y.type):
+        if (
+            _is_base(y)
+            and only_reader(graph, y_name) == p.name
+            and (graph[r_name].type == p.type == y.type)
+        ):
             return y, p, r_name
     return None
 
 
-def _fused(graph: Graph, base: Node, add: Node | None, residual: str | None, act: Node
-           ) -> Node | None:
+def _fused(
+    graph: Graph, base: Node, add: Node | None, residual: str | None, act: Node
+) -> Node | None:
     epilogue: dict[str, Any] = {"activation": act.op}
     if act.op == "leaky_relu":
         epilogue["alpha"] = act.attrs["alpha"]
@@ -89,5 +93,12 @@ def _fused(graph: Graph, base: Node, add: Node | None, residual: str | None, act
     if inferred is None or inferred[0] != act.type:
         return None
     absorbed = [n for n in (add, act) if n is not None]
-    return Node(base.name, op, (*data, *params), with_origin(inferred[1], base, absorbed),
-                act.type, base.span, base.calls)
+    return Node(
+        base.name,
+        op,
+        (*data, *params),
+        with_origin(inferred[1], base, absorbed),
+        act.type,
+        base.span,
+        base.calls,
+    )

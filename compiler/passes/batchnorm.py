@@ -25,9 +25,13 @@ from .rewrite import (
 # c * M + j at [..., c, j]), "transpose" ([*k, out, in]: axis -2).
 CHANNEL_LAYOUT = {
     "dense": "last",
-    "conv1d": "last", "conv2d": "last", "conv3d": "last",
-    "depthwise_conv1d": "depthwise", "depthwise_conv2d": "depthwise",
-    "conv1d_transpose": "transpose", "conv2d_transpose": "transpose",
+    "conv1d": "last",
+    "conv2d": "last",
+    "conv3d": "last",
+    "depthwise_conv1d": "depthwise",
+    "depthwise_conv2d": "depthwise",
+    "conv1d_transpose": "transpose",
+    "conv2d_transpose": "transpose",
     "conv3d_transpose": "transpose",
 }
 
@@ -50,8 +54,9 @@ def channels(node: Node) -> int:
     return c
 
 
-def fold_batchnorm(graph: Graph, weights: Weights, *, keep_training: bool = False
-                   ) -> tuple[Graph, Weights]:
+def fold_batchnorm(
+    graph: Graph, weights: Weights, *, keep_training: bool = False
+) -> tuple[Graph, Weights]:
     """`batchnorm(conv(x, W, b))` -> `conv(x, W * s, (b - mean) * s + beta)`,
     `s = gamma / sqrt(moving_variance + epsilon)`.
 
@@ -105,10 +110,16 @@ def fold_batchnorm(graph: Graph, weights: Weights, *, keep_training: bool = Fals
         old_kernel = graph[conv.inputs[1]]
         old_bias = graph[conv.inputs[2]] if conv.attrs["bias"] else conv
         k_name = folded_weight_name(graph, names, old_kernel.name, conv.name, replace)
-        b_name = folded_weight_name(graph, names, old_bias.name if conv.attrs["bias"]
-                                    else f"{conv.name}.bias", conv.name, replace)
-        k_node, k_value = new_param(k_name, scale_kernel(conv.op, kernel, s),
-                                    old_kernel.tensor_type.dtype, old_kernel)
+        b_name = folded_weight_name(
+            graph,
+            names,
+            old_bias.name if conv.attrs["bias"] else f"{conv.name}.bias",
+            conv.name,
+            replace,
+        )
+        k_node, k_value = new_param(
+            k_name, scale_kernel(conv.op, kernel, s), old_kernel.tensor_type.dtype, old_kernel
+        )
         b_node, b_value = new_param(b_name, new_bias, dtype, old_bias)
         attrs = with_origin({**op_attrs(conv), "bias": True}, conv, [bn])
         fused = conv.with_(inputs=(conv.inputs[0], k_node.name, b_node.name), attrs=attrs)

@@ -56,8 +56,9 @@ class PassStats:
     seconds: float = 0.0
 
 
-def record(stats: dict[str, PassStats], name: str, before: Graph, after: Graph,
-           seconds: float) -> None:
+def record(
+    stats: dict[str, PassStats], name: str, before: Graph, after: Graph, seconds: float
+) -> None:
     """Add what `name` did from `before` to `after` to `stats[name]`."""
     s = stats.setdefault(name, PassStats())
     s.runs += 1
@@ -95,8 +96,15 @@ class Checker:
         with np.errstate(all="ignore"):
             return reference.run(g, self.inputs, w)
 
-    def check(self, name: str, before: Graph, after: Graph, weights: Weights, *,
-              weights_changed: bool = True) -> None:
+    def check(
+        self,
+        name: str,
+        before: Graph,
+        after: Graph,
+        weights: Weights,
+        *,
+        weights_changed: bool = True,
+    ) -> None:
         """Raise PassError if pass `name`, which made `after` (and `weights`) from `before`,
         broke an invariant or changed an output."""
         try:
@@ -104,8 +112,10 @@ class Checker:
         except IRError as e:
             raise PassError(str(e)) from None
         if _signature(after) != self.signature:
-            raise PassError(f"pass `{name}` changed the model's inputs or outputs: "
-                            f"{self.signature} became {_signature(after)}")
+            raise PassError(
+                f"pass `{name}` changed the model's inputs or outputs: "
+                f"{self.signature} became {_signature(after)}"
+            )
         _check_weights(name, after, weights)
         if after is before and not weights_changed:
             return
@@ -132,8 +142,10 @@ def read_only(weights: Weights) -> dict[str, np.ndarray]:
 
 
 def _signature(graph: Graph) -> tuple[Any, ...]:
-    return (tuple((i, graph[i].type) for i in graph.inputs),
-            tuple((o, graph[v].type) for o, v in graph.outputs))
+    return (
+        tuple((i, graph[i].type) for i in graph.inputs),
+        tuple((o, graph[v].type) for o, v in graph.outputs),
+    )
 
 
 def _check_weights(name: str, graph: Graph, weights: Weights) -> None:
@@ -148,20 +160,24 @@ def _check_weights(name: str, graph: Graph, weights: Weights) -> None:
             problems.append(f"weight `{p}` is {w.dtype}{list(w.shape)}, its param says {t}")
     problems += [f"weight `{k}` has no param" for k in weights if k not in params]
     if problems:
-        raise PassError(f"pass `{name}` left weights that do not fit the graph: "
-                        + "; ".join(problems))
+        raise PassError(
+            f"pass `{name}` left weights that do not fit the graph: " + "; ".join(problems)
+        )
 
 
-def _compare(name: str, output: str, before: np.ndarray, after: np.ndarray, dtype: str
-             ) -> None:
+def _compare(name: str, output: str, before: np.ndarray, after: np.ndarray, dtype: str) -> None:
     if before.shape != after.shape:
-        raise PassError(f"pass `{name}` changed output `{output}`'s shape from "
-                        f"{list(before.shape)} to {list(after.shape)}")
+        raise PassError(
+            f"pass `{name}` changed output `{output}`'s shape from "
+            f"{list(before.shape)} to {list(after.shape)}"
+        )
     if dtype not in TOLERANCE:
         if not np.array_equal(before, after):
             bad = np.argwhere(before != after)[0]
-            raise PassError(f"pass `{name}` changed output `{output}` at index {tuple(bad)}: "
-                            f"{before[tuple(bad)]} became {after[tuple(bad)]}")
+            raise PassError(
+                f"pass `{name}` changed output `{output}` at index {tuple(bad)}: "
+                f"{before[tuple(bad)]} became {after[tuple(bad)]}"
+            )
         return
     rtol, atol = TOLERANCE[dtype]
     close = np.isclose(after, before, rtol=rtol, atol=atol, equal_nan=True)
@@ -172,7 +188,8 @@ def _compare(name: str, output: str, before: np.ndarray, after: np.ndarray, dtyp
             f"pass `{name}` changed output `{output}` beyond the {dtype} tolerance (rtol "
             f"{rtol:g}, atol {atol:g}): {int((~close).sum())} of {close.size} values differ, "
             f"first at index {bad}: {before[bad]!r} became {after[bad]!r}; max abs "
-            f"difference {np.nanmax(diff):.3g}")
+            f"difference {np.nanmax(diff):.3g}"
+        )
 
 
 def symbol_sizes(graph: Graph) -> dict[str, int]:
@@ -189,8 +206,9 @@ def random_inputs(graph: Graph, seed: int = 0) -> dict[str, np.ndarray]:
     """Seeded random values for every graph input (floats in float64; see the module doc)."""
     rng = np.random.default_rng(seed)
     sizes = symbol_sizes(graph)
-    vocab = min((n.attrs["vocab"] for n in graph.nodes if n.op == "embedding"),
-                default=MAX_INT_INPUT)
+    vocab = min(
+        (n.attrs["vocab"] for n in graph.nodes if n.op == "embedding"), default=MAX_INT_INPUT
+    )
     out: dict[str, np.ndarray] = {}
     for i in graph.inputs:
         t = graph[i].tensor_type
@@ -200,8 +218,7 @@ def random_inputs(graph: Graph, seed: int = 0) -> dict[str, np.ndarray]:
         elif t.dtype == "bool":
             out[i] = rng.random(shape) < 0.5
         else:
-            out[i] = rng.integers(0, min(vocab, MAX_INT_INPUT), shape).astype(
-                numpy_dtype(t.dtype))
+            out[i] = rng.integers(0, min(vocab, MAX_INT_INPUT), shape).astype(numpy_dtype(t.dtype))
     return out
 
 
@@ -223,6 +240,8 @@ def as_float64(graph: Graph, weights: Weights) -> tuple[Graph, dict[str, np.ndar
         elif n.op == "cast" and n.attrs["dtype"] in ("f32", "f16", "bf16"):
             attrs = {**attrs, "dtype": "f64"}
         nodes.append(replace(n, type=wide(n.type), attrs=attrs))
-    w = {k: (np.asarray(v, np.float64) if np.asarray(v).dtype.kind == "f" else np.asarray(v))
-         for k, v in weights.items()}
+    w = {
+        k: (np.asarray(v, np.float64) if np.asarray(v).dtype.kind == "f" else np.asarray(v))
+        for k, v in weights.items()
+    }
     return replace(graph, nodes=tuple(nodes)), w

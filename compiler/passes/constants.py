@@ -15,9 +15,14 @@ MAX_FOLDED_BYTES = 1 << 20  # the largest value folding may create
 MAX_GROWTH_BYTES = 1 << 20  # how much folding may grow the model's constants and weights
 
 
-def fold_constants(graph: Graph, weights: Weights, *, freeze_weights: bool = False,
-                   max_bytes: int = MAX_FOLDED_BYTES, max_growth: int = MAX_GROWTH_BYTES
-                   ) -> tuple[Graph, Weights]:
+def fold_constants(
+    graph: Graph,
+    weights: Weights,
+    *,
+    freeze_weights: bool = False,
+    max_bytes: int = MAX_FOLDED_BYTES,
+    max_growth: int = MAX_GROWTH_BYTES,
+) -> tuple[Graph, Weights]:
     """Replace each op whose inputs are all constants by a `constant` holding its value.
 
     1. An op reading only `constant` nodes (and, with `freeze_weights`, `param` nodes, whose
@@ -43,8 +48,11 @@ def fold_constants(graph: Graph, weights: Weights, *, freeze_weights: bool = Fal
     growth = 0
     replace: dict[str, tuple[Node, ...]] = {}
     for node in graph.nodes:
-        if node.op in ("input", "param", "constant") or not node.inputs or not all(
-                i in values for i in node.inputs):
+        if (
+            node.op in ("input", "param", "constant")
+            or not node.inputs
+            or not all(i in values for i in node.inputs)
+        ):
             continue
         if node.op == "item":
             value = values[node.inputs[0]][node.attrs["index"]]
@@ -62,8 +70,13 @@ def fold_constants(graph: Graph, weights: Weights, *, freeze_weights: bool = Fal
         if not t.is_static or value.shape != concrete_shape(t, {}) or value.nbytes > max_bytes:
             continue
         left = {i: unread[i] - node.inputs.count(i) for i in set(node.inputs)}
-        freed = [i for i, n in left.items() if n == 0 and i not in outputs
-                 and (graph[i].op in ("constant", "param") or i in replace)]
+        freed = [
+            i
+            for i, n in left.items()
+            if n == 0
+            and i not in outputs
+            and (graph[i].op in ("constant", "param") or i in replace)
+        ]
         gain = value.nbytes - sum(np.asarray(values[i]).nbytes for i in freed)
         if growth + gain > max_growth:
             continue
@@ -71,8 +84,9 @@ def fold_constants(graph: Graph, weights: Weights, *, freeze_weights: bool = Fal
         unread.update(left)
         values[node.name] = value
         array = value.astype(numpy_dtype(t.dtype), copy=False)
-        replace[node.name] = (Node(node.name, "constant", (), {"value": Const(array)}, t,
-                                   node.span, node.calls),)
+        replace[node.name] = (
+            Node(node.name, "constant", (), {"value": Const(array)}, t, node.span, node.calls),
+        )
     if not replace:
         return graph, weights
     return rebuild(graph, replace, {}), weights

@@ -7,8 +7,9 @@ from ..ir import Graph, Node
 from .rewrite import Weights, may_replace, rebuild
 
 
-def eliminate_inference_ops(graph: Graph, weights: Weights, *, keep_training: bool = False
-                            ) -> tuple[Graph, Weights]:
+def eliminate_inference_ops(
+    graph: Graph, weights: Weights, *, keep_training: bool = False
+) -> tuple[Graph, Weights]:
     """Readers of an op that passes its input through unchanged read the input instead.
 
     1. `dropout(x)` -> `x` (the identity at inference); kept when `keep_training`.
@@ -50,9 +51,12 @@ def _passes_through(graph: Graph, node: Node, keep_training: bool) -> bool:
     if node.op == "transpose":
         return tuple(a["perm"]) == tuple(range(len(a["perm"])))
     if node.op == "slice":
-        return all(_whole(x.shape[axis], start, end, step)
-                   for axis, start, end, step in zip(
-                       a["axes"], a["starts"], a["ends"], a["steps"], strict=True))
+        return all(
+            _whole(x.shape[axis], start, end, step)
+            for axis, start, end, step in zip(
+                a["axes"], a["starts"], a["ends"], a["steps"], strict=True
+            )
+        )
     if node.op == "pad":
         return all(before == after == 0 for before, after in a["pads"])
     if node.op == "concat":

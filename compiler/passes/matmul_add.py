@@ -16,8 +16,9 @@ from .rewrite import (
 )
 
 
-def fuse_matmul_add(graph: Graph, weights: Weights, *, keep_training: bool = False
-                    ) -> tuple[Graph, Weights]:
+def fuse_matmul_add(
+    graph: Graph, weights: Weights, *, keep_training: bool = False
+) -> tuple[Graph, Weights]:
     """`add(matmul(x, W), b)` -> `dense(x, W, b)`, units = W's columns.
 
     1. W a `param` or `constant` of rank 2 `[K, U]`; x of rank >= 2 (the batch axes of x are
@@ -69,8 +70,9 @@ def fuse_matmul_add(graph: Graph, weights: Weights, *, keep_training: bool = Fal
                 bias = constant_node(names.fresh(f"{add.name}.bias"), value.copy(), bias)
                 parts.append(bias)
             attrs = with_origin(inferred[1], mm, [add])
-            dense = Node(add.name, "dense", (x.name, w.name, bias.name), attrs, add.type,
-                         mm.span, mm.calls)
+            dense = Node(
+                add.name, "dense", (x.name, w.name, bias.name), attrs, add.type, mm.span, mm.calls
+            )
             replace[mm.name] = ()
             replace[add.name] = (*parts, dense)
             break

@@ -43,8 +43,10 @@ def fold_pad(graph: Graph, weights: Weights) -> tuple[Graph, Weights]:
                 continue
             if not _pad_is_neutral(op, pad.attrs["value"], x):
                 continue
-            merged = tuple((b0 + b1, a0 + a1) for (b0, a0), (b1, a1)
-                           in zip(pads[1:-1], op.attrs["padding"], strict=True))
+            merged = tuple(
+                (b0 + b1, a0 + a1)
+                for (b0, a0), (b1, a1) in zip(pads[1:-1], op.attrs["padding"], strict=True)
+            )
             inferred = infer(op.op, [x.tensor_type], {**op_attrs(op), "padding": merged})
             if inferred is None or inferred[0] != op.type:
                 continue
@@ -68,4 +70,7 @@ def _never_negative(x: Node) -> bool:
     if x.op in NON_NEGATIVE:
         return True
     return x.op in ("fused_conv", "fused_dense") and x.attrs["activation"] in (
-        "relu", "relu6", "sigmoid")
+        "relu",
+        "relu6",
+        "sigmoid",
+    )

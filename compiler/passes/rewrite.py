@@ -74,8 +74,9 @@ def with_origin(attrs: Mapping[str, Any], keeper: Node, absorbed: Iterable[Node]
     return out
 
 
-def infer(op: str, in_types: Sequence[TensorType], attrs: Mapping[str, Any]
-          ) -> tuple[TensorType, dict[str, Any]] | None:
+def infer(
+    op: str, in_types: Sequence[TensorType], attrs: Mapping[str, Any]
+) -> tuple[TensorType, dict[str, Any]] | None:
     """The op's shape rule on these types and attrs (without `origin`), or None if it refuses."""
     try:
         out, canon = OPS[op].infer(in_types, {k: v for k, v in attrs.items() if k != ORIGIN})
@@ -107,8 +108,9 @@ FOLDED = "_folded"
 _FOLDED_NAME = re.compile(r"_folded(_[0-9]+)?$")
 
 
-def folded_weight_name(graph: Graph, names: Names, old: str, reader: str,
-                       replace: dict[str, tuple[Node, ...]]) -> str:
+def folded_weight_name(
+    graph: Graph, names: Names, old: str, reader: str, replace: dict[str, tuple[Node, ...]]
+) -> str:
     """The name for a folded version of weight `old`, read by `reader`.
 
     A weight of the user's model keeps its name and value for any other reader, and the folded
@@ -117,8 +119,12 @@ def folded_weight_name(graph: Graph, names: Names, old: str, reader: str,
     name: its old node is dropped (through `replace`), so folding twice makes no `_folded_1`.
     """
     made = _FOLDED_NAME.search(old)
-    if made and old in graph.by_name and graph[old].op == "param" and only_reader(
-            graph, old) == reader:
+    if (
+        made
+        and old in graph.by_name
+        and graph[old].op == "param"
+        and only_reader(graph, old) == reader
+    ):
         replace[old] = ()
         return old
     return names.fresh((old[: made.start()] if made else old) + FOLDED)
@@ -131,17 +137,27 @@ def new_param(name: str, value: np.ndarray, dtype: str, like: Node) -> tuple[Nod
     array = np.ascontiguousarray(np.asarray(value).astype(numpy_dtype(dtype)))
     array.setflags(write=False)
     weight = like.op == "param"
-    attrs = {"init": like.attrs["init"] if weight else "zeros",
-             "trainable": like.attrs["trainable"] if weight else True}
-    node = Node(name, "param", (), attrs, TensorType(dtype, tuple(array.shape)), like.span,
-                like.calls)
+    attrs = {
+        "init": like.attrs["init"] if weight else "zeros",
+        "trainable": like.attrs["trainable"] if weight else True,
+    }
+    node = Node(
+        name, "param", (), attrs, TensorType(dtype, tuple(array.shape)), like.span, like.calls
+    )
     return node, array
 
 
 def constant_node(name: str, value: np.ndarray, like: Node) -> Node:
     """A `constant` node holding `value`, with `like`'s span."""
-    return Node(name, "constant", (), {"value": Const(value)},
-                TensorType(_netc_dtype(value.dtype), tuple(value.shape)), like.span, like.calls)
+    return Node(
+        name,
+        "constant",
+        (),
+        {"value": Const(value)},
+        TensorType(_netc_dtype(value.dtype), tuple(value.shape)),
+        like.span,
+        like.calls,
+    )
 
 
 def _netc_dtype(dtype: np.dtype) -> str:
@@ -151,8 +167,9 @@ def _netc_dtype(dtype: np.dtype) -> str:
     raise AssertionError(f"no netc dtype for numpy {dtype}")
 
 
-def rebuild(graph: Graph, replace: Mapping[str, Sequence[Node]], rename: Mapping[str, str]
-            ) -> Graph:
+def rebuild(
+    graph: Graph, replace: Mapping[str, Sequence[Node]], rename: Mapping[str, str]
+) -> Graph:
     """The graph with each node named in `replace` swapped for its sequence of nodes (an empty
     one drops it), and every read of a value in `rename` (and every output naming it) redirected
     to its new name, following chains. `graph` itself when nothing changes."""

@@ -21,8 +21,9 @@ from .rewrite import (
 )
 
 
-def fold_scale_shift(graph: Graph, weights: Weights, *, keep_training: bool = False
-                     ) -> tuple[Graph, Weights]:
+def fold_scale_shift(
+    graph: Graph, weights: Weights, *, keep_training: bool = False
+) -> tuple[Graph, Weights]:
     """A multiply or add by a per-channel constant `c` after conv/dense `y = conv(x, W, b)`:
 
     1. `y * c`, `c * y` -> `conv(x, W * c, b * c)` (c along the kernel's output-channel axis,
@@ -81,16 +82,22 @@ def _fold_once(graph: Graph, weights: Weights) -> tuple[Graph, Weights]:
             if node.op in ("mul", "div"):
                 old = graph[y.inputs[1]]
                 k_name = folded_weight_name(graph, names, old.name, y.name, replace)
-                k_node, added[k_name] = new_param(k_name, scale_kernel(y.op, kernel, c),
-                                                  old.tensor_type.dtype, old)
+                k_node, added[k_name] = new_param(
+                    k_name, scale_kernel(y.op, kernel, c), old.tensor_type.dtype, old
+                )
                 parts.append(k_node)
                 inputs[1] = k_name
                 new_bias = bias * c
             else:
                 new_bias = bias + c if node.op == "add" else bias - c
             old_bias = graph[y.inputs[2]] if y.attrs["bias"] else y
-            b_name = folded_weight_name(graph, names, old_bias.name if y.attrs["bias"]
-                                        else f"{y.name}.bias", y.name, replace)
+            b_name = folded_weight_name(
+                graph,
+                names,
+                old_bias.name if y.attrs["bias"] else f"{y.name}.bias",
+                y.name,
+                replace,
+            )
             b_node, added[b_name] = new_param(b_name, new_bias, y.tensor_type.dtype, old_bias)
             attrs = with_origin({**op_attrs(y), "bias": True}, y, [node])
             replace[y.name] = (*parts, b_node, y.with_(inputs=(*inputs, b_name), attrs=attrs))

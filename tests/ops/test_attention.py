@@ -89,8 +89,9 @@ def test_one_extra_input_is_both_value_and_key(rng):
     q = rng.normal(size=(1, 3, 4)).astype(np.float32)
     v = rng.normal(size=(1, 6, 4)).astype(np.float32)
     w = weights_for([q, v], rng, heads=2, key_dim=2)
-    np.testing.assert_allclose(run([q, v], w, heads=2, key_dim=2),
-                               run([q, v, v], w, heads=2, key_dim=2), rtol=1e-6)
+    np.testing.assert_allclose(
+        run([q, v], w, heads=2, key_dim=2), run([q, v, v], w, heads=2, key_dim=2), rtol=1e-6
+    )
     ref = reference(q.astype(np.float64), v.astype(np.float64), v.astype(np.float64), w, 2)
     np.testing.assert_allclose(run([q, v], w, heads=2, key_dim=2), ref, rtol=1e-5, atol=1e-5)
 
@@ -137,20 +138,26 @@ def test_param_names_shapes_and_count_equal_keras():
 
 def test_without_bias_there_are_four_kernels_only(rng):
     specs = MHA.param_specs([f32("N", 6, 8)], {"heads": 2, "key_dim": 4, "bias": False})
-    assert list(specs) == ["query_kernel", "key_kernel", "value_kernel",
-                           "attention_output_kernel"]
+    assert list(specs) == ["query_kernel", "key_kernel", "value_kernel", "attention_output_kernel"]
     x = rng.normal(size=(2, 6, 8)).astype(np.float32)
     w = weights_for([x], rng, heads=2, key_dim=4, bias=False)
     ref = reference(*(x.astype(np.float64),) * 3, w, key_dim=4)
-    np.testing.assert_allclose(run([x], w, heads=2, key_dim=4, bias=False), ref,
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        run([x], w, heads=2, key_dim=4, bias=False), ref, rtol=1e-5, atol=1e-5
+    )
 
 
 def test_symbolic_dims_and_resolved_defaults():
     t, attrs = MHA.infer([f32("N", "T", 32), f32("N", "S", 16)], {"heads": 4, "key_dim": 8})
     assert t == f32("N", "T", 32)
-    assert attrs == {"heads": 4, "key_dim": 8, "value_dim": 8, "output_dim": 32, "bias": True,
-                     "causal": False}
+    assert attrs == {
+        "heads": 4,
+        "key_dim": 8,
+        "value_dim": 8,
+        "output_dim": 32,
+        "bias": True,
+        "causal": False,
+    }
     assert MHA.infer([f32("N", "T", 32), f32("N", "S", 16)], attrs) == (t, attrs)
     t, _ = MHA.infer([f32("N", "T", 32)], {"heads": 4, "key_dim": 8, "output_dim": 10})
     assert t == f32("N", "T", 10)
@@ -163,29 +170,59 @@ def test_flops_count_projections_and_scores():
     assert matmuls < flops < 2 * matmuls
 
 
-@pytest.mark.parametrize("types, attrs, message", [
-    ([f32("N", 32)], {"heads": 2, "key_dim": 4},
-     "multi_head_attention needs a rank-3 query [N, T, D], got f32[N, 32]"),
-    ([TensorType("i32", ("N", 4, 8))], {"heads": 2, "key_dim": 4},
-     "multi_head_attention needs a floating-point query, got i32[N, 4, 8]"),
-    ([f32("N", 4, 8), f32("N", 6, 8), f32("N", 5, 8)], {"heads": 2, "key_dim": 4},
-     "multi_head_attention needs a key and a value of one length, got f32[N, 5, 8] and "
-     "f32[N, 6, 8]"),
-    ([f32("N", 4, 8), TensorType("f16", ("N", 6, 8))], {"heads": 2, "key_dim": 4},
-     "multi_head_attention needs query, value and key of one dtype, got f32[N, 4, 8] and "
-     "f16[N, 6, 8]"),
-    ([f32(2, 4, 8), f32(3, 6, 8)], {"heads": 2, "key_dim": 4},
-     "multi_head_attention: the value batch size 3 differs from the query's 2"),
-    ([f32("N", 4, "D")], {"heads": 2, "key_dim": 4},
-     "multi_head_attention needs a known feature size for the query to create its weights, "
-     "got f32[N, 4, D]"),
-    ([f32("N", 4, 8)] * 4, {"heads": 2, "key_dim": 4},
-     "multi_head_attention takes a query and at most a value and a key, got 4 inputs"),
-    ([], {"heads": 2, "key_dim": 4},
-     "multi_head_attention takes a query and at most a value and a key, got 0 inputs"),
-    ([f32("N", 4, 8)], {"heads": 0, "key_dim": 4},
-     "multi_head_attention needs heads >= 1, got 0"),
-])
+@pytest.mark.parametrize(
+    "types, attrs, message",
+    [
+        (
+            [f32("N", 32)],
+            {"heads": 2, "key_dim": 4},
+            "multi_head_attention needs a rank-3 query [N, T, D], got f32[N, 32]",
+        ),
+        (
+            [TensorType("i32", ("N", 4, 8))],
+            {"heads": 2, "key_dim": 4},
+            "multi_head_attention needs a floating-point query, got i32[N, 4, 8]",
+        ),
+        (
+            [f32("N", 4, 8), f32("N", 6, 8), f32("N", 5, 8)],
+            {"heads": 2, "key_dim": 4},
+            "multi_head_attention needs a key and a value of one length, got f32[N, 5, 8] and "
+            "f32[N, 6, 8]",
+        ),
+        (
+            [f32("N", 4, 8), TensorType("f16", ("N", 6, 8))],
+            {"heads": 2, "key_dim": 4},
+            "multi_head_attention needs query, value and key of one dtype, got f32[N, 4, 8] and "
+            "f16[N, 6, 8]",
+        ),
+        (
+            [f32(2, 4, 8), f32(3, 6, 8)],
+            {"heads": 2, "key_dim": 4},
+            "multi_head_attention: the value batch size 3 differs from the query's 2",
+        ),
+        (
+            [f32("N", 4, "D")],
+            {"heads": 2, "key_dim": 4},
+            "multi_head_attention needs a known feature size for the query to create its weights, "
+            "got f32[N, 4, D]",
+        ),
+        (
+            [f32("N", 4, 8)] * 4,
+            {"heads": 2, "key_dim": 4},
+            "multi_head_attention takes a query and at most a value and a key, got 4 inputs",
+        ),
+        (
+            [],
+            {"heads": 2, "key_dim": 4},
+            "multi_head_attention takes a query and at most a value and a key, got 0 inputs",
+        ),
+        (
+            [f32("N", 4, 8)],
+            {"heads": 0, "key_dim": 4},
+            "multi_head_attention needs heads >= 1, got 0",
+        ),
+    ],
+)
 def test_bad_inputs_have_exact_messages(types, attrs, message):
     with pytest.raises(ShapeError) as e:
         MHA.infer(types, attrs)

@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import pytest
+
 from netc.ir import TensorType
 from netc.ops import OPS, ShapeError
 
@@ -48,8 +49,10 @@ def pads_of(spatial, kernel, stride, padding, dilation):
     if padding == "valid":
         return [(0, 0)] * len(spatial)
     if padding == "same":
-        return [tf_same(n, (k - 1) * d + 1, s)
-                for n, k, s, d in zip(spatial, kernel, stride, dilation, strict=True)]
+        return [
+            tf_same(n, (k - 1) * d + 1, s)
+            for n, k, s, d in zip(spatial, kernel, stride, dilation, strict=True)
+        ]
     return list(padding)
 
 
@@ -58,8 +61,10 @@ def ref_conv(x, w, stride, pads, dilation, groups):
     nsp = x.ndim - 2
     kernel, cg, filters = w.shape[:nsp], w.shape[nsp], w.shape[-1]
     fg = filters // groups
-    out_sp = [(x.shape[1 + i] + sum(pads[i]) - (kernel[i] - 1) * dilation[i] - 1) // stride[i] + 1
-              for i in range(nsp)]
+    out_sp = [
+        (x.shape[1 + i] + sum(pads[i]) - (kernel[i] - 1) * dilation[i] - 1) // stride[i] + 1
+        for i in range(nsp)
+    ]
     y = np.zeros((x.shape[0], *out_sp, filters))
     for b in range(x.shape[0]):
         for o in itertools.product(*map(range, out_sp)):
@@ -141,18 +146,25 @@ def test_conv_param_shapes_and_counts_match_keras():
         _, canon = infer(name, x, **attrs)
         specs = OPS[name].param_specs([x], canon)
         return {k: (p.shape, p.init) for k, p in specs.items()}, sum(
-            math.prod(p.shape) for p in specs.values())
+            math.prod(p.shape) for p in specs.values()
+        )
 
     assert params("conv2d", f32("N", 32, 32, 3), filters=64, kernel=3) == (
-        {"kernel": ((3, 3, 3, 64), "glorot_uniform"), "bias": ((64,), "zeros")}, 1792)
+        {"kernel": ((3, 3, 3, 64), "glorot_uniform"), "bias": ((64,), "zeros")},
+        1792,
+    )
     assert params("conv2d", f32("N", 8, 8, 4), filters=8, kernel=3, groups=2)[1] == 152
     assert params("conv1d", f32("N", 20, 10), filters=32, kernel=5)[1] == 1632
     assert params("conv3d", f32("N", 8, 8, 8, 2), filters=4, kernel=3)[1] == 220
     assert params("depthwise_conv2d", f32("N", 16, 16, 32), kernel=3, bias=False) == (
-        {"kernel": ((3, 3, 32, 1), "glorot_uniform")}, 288)
+        {"kernel": ((3, 3, 32, 1), "glorot_uniform")},
+        288,
+    )
     assert params("depthwise_conv2d", f32("N", 8, 8, 3), kernel=3, depth_multiplier=2)[1] == 60
     assert params("conv2d_transpose", f32("N", 8, 8, 8), filters=16, kernel=3) == (
-        {"kernel": ((3, 3, 16, 8), "glorot_uniform"), "bias": ((16,), "zeros")}, 1168)
+        {"kernel": ((3, 3, 16, 8), "glorot_uniform"), "bias": ((16,), "zeros")},
+        1168,
+    )
 
 
 def test_conv_flops_count_a_multiply_add_as_two():
@@ -163,7 +175,8 @@ def test_conv_flops_count_a_multiply_add_as_two():
     assert OPS["conv2d"].count_flops([f32("N", 8, 8, 4)], t, attrs) == 2 * 6 * 6 * 8 * 9 * 2
     t, attrs = infer("depthwise_conv2d", f32("N", 8, 8, 4), kernel=3, padding="same")
     assert OPS["depthwise_conv2d"].count_flops([f32("N", 8, 8, 4)], t, attrs) == (
-        2 * 8 * 8 * 4 * 9 + 8 * 8 * 4)
+        2 * 8 * 8 * 4 * 9 + 8 * 8 * 4
+    )
 
 
 # --- depthwise ---------------------------------------------------------------------------------
@@ -173,8 +186,10 @@ def ref_depthwise(x, w, stride, pads, dilation):
     """Naive depthwise conv: output channel c*M + j from input channel c and multiplier j."""
     nsp = x.ndim - 2
     kernel, c_in, m = w.shape[:nsp], w.shape[nsp], w.shape[nsp + 1]
-    out_sp = [(x.shape[1 + i] + sum(pads[i]) - (kernel[i] - 1) * dilation[i] - 1) // stride[i] + 1
-              for i in range(nsp)]
+    out_sp = [
+        (x.shape[1 + i] + sum(pads[i]) - (kernel[i] - 1) * dilation[i] - 1) // stride[i] + 1
+        for i in range(nsp)
+    ]
     y = np.zeros((x.shape[0], *out_sp, c_in * m))
     for b, o in itertools.product(range(x.shape[0]), itertools.product(*map(range, out_sp))):
         for c, j in itertools.product(range(c_in), range(m)):
@@ -210,8 +225,14 @@ def test_depthwise_conv_matches_a_naive_loop(name, shape, attrs):
 
 
 def test_depthwise_conv2d_output_channels_are_c_times_multiplier():
-    t, attrs = infer("depthwise_conv2d", f32("N", 14, 14, 32), kernel=3, stride=2,
-                     padding="same", depth_multiplier=2)
+    t, attrs = infer(
+        "depthwise_conv2d",
+        f32("N", 14, 14, 32),
+        kernel=3,
+        stride=2,
+        padding="same",
+        depth_multiplier=2,
+    )
     assert t == f32("N", 7, 7, 64) and attrs["padding"] == ((0, 1), (0, 1))
 
 
@@ -232,11 +253,17 @@ def ref_conv_transpose(x, w, stride, padding, output_padding, dilation):
     nsp = x.ndim - 2
     kernel = w.shape[:nsp]
     ops = output_padding or (None,) * nsp
-    length = [keras_length(x.shape[1 + i], kernel[i], stride[i], padding, ops[i], dilation[i])
-              for i in range(nsp)]
+    length = [
+        keras_length(x.shape[1 + i], kernel[i], stride[i], padding, ops[i], dilation[i])
+        for i in range(nsp)
+    ]
     # the forward conv (TF rule) that maps `length` cells back to the input's size
-    before = [tf_same(length[i], (kernel[i] - 1) * dilation[i] + 1, stride[i])[0]
-              if padding == "same" else 0 for i in range(nsp)]
+    before = [
+        tf_same(length[i], (kernel[i] - 1) * dilation[i] + 1, stride[i])[0]
+        if padding == "same"
+        else 0
+        for i in range(nsp)
+    ]
     y = np.zeros((x.shape[0], *length, w.shape[-2]))
     for b, o in itertools.product(range(x.shape[0]), itertools.product(*map(range, x.shape[1:-1]))):
         for t in itertools.product(*map(range, kernel)):
@@ -252,12 +279,21 @@ TRANSPOSE_CASES = [
     ("conv2d_transpose", (1, 2, 3, 2), dict(filters=3, kernel=(1, 2), stride=3)),
     ("conv2d_transpose", (1, 3, 3, 2), dict(filters=2, kernel=4, stride=2, padding="same")),
     ("conv2d_transpose", (1, 4, 3, 2), dict(filters=2, kernel=3, padding="same", dilation=2)),
-    ("conv2d_transpose", (1, 3, 2, 2),
-     dict(filters=2, kernel=3, stride=2, padding="same", output_padding=1)),
-    ("conv2d_transpose", (1, 2, 3, 2),
-     dict(filters=2, kernel=(4, 2), stride=3, output_padding=(2, 1), bias=False)),
-    ("conv2d_transpose", (1, 3, 3, 1),
-     dict(filters=1, kernel=(4, 2), stride=(2, 3), padding="same", output_padding=(1, 2))),
+    (
+        "conv2d_transpose",
+        (1, 3, 2, 2),
+        dict(filters=2, kernel=3, stride=2, padding="same", output_padding=1),
+    ),
+    (
+        "conv2d_transpose",
+        (1, 2, 3, 2),
+        dict(filters=2, kernel=(4, 2), stride=3, output_padding=(2, 1), bias=False),
+    ),
+    (
+        "conv2d_transpose",
+        (1, 3, 3, 1),
+        dict(filters=1, kernel=(4, 2), stride=(2, 3), padding="same", output_padding=(1, 2)),
+    ),
     ("conv1d_transpose", (1, 4, 2), dict(filters=3, kernel=5, stride=3, padding="same")),
     ("conv1d_transpose", (1, 4, 2), dict(filters=3, kernel=2, stride=3, padding="same")),
     ("conv3d_transpose", (1, 2, 3, 2, 2), dict(filters=2, kernel=2, stride=2)),
@@ -271,8 +307,13 @@ def test_conv_transpose_matches_keras_semantics(name, shape, attrs):
     n = len(shape) - 2
     op = attrs.get("output_padding")
     want = ref_conv_transpose(
-        x, weights[0], tup(attrs.get("stride", 1), n), attrs.get("padding", "valid"),
-        None if op is None else tup(op, n), tup(attrs.get("dilation", 1), n))
+        x,
+        weights[0],
+        tup(attrs.get("stride", 1), n),
+        attrs.get("padding", "valid"),
+        None if op is None else tup(op, n),
+        tup(attrs.get("dilation", 1), n),
+    )
     if attrs.get("bias", True):
         want = want + weights[1]
     np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-5)
@@ -284,16 +325,24 @@ def test_conv2d_transpose_output_sizes_follow_keras():
     x = f32("N", 5, 5, 8)
     assert infer("conv2d_transpose", x, filters=4, kernel=3, stride=2)[0] == f32("N", 11, 11, 4)
     assert infer("conv2d_transpose", x, filters=4, kernel=3, stride=2, padding="same")[0] == (
-        f32("N", 10, 10, 4))
+        f32("N", 10, 10, 4)
+    )
     assert infer("conv2d_transpose", x, filters=4, kernel=1, stride=2)[0] == f32("N", 10, 10, 4)
 
 
 def test_conv2d_transpose_stores_crop_pairs_and_output_padding():
-    _, a = infer("conv2d_transpose", f32("N", 5, 5, 8), filters=4, kernel=3, stride=2,
-                 padding="same")
+    _, a = infer(
+        "conv2d_transpose", f32("N", 5, 5, 8), filters=4, kernel=3, stride=2, padding="same"
+    )
     assert a["padding"] == ((0, 1), (0, 1)) and a["output_padding"] == (0, 0)
-    _, a = infer("conv2d_transpose", f32("N", 5, 5, 8), filters=4, kernel=(1, 4), stride=(2, 2),
-                 padding="same")
+    _, a = infer(
+        "conv2d_transpose",
+        f32("N", 5, 5, 8),
+        filters=4,
+        kernel=(1, 4),
+        stride=(2, 2),
+        padding="same",
+    )
     assert a["padding"] == ((0, 0), (1, 1)) and a["output_padding"] == (1, 0)
 
 
@@ -302,20 +351,30 @@ def test_conv_transpose_explicit_pairs_crop_the_full_output_as_onnx():
     # there are only zeros (and the bias)
     x = RNG.standard_normal((1, 3, 2)).astype(np.float32)
     for pads, want_cells in [((2, 1), [2, 3, 4, 5, 6]), ((2, 0), [2, 3, 4, 5, 6, None])]:
-        y, (w, b) = run("conv1d_transpose", x, filters=2, kernel=3, stride=2, padding=(pads,),
-                        output_padding=(1,))
+        y, (w, b) = run(
+            "conv1d_transpose",
+            x,
+            filters=2,
+            kernel=3,
+            stride=2,
+            padding=(pads,),
+            output_padding=(1,),
+        )
         full = ref_conv_transpose(x, w, (2,), "valid", None, (1,))  # 7 cells
         want = np.stack([full[0, i] if i is not None else np.zeros(2) for i in want_cells]) + b
         np.testing.assert_allclose(y[0], want, rtol=1e-5, atol=1e-5)
 
 
 def test_conv_transpose_keeps_a_symbolic_size_with_same_padding():
-    t, _ = infer("conv1d_transpose", f32("N", "T", 8), filters=4, kernel=3, stride=2,
-                 padding="same")
+    t, _ = infer(
+        "conv1d_transpose", f32("N", "T", 8), filters=4, kernel=3, stride=2, padding="same"
+    )
     assert t == f32("N", "T*2", 4)
     e = error("conv1d_transpose", f32("N", "T", 8), filters=4, kernel=3, stride=2)
-    assert e.message == ('conv1d_transpose needs a known size for axis 1 of f32[N, T, 8]: only '
-                         '"same" padding keeps a symbolic size (times the stride)')
+    assert e.message == (
+        "conv1d_transpose needs a known size for axis 1 of f32[N, T, 8]: only "
+        '"same" padding keeps a symbolic size (times the stride)'
+    )
 
 
 def test_conv_transpose_flops():
@@ -327,61 +386,143 @@ def test_conv_transpose_flops():
 # --- errors ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name, x, attrs, message", [
-    ("conv2d", f32("N", 28, 28), dict(filters=8, kernel=3),
-     "conv2d needs a rank-4 input [N, H, W, C], got f32[N, 28, 28]"),
-    ("conv1d", f32("N", 8, 8, 1), dict(filters=8, kernel=3),
-     "conv1d needs a rank-3 input [N, W, C], got f32[N, 8, 8, 1]"),
-    ("conv3d", f32("N", 8, 8, 1), dict(filters=8, kernel=3),
-     "conv3d needs a rank-5 input [N, D, H, W, C], got f32[N, 8, 8, 1]"),
-    ("conv2d", TensorType("i32", ("N", 8, 8, 3)), dict(filters=8, kernel=3),
-     "conv2d needs a floating-point input, got i32[N, 8, 8, 3]"),
-    ("conv2d", f32("N", 8, 8, 3), dict(filters=4, kernel=3, groups=2),
-     "conv2d: the input's 3 channels do not divide into groups=2"),
-    ("conv2d", f32("N", 8, 8, 4), dict(filters=5, kernel=3, groups=2),
-     "conv2d: filters=5 do not divide into groups=2"),
-    ("conv2d", f32("N", 8, 8, 4), dict(filters=0, kernel=3),
-     "conv2d needs filters >= 1, got 0"),
-    ("conv2d", f32("N", 8, 8, 4), dict(filters=4, kernel=(3, 3, 3)),
-     "conv2d: kernel needs 2 values (one per spatial axis), got (3, 3, 3)"),
-    ("conv2d", f32("N", 8, 8, 4), dict(filters=4, kernel=(3, 0)),
-     "conv2d needs kernel >= 1, got (3, 0)"),
-    ("conv2d", f32("N", 8, 8, 4), dict(filters=4, kernel=3, stride=2, dilation=2),
-     "conv2d: stride > 1 together with dilation > 1 is not supported (as in Keras), "
-     "got stride=(2, 2), dilation=(2, 2)"),
-    ("conv2d", f32("N", 8, 8, "C"), dict(filters=4, kernel=3),
-     "conv2d needs a known channel count (the last dim), got symbol `C` in f32[N, 8, 8, C]"),
-    ("conv2d", f32("N", 8, 8, 4), dict(filters=4, kernel=3, padding="full"),
-     'conv2d: padding must be "valid", "same" or (before, after) pairs, got "full"'),
-    ("conv2d", f32("N", 8, 8, 4), dict(filters=4, kernel=3, padding=((1, 1),)),
-     "conv2d: padding needs 2 (before, after) pairs (one per spatial axis), got ((1, 1),)"),
-    ("conv2d", f32("N", 8, 8, 4), dict(filters=4, kernel=3, padding=((1, -1), (0, 0))),
-     "conv2d needs padding >= 0, got ((1, -1), (0, 0))"),
-    ("conv1d", f32("N", "T", 4), dict(filters=4, kernel=3, stride=2, padding="same"),
-     'conv1d: padding "same" with stride 2 needs a known size for axis 1, got symbol `T` in '
-     "f32[N, T, 4]"),
-    ("conv1d", f32("N", "T", 4), dict(filters=4, kernel=3),
-     'conv1d needs a known size for axis 1 of f32[N, T, 4]: a symbolic size is kept only by '
-     'stride 1 with "same" padding'),
-    ("depthwise_conv2d", f32("N", 8, 8, 4), dict(kernel=3, depth_multiplier=0),
-     "depthwise_conv2d needs depth_multiplier >= 1, got 0"),
-    ("conv2d_transpose", f32("N", 8, 8, 4), dict(filters=4, kernel=3, stride=2, output_padding=2),
-     "conv2d_transpose needs output_padding < stride, got output_padding=2, stride=(2, 2)"),
-    ("conv2d_transpose", f32("N", 2, 2, 4), dict(filters=4, kernel=1, padding=((1, 1), (0, 0))),
-     "conv2d_transpose: padding (1, 1) crops away all 2 cells of axis 1"),
-])
+@pytest.mark.parametrize(
+    "name, x, attrs, message",
+    [
+        (
+            "conv2d",
+            f32("N", 28, 28),
+            dict(filters=8, kernel=3),
+            "conv2d needs a rank-4 input [N, H, W, C], got f32[N, 28, 28]",
+        ),
+        (
+            "conv1d",
+            f32("N", 8, 8, 1),
+            dict(filters=8, kernel=3),
+            "conv1d needs a rank-3 input [N, W, C], got f32[N, 8, 8, 1]",
+        ),
+        (
+            "conv3d",
+            f32("N", 8, 8, 1),
+            dict(filters=8, kernel=3),
+            "conv3d needs a rank-5 input [N, D, H, W, C], got f32[N, 8, 8, 1]",
+        ),
+        (
+            "conv2d",
+            TensorType("i32", ("N", 8, 8, 3)),
+            dict(filters=8, kernel=3),
+            "conv2d needs a floating-point input, got i32[N, 8, 8, 3]",
+        ),
+        (
+            "conv2d",
+            f32("N", 8, 8, 3),
+            dict(filters=4, kernel=3, groups=2),
+            "conv2d: the input's 3 channels do not divide into groups=2",
+        ),
+        (
+            "conv2d",
+            f32("N", 8, 8, 4),
+            dict(filters=5, kernel=3, groups=2),
+            "conv2d: filters=5 do not divide into groups=2",
+        ),
+        (
+            "conv2d",
+            f32("N", 8, 8, 4),
+            dict(filters=0, kernel=3),
+            "conv2d needs filters >= 1, got 0",
+        ),
+        (
+            "conv2d",
+            f32("N", 8, 8, 4),
+            dict(filters=4, kernel=(3, 3, 3)),
+            "conv2d: kernel needs 2 values (one per spatial axis), got (3, 3, 3)",
+        ),
+        (
+            "conv2d",
+            f32("N", 8, 8, 4),
+            dict(filters=4, kernel=(3, 0)),
+            "conv2d needs kernel >= 1, got (3, 0)",
+        ),
+        (
+            "conv2d",
+            f32("N", 8, 8, 4),
+            dict(filters=4, kernel=3, stride=2, dilation=2),
+            "conv2d: stride > 1 together with dilation > 1 is not supported (as in Keras), "
+            "got stride=(2, 2), dilation=(2, 2)",
+        ),
+        (
+            "conv2d",
+            f32("N", 8, 8, "C"),
+            dict(filters=4, kernel=3),
+            "conv2d needs a known channel count (the last dim), got symbol `C` in f32[N, 8, 8, C]",
+        ),
+        (
+            "conv2d",
+            f32("N", 8, 8, 4),
+            dict(filters=4, kernel=3, padding="full"),
+            'conv2d: padding must be "valid", "same" or (before, after) pairs, got "full"',
+        ),
+        (
+            "conv2d",
+            f32("N", 8, 8, 4),
+            dict(filters=4, kernel=3, padding=((1, 1),)),
+            "conv2d: padding needs 2 (before, after) pairs (one per spatial axis), got ((1, 1),)",
+        ),
+        (
+            "conv2d",
+            f32("N", 8, 8, 4),
+            dict(filters=4, kernel=3, padding=((1, -1), (0, 0))),
+            "conv2d needs padding >= 0, got ((1, -1), (0, 0))",
+        ),
+        (
+            "conv1d",
+            f32("N", "T", 4),
+            dict(filters=4, kernel=3, stride=2, padding="same"),
+            'conv1d: padding "same" with stride 2 needs a known size for axis 1, got symbol `T` in '
+            "f32[N, T, 4]",
+        ),
+        (
+            "conv1d",
+            f32("N", "T", 4),
+            dict(filters=4, kernel=3),
+            "conv1d needs a known size for axis 1 of f32[N, T, 4]: a symbolic size is kept only by "
+            'stride 1 with "same" padding',
+        ),
+        (
+            "depthwise_conv2d",
+            f32("N", 8, 8, 4),
+            dict(kernel=3, depth_multiplier=0),
+            "depthwise_conv2d needs depth_multiplier >= 1, got 0",
+        ),
+        (
+            "conv2d_transpose",
+            f32("N", 8, 8, 4),
+            dict(filters=4, kernel=3, stride=2, output_padding=2),
+            "conv2d_transpose needs output_padding < stride, got output_padding=2, stride=(2, 2)",
+        ),
+        (
+            "conv2d_transpose",
+            f32("N", 2, 2, 4),
+            dict(filters=4, kernel=1, padding=((1, 1), (0, 0))),
+            "conv2d_transpose: padding (1, 1) crops away all 2 cells of axis 1",
+        ),
+    ],
+)
 def test_conv_bad_cases_say_what_is_wrong(name, x, attrs, message):
     assert error(name, x, **attrs).message == message
 
 
 def test_conv_too_small_input_names_the_axis_and_suggests_same():
     e = error("conv2d", f32("N", 3, 8, 1), filters=2, kernel=5)
-    assert e.message == ("conv2d: the input is too small: axis 1 of f32[N, 3, 8, 1] has 3 cells, "
-                         "the kernel spans 5")
+    assert e.message == (
+        "conv2d: the input is too small: axis 1 of f32[N, 3, 8, 1] has 3 cells, the kernel spans 5"
+    )
     assert e.hint == 'use padding="same"'
     e = error("conv1d", f32("N", 3, 1), filters=2, kernel=3, dilation=2, padding=((0, 1),))
-    assert e.message == ("conv1d: the input is too small: axis 1 of f32[N, 3, 1] has 3 cells "
-                         "(4 with padding), the dilated kernel spans 5")
+    assert e.message == (
+        "conv1d: the input is too small: axis 1 of f32[N, 3, 1] has 3 cells "
+        "(4 with padding), the dilated kernel spans 5"
+    )
     assert e.hint is None
 
 
@@ -390,4 +531,4 @@ def test_conv_evaluate_keeps_float64():
     _, a = infer("conv1d", f32(1, 5, 2), filters=1, kernel=3, bias=False)
     y = OPS["conv1d"].evaluate([x, np.ones((3, 2, 1))], a)
     assert y.dtype == np.float64
-    np.testing.assert_allclose(y[0, :, 0], [x[0, i:i + 3].sum() for i in range(3)])
+    np.testing.assert_allclose(y[0, :, 0], [x[0, i : i + 3].sum() for i in range(3)])

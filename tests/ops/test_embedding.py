@@ -42,7 +42,8 @@ def test_embedding_accepts_i64_ids_and_keeps_symbolic_dims():
 def test_embedding_weight_is_an_f32_uniform_table():
     specs = EMB.param_specs([TensorType("i64", ("N", "T"))], {"vocab": 1000, "dim": 64})
     assert {k: (p.shape, p.init, p.dtype) for k, p in specs.items()} == {
-        "embeddings": ((1000, 64), "uniform", "f32")}
+        "embeddings": ((1000, 64), "uniform", "f32")
+    }
 
 
 def test_embedding_rejects_float_ids():
@@ -85,14 +86,17 @@ def test_positional_embedding_weight_and_symbolic_length():
     assert POS.infer([f32("N", "T", 16)], {"max_length": 128})[0] == f32("N", "T", 16)
     specs = POS.param_specs([f32("N", "T", 16)], {"max_length": 128})
     assert {k: (p.shape, p.init) for k, p in specs.items()} == {
-        "embeddings": ((128, 16), "glorot_uniform")}
+        "embeddings": ((128, 16), "glorot_uniform")
+    }
 
 
 def test_positional_embedding_rejects_a_sequence_longer_than_max_length():
     with pytest.raises(ShapeError) as e:
         POS.infer([f32("N", 12, 16)], {"max_length": 10})
-    assert e.value.message == ("positional_embedding: the sequence has 12 steps, more than "
-                               "max_length=10, in f32[N, 12, 16]")
+    assert e.value.message == (
+        "positional_embedding: the sequence has 12 steps, more than "
+        "max_length=10, in f32[N, 12, 16]"
+    )
     assert e.value.hint == "raise max_length to at least 12"
     x, table = np.zeros((1, 12, 2), np.float32), np.zeros((10, 2), np.float32)
     with pytest.raises(ValueError, match="12 steps, more than max_length=10"):
@@ -103,8 +107,11 @@ def test_positional_embedding_rejects_bad_inputs():
     cases = [
         (f32("N", 16), "positional_embedding needs a rank-3 input [N, T, D], got f32[N, 16]"),
         (i32("N", 4, 8), "positional_embedding needs a floating-point input, got i32[N, 4, 8]"),
-        (f32("N", 4, "D"), "positional_embedding needs a known feature size D to create its "
-                           "weights, got f32[N, 4, D]"),
+        (
+            f32("N", 4, "D"),
+            "positional_embedding needs a known feature size D to create its "
+            "weights, got f32[N, 4, D]",
+        ),
     ]
     for t, message in cases:
         with pytest.raises(ShapeError) as e:

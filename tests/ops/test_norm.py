@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+
 from netc.ir import TensorType
 from netc.ops import OPS, Param, ShapeError
 
@@ -31,8 +32,9 @@ def error(name, *types, **attrs):
 
 
 def run(name, x, *weights, **attrs):
-    _, canon = infer(name, t(*x.shape, dtype={"float32": F32, "float16": "f16"}[str(x.dtype)]),
-                     **attrs)
+    _, canon = infer(
+        name, t(*x.shape, dtype={"float32": F32, "float16": "f16"}[str(x.dtype)]), **attrs
+    )
     return OPS[name].evaluate([x, *weights], canon)
 
 
@@ -51,8 +53,12 @@ def naive_batchnorm(x, gamma, beta, mean, var, eps, axis):
 
 
 def bn_weights(c):
-    return (rng.uniform(0.5, 2, c).astype(np.float32), rng.standard_normal(c).astype(np.float32),
-            rng.standard_normal(c).astype(np.float32), rng.uniform(0.1, 3, c).astype(np.float32))
+    return (
+        rng.uniform(0.5, 2, c).astype(np.float32),
+        rng.standard_normal(c).astype(np.float32),
+        rng.standard_normal(c).astype(np.float32),
+        rng.uniform(0.1, 3, c).astype(np.float32),
+    )
 
 
 def test_batchnorm_uses_moving_statistics_over_the_last_axis():
@@ -74,11 +80,13 @@ def test_batchnorm_without_center_and_scale_takes_only_the_statistics():
     x = rng.standard_normal((3, 4)).astype(np.float32)
     _, beta, mean, var = bn_weights(4)
     y = run("batchnorm", x, beta, mean, var, scale=False)
-    np.testing.assert_allclose(y, naive_batchnorm(x, np.ones(4), beta, mean, var, 1e-3, 1),
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        y, naive_batchnorm(x, np.ones(4), beta, mean, var, 1e-3, 1), rtol=1e-5, atol=1e-5
+    )
     y = run("batchnorm", x, mean, var, scale=False, center=False)
-    np.testing.assert_allclose(y, naive_batchnorm(x, np.ones(4), np.zeros(4), mean, var, 1e-3, 1),
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        y, naive_batchnorm(x, np.ones(4), np.zeros(4), mean, var, 1e-3, 1), rtol=1e-5, atol=1e-5
+    )
 
 
 def test_batchnorm_keeps_f16_and_computes_in_f32():
@@ -108,11 +116,17 @@ def test_batchnorm_weights_follow_keras_order_four_per_channel():
 def test_batchnorm_without_center_or_scale_drops_beta_or_gamma():
     x = t("N", 8)
     _, canon = infer("batchnorm", x, center=False)
-    assert list(OPS["batchnorm"].param_specs([x], canon)) == ["gamma", "moving_mean",
-                                                             "moving_variance"]
+    assert list(OPS["batchnorm"].param_specs([x], canon)) == [
+        "gamma",
+        "moving_mean",
+        "moving_variance",
+    ]
     _, canon = infer("batchnorm", x, scale=False)
-    assert list(OPS["batchnorm"].param_specs([x], canon)) == ["beta", "moving_mean",
-                                                             "moving_variance"]
+    assert list(OPS["batchnorm"].param_specs([x], canon)) == [
+        "beta",
+        "moving_mean",
+        "moving_variance",
+    ]
 
 
 def test_batchnorm_channel_axis_follows_axis():
@@ -123,8 +137,13 @@ def test_batchnorm_channel_axis_follows_axis():
 
 def test_batchnorm_defaults_are_keras():
     defaults = {a.name: a.default for a in OPS["batchnorm"].attrs}
-    assert defaults == {"axis": -1, "epsilon": 1e-3, "momentum": 0.99, "center": True,
-                        "scale": True}
+    assert defaults == {
+        "axis": -1,
+        "epsilon": 1e-3,
+        "momentum": 0.99,
+        "center": True,
+        "scale": True,
+    }
 
 
 def test_batchnorm_stores_a_non_negative_axis_idempotently():
@@ -136,14 +155,16 @@ def test_batchnorm_stores_a_non_negative_axis_idempotently():
 
 def test_batchnorm_errors():
     assert error("batchnorm", t("N", 4, dtype="i32")) == (
-        "batchnorm needs a floating-point input, got i32[N, 4]")
+        "batchnorm needs a floating-point input, got i32[N, 4]"
+    )
     assert error("batchnorm", t(4, "C")) == (
-        "batchnorm needs a known size on axis 1 to create weights, got symbol `C` in f32[4, C]")
-    assert error("batchnorm", t("N", 4), axis=2) == (
-        "batchnorm: axis 2 is out of range for rank 2")
+        "batchnorm needs a known size on axis 1 to create weights, got symbol `C` in f32[4, C]"
+    )
+    assert error("batchnorm", t("N", 4), axis=2) == ("batchnorm: axis 2 is out of range for rank 2")
     assert error("batchnorm", t("N", 4), epsilon=0.0) == "batchnorm needs epsilon > 0, got 0.0"
     assert error("batchnorm", t("N", 4), momentum=1.5) == (
-        "batchnorm needs 0 <= momentum <= 1, got 1.5")
+        "batchnorm needs 0 <= momentum <= 1, got 1.5"
+    )
 
 
 def test_batchnorm_counts_one_multiply_add_per_element():
@@ -178,11 +199,12 @@ def naive_layernorm(x, gamma, beta, eps, axes):
 
 def test_layernorm_normalizes_each_sample_over_the_last_axis():
     x = rng.standard_normal((2, 3, 6)).astype(np.float32)
-    gamma, beta = rng.standard_normal(6).astype(np.float32), rng.standard_normal(6).astype(
-        np.float32)
+    gamma, beta = (
+        rng.standard_normal(6).astype(np.float32),
+        rng.standard_normal(6).astype(np.float32),
+    )
     y = run("layernorm", x, gamma, beta)
-    np.testing.assert_allclose(y, naive_layernorm(x, gamma, beta, 1e-3, (2,)), rtol=1e-5,
-                               atol=1e-5)
+    np.testing.assert_allclose(y, naive_layernorm(x, gamma, beta, 1e-3, (2,)), rtol=1e-5, atol=1e-5)
 
 
 def test_layernorm_normalizes_several_axes_with_weights_of_their_shape():
@@ -190,17 +212,23 @@ def test_layernorm_normalizes_several_axes_with_weights_of_their_shape():
     gamma = rng.standard_normal((3, 5)).astype(np.float32)
     beta = rng.standard_normal((3, 5)).astype(np.float32)
     y = run("layernorm", x, gamma, beta, axis=(-1, 1), epsilon=1e-5)
-    np.testing.assert_allclose(y, naive_layernorm(x, gamma, beta, 1e-5, (1, 3)), rtol=1e-5,
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        y, naive_layernorm(x, gamma, beta, 1e-5, (1, 3)), rtol=1e-5, atol=1e-5
+    )
 
 
 def test_layernorm_without_center_and_scale_has_no_weights():
     x = rng.standard_normal((2, 7)).astype(np.float32)
     y = run("layernorm", x, center=False, scale=False)
-    np.testing.assert_allclose(y, naive_layernorm(x, np.ones(7), np.zeros(7), 1e-3, (1,)),
-                               rtol=1e-5, atol=1e-5)
-    assert OPS["layernorm"].param_specs([t("N", 7)], infer("layernorm", t("N", 7), center=False,
-                                                           scale=False)[1]) == {}
+    np.testing.assert_allclose(
+        y, naive_layernorm(x, np.ones(7), np.zeros(7), 1e-3, (1,)), rtol=1e-5, atol=1e-5
+    )
+    assert (
+        OPS["layernorm"].param_specs(
+            [t("N", 7)], infer("layernorm", t("N", 7), center=False, scale=False)[1]
+        )
+        == {}
+    )
 
 
 def test_layernorm_weights_have_the_normalized_axes_shape():
@@ -230,12 +258,14 @@ def test_layernorm_defaults_are_keras():
 
 def test_layernorm_errors():
     assert error("layernorm", t("N", "T", 8), axis=(1, 2)) == (
-        "layernorm needs a known size on axis 1 to create weights, got symbol `T` in f32[N, T, 8]")
+        "layernorm needs a known size on axis 1 to create weights, got symbol `T` in f32[N, T, 8]"
+    )
     assert error("layernorm", t("N", 8), axis=(1, -1)) == "layernorm lists axis 1 twice"
     assert error("layernorm", t("N", 8), axis=()) == "layernorm needs at least one axis"
     assert error("layernorm", t("N", 8), axis=3) == "layernorm: axis 3 is out of range for rank 2"
     assert error("layernorm", t("N", 8, dtype="i64")) == (
-        "layernorm needs a floating-point input, got i64[N, 8]")
+        "layernorm needs a floating-point input, got i64[N, 8]"
+    )
 
 
 def test_layernorm_over_a_symbolic_axis_is_fine_without_weights():

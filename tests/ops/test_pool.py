@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import pytest
+
 from netc.ir import TensorType
 from netc.ops import OPS, ShapeError
 
@@ -126,26 +127,57 @@ def test_pool_flops_count_every_window_cell():
     assert OPS["avgpool"].count_flops([x], t, a) == 4 * 4 * 3 * 9
 
 
-@pytest.mark.parametrize("name, x, attrs, message", [
-    ("maxpool", f32("N", 10), {}, "maxpool needs a rank-3, 4 or 5 input [N, *spatial, C], "
-     "got f32[N, 10]"),
-    ("avgpool", TensorType("i32", ("N", 4, 4, 1)), {},
-     "avgpool needs a floating-point input, got i32[N, 4, 4, 1]"),
-    ("maxpool", f32("N", 4, 4, 1), dict(size=(2, 2, 2)),
-     "maxpool: size needs 2 values (one per spatial axis), got (2, 2, 2)"),
-    ("maxpool", f32("N", 4, 4, 1), dict(stride=0), "maxpool needs stride >= 1, got 0"),
-    ("maxpool", f32("N", 4, 4, 1), dict(padding=((2, 0), (0, 0))),
-     "maxpool needs padding smaller than the window on each side, got "
-     "padding=((2, 0), (0, 0)) for size=(2, 2)"),
-    ("avgpool", f32("N", "T", 4), dict(size=2, padding="same"),
-     'avgpool: padding "same" with stride 2 needs a known size for axis 1, got symbol `T` in '
-     "f32[N, T, 4]"),
-    ("maxpool", f32("N", "T", 4), dict(size=2),
-     'maxpool needs a known size for axis 1 of f32[N, T, 4]: a symbolic size is kept only by '
-     'stride 1 with "same" padding'),
-    ("global_avgpool", f32("N", 10), {},
-     "global_avgpool needs an input [N, *spatial, C] of rank >= 3, got f32[N, 10]"),
-])
+@pytest.mark.parametrize(
+    "name, x, attrs, message",
+    [
+        (
+            "maxpool",
+            f32("N", 10),
+            {},
+            "maxpool needs a rank-3, 4 or 5 input [N, *spatial, C], got f32[N, 10]",
+        ),
+        (
+            "avgpool",
+            TensorType("i32", ("N", 4, 4, 1)),
+            {},
+            "avgpool needs a floating-point input, got i32[N, 4, 4, 1]",
+        ),
+        (
+            "maxpool",
+            f32("N", 4, 4, 1),
+            dict(size=(2, 2, 2)),
+            "maxpool: size needs 2 values (one per spatial axis), got (2, 2, 2)",
+        ),
+        ("maxpool", f32("N", 4, 4, 1), dict(stride=0), "maxpool needs stride >= 1, got 0"),
+        (
+            "maxpool",
+            f32("N", 4, 4, 1),
+            dict(padding=((2, 0), (0, 0))),
+            "maxpool needs padding smaller than the window on each side, got "
+            "padding=((2, 0), (0, 0)) for size=(2, 2)",
+        ),
+        (
+            "avgpool",
+            f32("N", "T", 4),
+            dict(size=2, padding="same"),
+            'avgpool: padding "same" with stride 2 needs a known size for axis 1, got symbol `T` '
+            "in f32[N, T, 4]",
+        ),
+        (
+            "maxpool",
+            f32("N", "T", 4),
+            dict(size=2),
+            "maxpool needs a known size for axis 1 of f32[N, T, 4]: a symbolic size is kept only "
+            'by stride 1 with "same" padding',
+        ),
+        (
+            "global_avgpool",
+            f32("N", 10),
+            {},
+            "global_avgpool needs an input [N, *spatial, C] of rank >= 3, got f32[N, 10]",
+        ),
+    ],
+)
 def test_pool_bad_cases_say_what_is_wrong(name, x, attrs, message):
     with pytest.raises(ShapeError) as info:
         infer(name, x, **attrs)
@@ -155,13 +187,14 @@ def test_pool_bad_cases_say_what_is_wrong(name, x, attrs, message):
 def test_pool_too_small_input_suggests_same():
     with pytest.raises(ShapeError) as info:
         infer("maxpool", f32("N", 2, 8, 1), size=3)
-    assert info.value.message == ("maxpool: the input is too small: axis 1 of f32[N, 2, 8, 1] has "
-                                  "2 cells, the pool window spans 3")
+    assert info.value.message == (
+        "maxpool: the input is too small: axis 1 of f32[N, 2, 8, 1] has "
+        "2 cells, the pool window spans 3"
+    )
     assert info.value.hint == 'use padding="same"'
 
 
-@pytest.mark.parametrize("name, reduce", [("global_avgpool", np.mean),
-                                          ("global_maxpool", np.max)])
+@pytest.mark.parametrize("name, reduce", [("global_avgpool", np.mean), ("global_maxpool", np.max)])
 @pytest.mark.parametrize("shape", [(2, 5, 3), (2, 3, 4, 3), (1, 2, 3, 2, 4)])
 def test_global_pool_reduces_every_spatial_axis(name, reduce, shape):
     x = RNG.standard_normal(shape).astype(np.float32)

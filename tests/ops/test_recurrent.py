@@ -39,8 +39,12 @@ def textbook_lstm(x, kernel, recurrent, bias):
     for b in range(n):
         h, c = np.zeros(u), np.zeros(u)
         for s in range(t):
-            pre = [x[b, s] @ kernel[:, g * u:(g + 1) * u] + h @ recurrent[:, g * u:(g + 1) * u]
-                   + bias[g * u:(g + 1) * u] for g in range(4)]
+            pre = [
+                x[b, s] @ kernel[:, g * u : (g + 1) * u]
+                + h @ recurrent[:, g * u : (g + 1) * u]
+                + bias[g * u : (g + 1) * u]
+                for g in range(4)
+            ]
             new_c = np.zeros(u)
             new_h = np.zeros(u)
             for j in range(u):
@@ -59,10 +63,10 @@ def textbook_gru(x, kernel, recurrent, bias, reset_after):
     n, t, _ = x.shape
     u = recurrent.shape[0]
     b_in, b_rec = (bias[0], bias[1]) if reset_after else (bias, np.zeros(3 * u))
-    W = [kernel[:, g * u:(g + 1) * u] for g in range(3)]
-    U = [recurrent[:, g * u:(g + 1) * u] for g in range(3)]
-    bi = [b_in[g * u:(g + 1) * u] for g in range(3)]
-    br = [b_rec[g * u:(g + 1) * u] for g in range(3)]
+    W = [kernel[:, g * u : (g + 1) * u] for g in range(3)]
+    U = [recurrent[:, g * u : (g + 1) * u] for g in range(3)]
+    bi = [b_in[g * u : (g + 1) * u] for g in range(3)]
+    br = [b_rec[g * u : (g + 1) * u] for g in range(3)]
     seq = np.zeros((n, t, u))
     for b in range(n):
         h = np.zeros(u)
@@ -107,8 +111,9 @@ def test_lstm_returns_the_last_step_by_default(rng):
 
 def test_lstm_return_state_gives_output_h_and_c(rng):
     x = rng.normal(size=(2, 5, 3)).astype(np.float32)
-    t, _ = OPS["lstm"].infer([f32("N", 5, 3)], {"units": 4, "return_sequences": True,
-                                                 "return_state": True})
+    t, _ = OPS["lstm"].infer(
+        [f32("N", 5, 3)], {"units": 4, "return_sequences": True, "return_state": True}
+    )
     assert t == (f32("N", 5, 4), f32("N", 4), f32("N", 4))
     w = random_weights("lstm", x, rng, units=4)
     out, h, c = run("lstm", x, w, units=4, return_sequences=True, return_state=True)
@@ -141,8 +146,12 @@ def test_lstm_weights_follow_keras_layout_and_count():
 def test_lstm_keeps_symbolic_batch_and_time():
     t, attrs = OPS["lstm"].infer([f32("N", "T", 32)], {"units": 64, "return_sequences": True})
     assert t == f32("N", "T", 64)
-    assert attrs == {"units": 64, "return_sequences": True, "return_state": False,
-                     "go_backwards": False}
+    assert attrs == {
+        "units": 64,
+        "return_sequences": True,
+        "return_state": False,
+        "go_backwards": False,
+    }
     assert OPS["lstm"].infer([f32("N", "T", 32)], attrs) == (t, attrs)  # idempotent
     assert OPS["lstm"].infer([f32("N", "T", 32)], {"units": 64})[0] == f32("N", 64)
 
@@ -162,10 +171,16 @@ def test_lstm_rejects_a_rank_2_input():
 
 def test_lstm_rejects_integer_input_unknown_features_and_zero_units():
     cases = [
-        ([TensorType("i32", ("N", 4, 3))], {"units": 2},
-         "lstm needs a floating-point input, got i32[N, 4, 3]"),
-        ([f32("N", "T", "F")], {"units": 2},
-         "lstm needs a known feature size F to create its weights, got f32[N, T, F]"),
+        (
+            [TensorType("i32", ("N", 4, 3))],
+            {"units": 2},
+            "lstm needs a floating-point input, got i32[N, 4, 3]",
+        ),
+        (
+            [f32("N", "T", "F")],
+            {"units": 2},
+            "lstm needs a known feature size F to create its weights, got f32[N, T, F]",
+        ),
         ([f32("N", 4, 3)], {"units": 0}, "lstm needs units >= 1, got 0"),
         ([f32("N", 0, 3)], {"units": 2}, "lstm needs at least one time step, got f32[N, 0, 3]"),
     ]

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+
 from netc.ir import TensorType
 from netc.ops import OPS, ShapeError
 
@@ -64,13 +65,16 @@ def naive_reduce(name, x, axes, keepdims):
 
 
 @pytest.mark.parametrize("name", REDUCTIONS)
-@pytest.mark.parametrize("axis,keepdims,axes", [
-    (None, False, (0, 1, 2)),
-    (1, False, (1,)),
-    (-1, True, (2,)),
-    ((0, 2), False, (0, 2)),
-    ((2, -3), True, (0, 2)),
-])
+@pytest.mark.parametrize(
+    "axis,keepdims,axes",
+    [
+        (None, False, (0, 1, 2)),
+        (1, False, (1,)),
+        (-1, True, (2,)),
+        ((0, 2), False, (0, 2)),
+        ((2, -3), True, (0, 2)),
+    ],
+)
 def test_reductions_match_naive_folds(name, axis, keepdims, axes):
     x = np.random.default_rng(1).uniform(0.5, 1.5, (2, 3, 4)).astype(np.float32)
     y = run(name, x, axis=axis, keepdims=keepdims)
@@ -111,12 +115,15 @@ def test_f16_mean_accumulates_in_f32():
 
 def test_reduction_errors():
     assert error("reduce_sum", t("N", 4), axis=2) == (
-        "reduce_sum: axis 2 is out of range for rank 2")
+        "reduce_sum: axis 2 is out of range for rank 2"
+    )
     assert error("reduce_max", t("N", 4), axis=(1, -1)) == "reduce_max lists axis 1 twice"
     assert error("reduce_mean", t("N", 4, dtype="i32")) == (
-        "reduce_mean needs a floating-point input, got i32[N, 4]")
+        "reduce_mean needs a floating-point input, got i32[N, 4]"
+    )
     assert error("reduce_sum", t("N", 4, dtype="bool")) == (
-        "reduce_sum needs a numeric input, got bool[N, 4]")
+        "reduce_sum needs a numeric input, got bool[N, 4]"
+    )
 
 
 def test_reductions_count_one_flop_per_input_value():

@@ -7,11 +7,18 @@ import math
 
 import numpy as np
 import pytest
+
 from netc.ir import TensorType
 from netc.ops import OPS, ShapeError
 
-NETC_DTYPE = {"float32": "f32", "float16": "f16", "float64": "f64", "int32": "i32",
-              "int64": "i64", "bool": "bool"}
+NETC_DTYPE = {
+    "float32": "f32",
+    "float16": "f16",
+    "float64": "f64",
+    "int32": "i32",
+    "int64": "i64",
+    "bool": "bool",
+}
 
 
 def t(*shape, dtype="f32"):
@@ -33,11 +40,15 @@ def error(name, *types, **attrs):
 
 def run(name, *xs, **attrs):
     """Evaluate with the canonical attrs and check the result against the inferred type."""
-    out_type, canon = infer(name, *(t(*x.shape, dtype=NETC_DTYPE[str(x.dtype)]) for x in xs),
-                            **attrs)
+    out_type, canon = infer(
+        name, *(t(*x.shape, dtype=NETC_DTYPE[str(x.dtype)]) for x in xs), **attrs
+    )
     y = OPS[name].evaluate(list(xs), canon)
-    for arr, ty in zip(y if isinstance(y, tuple) else (y,),
-                       out_type if isinstance(out_type, tuple) else (out_type,), strict=True):
+    for arr, ty in zip(
+        y if isinstance(y, tuple) else (y,),
+        out_type if isinstance(out_type, tuple) else (out_type,),
+        strict=True,
+    ):
         assert arr.shape == ty.shape and NETC_DTYPE[str(arr.dtype)] == ty.dtype
     return y
 
@@ -97,16 +108,21 @@ def test_reshape_fills_a_symbolic_minus_one():
 
 def test_reshape_errors():
     assert error("reshape", t("N", 28, 28), shape=(10, 10)) == (
-        "reshape cannot turn f32[N, 28, 28] into [N, 10, 10]: 784 values per sample against 100")
+        "reshape cannot turn f32[N, 28, 28] into [N, 10, 10]: 784 values per sample against 100"
+    )
     assert error("reshape", t("N", 10), shape=(-1, 3)) == (
         "reshape cannot turn f32[N, 10] into [N, -1, 3]: 10 values per sample is not a multiple "
-        "of 3")
+        "of 3"
+    )
     assert error("reshape", t("N", "T", 4), shape=(8,)) == (
-        "reshape cannot turn f32[N, T, 4] into [N, 8]: T*4 values per sample against 8")
+        "reshape cannot turn f32[N, T, 4] into [N, 8]: T*4 values per sample against 8"
+    )
     assert error("reshape", t("N", 4), shape=(-1, -1)) == (
-        "reshape needs target dims >= 1 and at most one -1, got (-1, -1)")
+        "reshape needs target dims >= 1 and at most one -1, got (-1, -1)"
+    )
     assert error("reshape", t("N", 4), shape=(0, 4)) == (
-        "reshape needs target dims >= 1 and at most one -1, got (0, 4)")
+        "reshape needs target dims >= 1 and at most one -1, got (0, 4)"
+    )
 
 
 def test_reshape_symbolic_count_mismatch_hints_at_minus_one():
@@ -133,11 +149,14 @@ def test_transpose_stores_a_non_negative_perm():
 
 def test_transpose_errors():
     assert error("transpose", t("N", 4, 5), perm=(0, 1)) == (
-        "transpose needs a perm of 3 axes for f32[N, 4, 5], got (0, 1)")
+        "transpose needs a perm of 3 axes for f32[N, 4, 5], got (0, 1)"
+    )
     assert error("transpose", t("N", 4, 5), perm=(0, 1, 1)) == (
-        "transpose: perm (0, 1, 1) is not a permutation of the axes 0..2")
+        "transpose: perm (0, 1, 1) is not a permutation of the axes 0..2"
+    )
     assert error("transpose", t("N", 4, 5), perm=(0, 3, 1)) == (
-        "transpose: axis 3 in perm (0, 3, 1) is out of range for rank 3")
+        "transpose: axis 3 in perm (0, 3, 1) is out of range for rank 3"
+    )
 
 
 # --- concat, split ---------------------------------------------------------------------------
@@ -162,17 +181,23 @@ def test_concat_along_another_axis_and_symbolic_batch():
 
 def test_concat_errors():
     assert error("concat", t("N", 4, 5), t("N", 3, 6), axis=-1) == (
-        "concat along axis 2: dim 1 differs, 4 in f32[N, 4, 5] against 3 in f32[N, 3, 6]")
+        "concat along axis 2: dim 1 differs, 4 in f32[N, 4, 5] against 3 in f32[N, 3, 6]"
+    )
     assert error("concat", t("N", 4), t("M", 4)) == (
-        "concat along axis 1: dim 0 differs, N in f32[N, 4] against M in f32[M, 4]")
+        "concat along axis 1: dim 0 differs, N in f32[N, 4] against M in f32[M, 4]"
+    )
     assert error("concat", t("N", 4), t("N", 4, dtype="f16")) == (
-        "concat needs inputs of one dtype, got f32[N, 4] and f16[N, 4]")
+        "concat needs inputs of one dtype, got f32[N, 4] and f16[N, 4]"
+    )
     assert error("concat", t("N", 4), t("N", 4, 1)) == (
-        "concat needs inputs of one rank, got f32[N, 4] and f32[N, 4, 1]")
+        "concat needs inputs of one rank, got f32[N, 4] and f32[N, 4, 1]"
+    )
     assert error("concat", t("N", "T"), t("N", 3), axis=1) == (
-        "concat along axis 1 needs known sizes there, got symbol `T` in f32[N, T]")
+        "concat along axis 1 needs known sizes there, got symbol `T` in f32[N, T]"
+    )
     assert error("concat", t("N", 4), t("N", 4), axis=2) == (
-        "concat: axis 2 is out of range for rank 2")
+        "concat: axis 2 is out of range for rank 2"
+    )
     assert error("concat") == "concat needs at least one input"
 
 
@@ -196,14 +221,18 @@ def test_split_by_sizes():
 
 def test_split_errors():
     assert error("split", t("N", 10), sections=3) == (
-        "split: 3 sections do not divide dim 10 of axis 1 in f32[N, 10]")
+        "split: 3 sections do not divide dim 10 of axis 1 in f32[N, 10]"
+    )
     assert error("split", t("N", 10), sections=(3, 4)) == (
-        "split: sections (3, 4) add up to 7, not to dim 10 of axis 1 in f32[N, 10]")
+        "split: sections (3, 4) add up to 7, not to dim 10 of axis 1 in f32[N, 10]"
+    )
     assert error("split", t("N", 10), axis=0) == (
-        "split needs a known size on axis 0, got symbol `N` in f32[N, 10]")
+        "split needs a known size on axis 0, got symbol `N` in f32[N, 10]"
+    )
     assert error("split", t("N", 10), sections=0) == "split needs sections >= 1, got 0"
     assert error("split", t("N", 10), sections=(10, 0)) == (
-        "split needs section sizes >= 1, got (10, 0)")
+        "split needs section sizes >= 1, got (10, 0)"
+    )
 
 
 # --- slice, squeeze, expand_dims -------------------------------------------------------------
@@ -234,35 +263,46 @@ def test_slice_stores_non_negative_axes_and_explicit_steps():
 
 
 def test_slice_takes_a_symbolic_dim_whole_or_as_a_fixed_window():
-    out, _ = infer("slice", t("N", "T", 4), axes=(1, 2), starts=(0, 1), ends=(None, 3),
-                   steps=(1, 1))
+    out, _ = infer(
+        "slice", t("N", "T", 4), axes=(1, 2), starts=(0, 1), ends=(None, 3), steps=(1, 1)
+    )
     assert out == t("N", "T", 2)
-    assert infer("slice", t("N", "T", 4), axes=(1,), starts=(-1,), ends=(None,),
-                 steps=(1,))[0] == t("N", 1, 4)
-    assert infer("slice", t("N", "T", 4), axes=(1,), starts=(-5,), ends=(-2,),
-                 steps=(1,))[0] == t("N", 3, 4)
-    assert infer("slice", t("N", "T", 4), axes=(1,), starts=(1,), ends=(3,),
-                 steps=(1,))[0] == t("N", 2, 4)
+    assert infer("slice", t("N", "T", 4), axes=(1,), starts=(-1,), ends=(None,), steps=(1,))[
+        0
+    ] == t("N", 1, 4)
+    assert infer("slice", t("N", "T", 4), axes=(1,), starts=(-5,), ends=(-2,), steps=(1,))[0] == t(
+        "N", 3, 4
+    )
+    assert infer("slice", t("N", "T", 4), axes=(1,), starts=(1,), ends=(3,), steps=(1,))[0] == t(
+        "N", 2, 4
+    )
     assert error("slice", t("N", "T", 4), axes=(1,), starts=(1,), ends=(None,), steps=(1,)) == (
         "slice cannot take 1: of symbolic dim `T` (axis 1 of f32[N, T, 4]): its size would "
-        "depend on `T`")
+        "depend on `T`"
+    )
     assert error("slice", t("N", "T", 4), axes=(1,), starts=(0,), ends=(4,), steps=(2,)) == (
         "slice cannot take 0:4:2 of symbolic dim `T` (axis 1 of f32[N, T, 4]): its size would "
-        "depend on `T`")
+        "depend on `T`"
+    )
 
 
 def test_slice_errors():
     x = t("N", 10)
     assert error("slice", x, axes=(1,), starts=(5,), ends=(2,), steps=(1,)) == (
-        "slice 5:2 of axis 1 (size 10) in f32[N, 10] is empty")
+        "slice 5:2 of axis 1 (size 10) in f32[N, 10] is empty"
+    )
     assert error("slice", x, axes=(1,), starts=(0,), ends=(None,), steps=(0,)) == (
-        "slice: the step on axis 1 must not be 0")
+        "slice: the step on axis 1 must not be 0"
+    )
     assert error("slice", x, axes=(1, -1), starts=(0, 0), ends=(2, 2), steps=(1, 1)) == (
-        "slice lists axis 1 twice")
+        "slice lists axis 1 twice"
+    )
     assert error("slice", x, axes=(1,), starts=(0, 1), ends=(2,), steps=(1,)) == (
-        "slice needs one start, end and step per axis, got 1 axes, 2 starts, 1 ends and 1 steps")
+        "slice needs one start, end and step per axis, got 1 axes, 2 starts, 1 ends and 1 steps"
+    )
     assert error("slice", x, axes=(2,), starts=(0,), ends=(2,), steps=(1,)) == (
-        "slice: axis 2 is out of range for rank 2")
+        "slice: axis 2 is out of range for rank 2"
+    )
 
 
 def test_squeeze_removes_size_one_axes():
@@ -270,7 +310,8 @@ def test_squeeze_removes_size_one_axes():
     y = run("squeeze", x, axes=(-1, 1))
     assert y.shape == (2, 3)
     assert [[y[n, c] for c in range(3)] for n in range(2)] == [
-        [x[n, 0, c, 0] for c in range(3)] for n in range(2)]
+        [x[n, 0, c, 0] for c in range(3)] for n in range(2)
+    ]
     out, canon = assert_idempotent("squeeze", t("N", 1, 3, 1), axes=(-1, 1))
     assert out == t("N", 3) and canon == {"axes": (1, 3)}
     assert infer("squeeze", t("N", 1, 3), axes=1)[1] == {"axes": (1,)}
@@ -278,9 +319,11 @@ def test_squeeze_removes_size_one_axes():
 
 def test_squeeze_errors():
     assert error("squeeze", t("N", 2, 3), axes=(1,)) == (
-        "squeeze: axis 1 of f32[N, 2, 3] has size 2, not 1")
+        "squeeze: axis 1 of f32[N, 2, 3] has size 2, not 1"
+    )
     assert error("squeeze", t("N", 2, 3), axes=(0,)) == (
-        "squeeze: axis 0 of f32[N, 2, 3] has size N, not 1")
+        "squeeze: axis 0 of f32[N, 2, 3] has size N, not 1"
+    )
     assert error("squeeze", t("N", 1), axes=(1, -1)) == "squeeze lists axis 1 twice"
     assert error("squeeze", t("N", 1), axes=()) == "squeeze needs at least one axis"
 
@@ -293,7 +336,8 @@ def test_expand_dims_inserts_an_axis_as_numpy():
     assert out == t("N", 3, 1) and canon == {"axis": 2}
     assert infer("expand_dims", t("N", 3), axis=1)[0] == t("N", 1, 3)
     assert error("expand_dims", t("N", 3), axis=3) == (
-        "expand_dims: axis 3 is out of range for rank 3")
+        "expand_dims: axis 3 is out of range for rank 3"
+    )
 
 
 # --- pad -------------------------------------------------------------------------------------
@@ -343,15 +387,18 @@ def test_pad_several_axes_with_symbolic_batch():
 def test_pad_errors():
     x = t("N", 4)
     assert error("pad", x, pads=((0, 0),)) == (
-        "pad needs one (before, after) pair per axis, 2 for f32[N, 4], got 1")
-    assert error("pad", x, pads=((0, 0), (-1, 0))) == (
-        "pad needs pads >= 0, got (-1, 0) on axis 1")
+        "pad needs one (before, after) pair per axis, 2 for f32[N, 4], got 1"
+    )
+    assert error("pad", x, pads=((0, 0), (-1, 0))) == ("pad needs pads >= 0, got (-1, 0) on axis 1")
     assert error("pad", x, pads=((1, 0), (0, 0))) == (
-        "pad cannot pad symbolic dim `N` (axis 0 of f32[N, 4])")
+        "pad cannot pad symbolic dim `N` (axis 0 of f32[N, 4])"
+    )
     assert error("pad", x, pads=((0, 0), (4, 0)), mode="reflect") == (
-        'pad mode "reflect" needs pads smaller than the dim, got (4, 0) on axis 1 of size 4')
+        'pad mode "reflect" needs pads smaller than the dim, got (4, 0) on axis 1 of size 4'
+    )
     assert error("pad", x, pads=((0, 0), (1, 0)), mode="edge", value=1.0) == (
-        'pad value applies only to mode "constant", got value 1.0 with mode "edge"')
+        'pad value applies only to mode "constant", got value 1.0 with mode "edge"'
+    )
 
 
 # --- upsample, resize ------------------------------------------------------------------------
@@ -381,11 +428,14 @@ def test_upsample_bilinear_is_a_half_pixel_resize():
 
 def test_upsample_errors():
     assert error("upsample", t("N", 4)) == (
-        "upsample needs a rank-3, 4 or 5 input [N, spatial..., C], got f32[N, 4]")
+        "upsample needs a rank-3, 4 or 5 input [N, spatial..., C], got f32[N, 4]"
+    )
     assert error("upsample", t("N", 4, 3), method="bilinear") == (
-        'upsample method "bilinear" needs a rank-4 input [N, H, W, C], got f32[N, 4, 3]')
+        'upsample method "bilinear" needs a rank-4 input [N, H, W, C], got f32[N, 4, 3]'
+    )
     assert error("upsample", t("N", 4, 4, 3), size=(2, 2, 2)) == (
-        "upsample size for 2 spatial axes needs 2 values, got 3")
+        "upsample size for 2 spatial axes needs 2 values, got 3"
+    )
     assert error("upsample", t("N", 4, 4, 3), size=0) == "upsample needs sizes >= 1, got (0, 0)"
 
 
@@ -409,7 +459,8 @@ def naive_resize(x, size, method):
     rows = naive_resize_axis(x.shape[1], size[0], method)
     cols = naive_resize_axis(x.shape[2], size[1], method)
     for b, (i, (r0, r1, fr)), (j, (c0, c1, fc)), k in itertools.product(
-            range(n), enumerate(rows), enumerate(cols), range(c)):
+        range(n), enumerate(rows), enumerate(cols), range(c)
+    ):
         top = x[b, r0, c0, k] * (1 - fc) + x[b, r0, c1, k] * fc
         bottom = x[b, r1, c0, k] * (1 - fc) + x[b, r1, c1, k] * fc
         y[b, i, j, k] = top * (1 - fr) + bottom * fr
@@ -434,10 +485,12 @@ def test_resize_bilinear_worked_example():
 def test_resize_shapes_and_errors():
     assert infer("resize", t("N", "H", "W", 3), size=(224, 224))[0] == t("N", 224, 224, 3)
     assert error("resize", t("N", 4, 3), size=(2, 2)) == (
-        "resize needs a rank-4 input [N, H, W, C], got f32[N, 4, 3]")
+        "resize needs a rank-4 input [N, H, W, C], got f32[N, 4, 3]"
+    )
     assert error("resize", t("N", 4, 4, 3), size=(0, 2)) == "resize needs sizes >= 1, got (0, 2)"
     assert error("resize", t("N", 4, 4, 3, dtype="i32"), size=(2, 2)) == (
-        "resize needs a floating-point input, got i32[N, 4, 4, 3]")
+        "resize needs a floating-point input, got i32[N, 4, 4, 3]"
+    )
 
 
 # --- cast ------------------------------------------------------------------------------------
@@ -452,7 +505,10 @@ def test_cast_truncates_toward_zero_and_maps_nonzero_to_true():
 
 
 def test_shape_ops_cost_no_flops():
-    for name, attrs in [("flatten", {}), ("transpose", {"perm": (1, 0)}),
-                        ("cast", {"dtype": "f16"})]:
+    for name, attrs in [
+        ("flatten", {}),
+        ("transpose", {"perm": (1, 0)}),
+        ("cast", {"dtype": "f16"}),
+    ]:
         out, canon = infer(name, t("N", 8), **attrs)
         assert OPS[name].count_flops([t("N", 8)], out, canon) == 0

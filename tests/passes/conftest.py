@@ -42,7 +42,8 @@ def same_numbers():
     tolerances of netc.passes.checking)."""
 
     def check(before: tuple[Graph, dict], after: tuple[Graph, dict], seed: int = 0) -> None:
-        Checker(*before, seed=seed).check("the pass under test", before[0], *after,
-                                          weights_changed=after[1] is not before[1])
+        Checker(*before, seed=seed).check(
+            "the pass under test", before[0], *after, weights_changed=after[1] is not before[1]
+        )
 
     return check

@@ -26,8 +26,9 @@ def random_weights(graph: Graph, seed: int = 0) -> dict[str, np.ndarray]:
     return out
 
 
-def freeze_inputs(graph: Graph, weights: dict[str, np.ndarray], *, as_weights=(),
-                  as_constants=(), seed: int = 1) -> tuple[Graph, dict[str, np.ndarray]]:
+def freeze_inputs(
+    graph: Graph, weights: dict[str, np.ndarray], *, as_weights=(), as_constants=(), seed: int = 1
+) -> tuple[Graph, dict[str, np.ndarray]]:
     """Turn the named graph inputs into `param` nodes (with random weights) or `constant`
     nodes (with random values, or the values a mapping gives): the language has no tensor
     literals."""
@@ -37,8 +38,9 @@ def freeze_inputs(graph: Graph, weights: dict[str, np.ndarray], *, as_weights=()
         if n.name in as_weights or n.name in as_constants:
             t = n.tensor_type
             dtype = numpy_dtype(t.dtype)
-            value = (rng.normal(0.0, 1.0, t.shape) if t.is_float
-                     else rng.integers(-3, 4, t.shape)).astype(dtype)
+            value = (
+                rng.normal(0.0, 1.0, t.shape) if t.is_float else rng.integers(-3, 4, t.shape)
+            ).astype(dtype)
             if isinstance(as_constants, dict) and n.name in as_constants:
                 value = np.asarray(as_constants[n.name], dtype).reshape(t.shape)
             if n.name in as_weights:

@@ -19,7 +19,9 @@ def test_cancel_transposes_golden(net, ir, same_numbers):
     g2, w2 = eliminate_dead_nodes(*cancel_transposes(g, w))
     # y: a transpose and its inverse vanish; z: four transposes compose into one;
     # f: four reshapes and a flatten are the flatten of x
-    assert ir(g2) == """\
+    assert (
+        ir(g2)
+        == """\
 graph m(x: f32[N, 2, 3, 4]) -> (y: f32[N, 2, 3, 4], z: f32[N, 2, 4, 3], f: f32[N, 24]) {
   relu: f32[N, 2, 3, 4] = relu(x)
   transpose_4: f32[N, 2, 4, 3] = transpose(x, perm=(0, 1, 3, 2), \
@@ -28,6 +30,7 @@ origin=("t.net:5:41", "t.net:5:14", "t.net:3:14"))
   flatten: f32[N, 24] = flatten(x, origin=("t.net:6:51", "t.net:6:33", "t.net:6:14"))
   return y=relu, z=tanh, f=flatten
 }"""
+    )
     same_numbers((g, w), (g2, w2))
 
 

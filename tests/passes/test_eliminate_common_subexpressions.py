@@ -18,7 +18,9 @@ def test_eliminate_common_subexpressions_golden(net, ir, same_numbers):
     g2, w2 = eliminate_common_subexpressions(g, w)
     # chains merge step by step; the two equal constants are one; the kept nodes list the
     # merged ones' spans
-    assert ir(g2) == """\
+    assert (
+        ir(g2)
+        == """\
 graph m(x: f32[N, 4]) -> (y: f32[N, 4]) {
   relu: f32[N, 4] = relu(x, origin=("t.net:4:14",))
   tanh: f32[N, 4] = tanh(relu, origin=("t.net:4:22",))
@@ -27,6 +29,7 @@ graph m(x: f32[N, 4]) -> (y: f32[N, 4]) {
   add: f32[N, 4] = add(mul, mul)
   return y=add
 }"""
+    )
     same_numbers((g, w), (g2, w2))
 
 

@@ -13,11 +13,14 @@ def test_eliminate_dead_nodes_golden(net, ir, same_numbers):
         }""")
     g2, w2 = eliminate_dead_nodes(g, w)
     # the dead dense goes with its weights; the unread input stays: it is the signature
-    assert ir(g2) == """\
+    assert (
+        ir(g2)
+        == """\
 graph m(x: f32[N, 4], unused: f32[N, 2]) -> (y: f32[N, 4]) {
   relu: f32[N, 4] = relu(x)
   return y=relu
 }"""
+    )
     assert w2 == {} and sorted(w) == ["dense.bias", "dense.kernel"]
     same_numbers((g, w), (g2, w2))
 
@@ -52,4 +55,3 @@ def test_eliminate_dead_nodes_keeps_a_multi_result_op_while_an_item_is_live(net,
     assert "lstm.0" not in g2.by_name and "lstm.2" not in g2.by_name
     assert sorted(w2) == sorted(w)
     same_numbers((g, w), (g2, w2))
-

@@ -18,13 +18,16 @@ model m(x: f32[N, 4, 6]) -> (y: f32[N, 24]) {
 def test_eliminate_inference_ops_golden(net, ir, same_numbers):
     g, w = net(NOOPS)
     g2, w2 = eliminate_inference_ops(g, w)
-    assert ir(g2) == """\
+    assert (
+        ir(g2)
+        == """\
 graph m(x: f32[N, 4, 6]) -> (y: f32[N, 24]) {
   relu: f32[N, 4, 6] = relu(x)
   flatten: f32[N, 24] = flatten(relu)
   tanh: f32[N, 24] = tanh(flatten)
   return y=tanh
 }"""
+    )
     same_numbers((g, w), (g2, w2))
 
 
@@ -43,13 +46,17 @@ def test_eliminate_inference_ops_removes_a_flatten_of_a_matrix(net):
     assert g2["relu"].inputs == ("x",)
 
 
-@pytest.mark.parametrize("op", [
-    'cast("f16") |> cast("f32")',
-    "reshape((6, 4)) |> reshape((4, 6))",
-    "transpose((0, 2, 1)) |> transpose((0, 2, 1))",
-    "slice(axes=(2,), starts=(-1,), ends=(none,), steps=(-1,))",
-    "pad(((0, 0), (1, 0), (0, 0))) |> slice(axes=(1,), starts=(1,), ends=(none,))",
-], ids=["cast", "reshape", "transpose", "reversed-slice", "pad"])
+@pytest.mark.parametrize(
+    "op",
+    [
+        'cast("f16") |> cast("f32")',
+        "reshape((6, 4)) |> reshape((4, 6))",
+        "transpose((0, 2, 1)) |> transpose((0, 2, 1))",
+        "slice(axes=(2,), starts=(-1,), ends=(none,), steps=(-1,))",
+        "pad(((0, 0), (1, 0), (0, 0))) |> slice(axes=(1,), starts=(1,), ends=(none,))",
+    ],
+    ids=["cast", "reshape", "transpose", "reversed-slice", "pad"],
+)
 def test_eliminate_inference_ops_keeps_ops_that_change_their_input(net, op):
     g, w = net(f"""
         model m(x: f32[N, 4, 6]) -> (y: f32[N, 4, 6]) {{

@@ -17,7 +17,9 @@ model m(x: f32[N, 5, 2]) -> (y: f32[N, 5, 3]) {
 def test_fold_batchnorm_golden(net, ir, same_numbers):
     g, w = net(CONV1D_BN)
     folded = eliminate_dead_nodes(*fold_batchnorm(g, w))
-    assert ir(folded[0]) == """\
+    assert (
+        ir(folded[0])
+        == """\
 graph m(x: f32[N, 5, 2]) -> (y: f32[N, 5, 3]) {
   conv1d.kernel_folded: f32[3, 2, 3] = param(init="glorot_uniform", trainable=true)
   conv1d.bias_folded: f32[3] = param(init="zeros", trainable=true)
@@ -26,6 +28,7 @@ kernel=(3,), stride=(1,), padding=((1, 1),), dilation=(1,), groups=1, bias=true,
 origin=("t.net:3:46",))
   return y=conv1d
 }"""
+    )
     assert sorted(folded[1]) == ["conv1d.bias_folded", "conv1d.kernel_folded"]
     same_numbers((g, w), folded)
 
@@ -34,11 +37,14 @@ def test_fold_batchnorm_computes_the_documented_formula(net):
     g, w = net(CONV1D_BN)
     g2, w2 = fold_batchnorm(g, w)
     s = w["batchnorm.gamma"].astype(np.float64) / np.sqrt(
-        w["batchnorm.moving_variance"].astype(np.float64) + 0.01)
+        w["batchnorm.moving_variance"].astype(np.float64) + 0.01
+    )
     np.testing.assert_allclose(w2["conv1d.kernel_folded"], w["conv1d.kernel"] * s, rtol=1e-6)
     np.testing.assert_allclose(
         w2["conv1d.bias_folded"],
-        (w["conv1d.bias"] - w["batchnorm.moving_mean"]) * s + w["batchnorm.beta"], rtol=1e-5)
+        (w["conv1d.bias"] - w["batchnorm.moving_mean"]) * s + w["batchnorm.beta"],
+        rtol=1e-5,
+    )
     assert w2["conv1d.kernel_folded"].dtype == np.float32
 
 
@@ -69,8 +75,10 @@ LAYERS = {
 
 
 @pytest.mark.parametrize("layer", LAYERS, ids=list(LAYERS))
-@pytest.mark.parametrize("bn", ["batchnorm", "batchnorm(epsilon=1e-5)",
-                                "batchnorm(center=false)", "batchnorm(scale=false)"])
+@pytest.mark.parametrize(
+    "bn",
+    ["batchnorm", "batchnorm(epsilon=1e-5)", "batchnorm(center=false)", "batchnorm(scale=false)"],
+)
 def test_fold_batchnorm_keeps_the_numbers_for_every_kernel_layout(net, same_numbers, layer, bn):
     x, op = LAYERS[layer]
     g, w = net(f"""

@@ -16,20 +16,27 @@ def test_fold_pad_golden(net, ir, same_numbers):
             y = x |> pad(((0, 0), (2, 1), (0, 0))) |> conv1d(3, 3, padding="same", bias=false)
         }""")
     g2, w2 = eliminate_dead_nodes(*fold_pad(g, w))
-    assert ir(g2) == """\
+    assert (
+        ir(g2)
+        == """\
 graph m(x: f32[N, 5, 2]) -> (y: f32[N, 8, 3]) {
   conv1d.kernel: f32[3, 2, 3] = param(init="glorot_uniform", trainable=true)
   conv1d: f32[N, 8, 3] = conv1d(x, conv1d.kernel, filters=3, kernel=(3,), stride=(1,), \
 padding=((3, 2),), dilation=(1,), groups=1, bias=false, origin=("t.net:3:14",))
   return y=conv1d
 }"""
+    )
     same_numbers((g, w), (g2, w2))
 
 
-@pytest.mark.parametrize("op", [
-    "conv2d(3, 3, stride=2)", "conv2d(4, 2, dilation=2, groups=2)",
-    'depthwise_conv2d(3, padding="same", depth_multiplier=2)',
-])
+@pytest.mark.parametrize(
+    "op",
+    [
+        "conv2d(3, 3, stride=2)",
+        "conv2d(4, 2, dilation=2, groups=2)",
+        'depthwise_conv2d(3, padding="same", depth_multiplier=2)',
+    ],
+)
 def test_fold_pad_into_convolutions(net, same_numbers, op):
     g, w = net(f"""
         model m(x: f32[N, 5, 4, 2]) -> (y: f32[N, 1]) {{
@@ -60,8 +67,9 @@ def test_fold_pad_into_a_maxpool_with_a_minus_infinity_pad(net, same_numbers):
             y = x |> pad(((0, 0), (1, 1), (0, 0))) |> maxpool(3, stride=2)
         }""")
     pad = g["pad"]
-    g = g.with_nodes([replace(n, attrs={**n.attrs, "value": -math.inf}) if n is pad else n
-                      for n in g.nodes])
+    g = g.with_nodes(
+        [replace(n, attrs={**n.attrs, "value": -math.inf}) if n is pad else n for n in g.nodes]
+    )
     g2, w2 = fold_pad(g, w)
     assert g2["maxpool"].inputs == ("x",)
     same_numbers((g, w), (g2, w2))
@@ -105,13 +113,17 @@ def test_fold_pad_refuses_a_maxpool_padding_as_wide_as_the_window(net):
     assert fold_pad(g, w)[0] is g
 
 
-@pytest.mark.parametrize("pad", [
-    "pad(((0, 0), (1, 1), (0, 0)), value=1.0)",
-    'pad(((0, 0), (1, 1), (0, 0)), mode="reflect")',
-    'pad(((0, 0), (1, 1), (0, 0)), mode="edge")',
-    "pad(((0, 0), (1, 1), (1, 0)))",
-    "pad(((1, 0), (1, 1), (0, 0)))",
-], ids=["nonzero", "reflect", "edge", "channel-axis", "batch-axis"])
+@pytest.mark.parametrize(
+    "pad",
+    [
+        "pad(((0, 0), (1, 1), (0, 0)), value=1.0)",
+        'pad(((0, 0), (1, 1), (0, 0)), mode="reflect")',
+        'pad(((0, 0), (1, 1), (0, 0)), mode="edge")',
+        "pad(((0, 0), (1, 1), (1, 0)))",
+        "pad(((1, 0), (1, 1), (0, 0)))",
+    ],
+    ids=["nonzero", "reflect", "edge", "channel-axis", "batch-axis"],
+)
 def test_fold_pad_refuses_pads_the_conv_cannot_take(net, pad):
     g, w = net(f"""
         model m(x: f32[2, 5, 2]) -> (y: f32[]) {{

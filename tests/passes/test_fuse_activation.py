@@ -21,7 +21,9 @@ model m(x: f32[N, 4]) -> (y: f32[N, 4]) {
 def test_fuse_activation_golden_with_a_residual(net, ir, same_numbers):
     g, w = net(RESIDUAL)
     g2, w2 = fuse_activation(g, w)
-    assert ir(g2) == """\
+    assert (
+        ir(g2)
+        == """\
 graph m(x: f32[N, 4]) -> (y: f32[N, 4]) {
   dense.kernel: f32[4, 4] = param(init="glorot_uniform", trainable=true)
   dense.bias: f32[4] = param(init="zeros", trainable=true)
@@ -33,12 +35,22 @@ activation="relu", residual=false, origin=("t.net:3:26",))
 bias=true, activation="leaky_relu", alpha=0.1, residual=true, origin=("t.net:4:20", "t.net:4:9"))
   return y=dense_1
 }"""
+    )
     assert w2 is w
     same_numbers((g, w), (g2, w2))
 
 
-ACTIVATIONS = ["relu", "relu6", "sigmoid", "tanh", "gelu", "gelu(approximate=true)", "silu",
-               "leaky_relu", "leaky_relu(alpha=0.05)"]
+ACTIVATIONS = [
+    "relu",
+    "relu6",
+    "sigmoid",
+    "tanh",
+    "gelu",
+    "gelu(approximate=true)",
+    "silu",
+    "leaky_relu",
+    "leaky_relu(alpha=0.05)",
+]
 
 
 @pytest.mark.parametrize("act", ACTIVATIONS)
@@ -54,19 +66,20 @@ def test_fuse_activation_keeps_the_numbers_for_every_activation(net, same_number
 
 
 LAYERS = {
-    "conv1d": ("f32[N, 6, 3]", "conv1d(3, 3, padding=\"same\")"),
-    "conv2d": ("f32[N, 5, 5, 3]", "conv2d(3, 3, padding=\"same\", bias=false)"),
-    "conv3d": ("f32[N, 3, 3, 3, 2]", "conv3d(2, 3, padding=\"same\")"),
-    "depthwise_conv2d": ("f32[N, 5, 5, 3]", "depthwise_conv2d(3, padding=\"same\")"),
-    "conv2d_transpose": ("f32[N, 3, 3, 3]", "conv2d_transpose(3, 3, padding=\"same\")"),
+    "conv1d": ("f32[N, 6, 3]", 'conv1d(3, 3, padding="same")'),
+    "conv2d": ("f32[N, 5, 5, 3]", 'conv2d(3, 3, padding="same", bias=false)'),
+    "conv3d": ("f32[N, 3, 3, 3, 2]", 'conv3d(2, 3, padding="same")'),
+    "depthwise_conv2d": ("f32[N, 5, 5, 3]", 'depthwise_conv2d(3, padding="same")'),
+    "conv2d_transpose": ("f32[N, 3, 3, 3]", 'conv2d_transpose(3, 3, padding="same")'),
     "dense": ("f32[N, 3, 3]", "dense(3)"),
 }
 
 
 @pytest.mark.parametrize("layer", LAYERS, ids=list(LAYERS))
 @pytest.mark.parametrize("form", ["plain", "y + x", "x + y"])
-def test_fuse_activation_for_every_base_op_with_and_without_residual(net, same_numbers, layer,
-                                                                     form):
+def test_fuse_activation_for_every_base_op_with_and_without_residual(
+    net, same_numbers, layer, form
+):
     t, op = LAYERS[layer]
     expr = "y" if form == "plain" else form
     g, w = net(f"""
@@ -174,23 +187,36 @@ def f32(*shape):
 
 
 def test_fused_conv_infers_its_base_ops_type_and_canonical_attrs():
-    t, attrs = OPS["fused_conv"].infer([f32("N", 5, 5, 3)], {
-        "base": "conv2d", "filters": 4, "kernel": 3, "padding": "same", "activation": "gelu",
-        "approximate": True, "residual": False})
+    t, attrs = OPS["fused_conv"].infer(
+        [f32("N", 5, 5, 3)],
+        {
+            "base": "conv2d",
+            "filters": 4,
+            "kernel": 3,
+            "padding": "same",
+            "activation": "gelu",
+            "approximate": True,
+            "residual": False,
+        },
+    )
     assert t == f32("N", 5, 5, 4)
     assert attrs["padding"] == ((1, 1), (1, 1)) and attrs["approximate"] is True
 
 
 def test_fused_ops_refuse_a_residual_of_another_type():
     with pytest.raises(ShapeError, match="residual"):
-        OPS["fused_dense"].infer([f32("N", 3), f32("N", 1)], {
-            "units": 3, "bias": True, "activation": "relu", "residual": True})
+        OPS["fused_dense"].infer(
+            [f32("N", 3), f32("N", 1)],
+            {"units": 3, "bias": True, "activation": "relu", "residual": True},
+        )
 
 
 def test_fused_ops_refuse_a_residual_input_without_residual_true():
     with pytest.raises(ShapeError, match="residual"):
-        OPS["fused_dense"].infer([f32("N", 3), f32("N", 3)], {
-            "units": 3, "bias": True, "activation": "relu", "residual": False})
+        OPS["fused_dense"].infer(
+            [f32("N", 3), f32("N", 3)],
+            {"units": 3, "bias": True, "activation": "relu", "residual": False},
+        )
 
 
 def test_fused_conv_refuses_an_unknown_base():
@@ -202,8 +228,7 @@ def test_fused_dense_means_dense_then_add_then_activation():
     rng = np.random.default_rng(0)
     x, r = rng.normal(size=(2, 3)).astype(np.float32), rng.normal(size=(2, 4)).astype(np.float32)
     k, b = rng.normal(size=(3, 4)).astype(np.float32), rng.normal(size=4).astype(np.float32)
-    attrs = {"units": 4, "bias": True, "activation": "leaky_relu", "alpha": 0.2,
-             "residual": True}
+    attrs = {"units": 4, "bias": True, "activation": "leaky_relu", "alpha": 0.2, "residual": True}
     got = OPS["fused_dense"].evaluate([x, r, k, b], attrs)
     want = OPS["leaky_relu"].evaluate([x @ k + b + r], {"alpha": 0.2})
     np.testing.assert_array_equal(got, want)
@@ -212,6 +237,7 @@ def test_fused_dense_means_dense_then_add_then_activation():
 def test_fused_flops_are_the_base_ops_plus_the_epilogue():
     x, out = f32("N", 8), f32("N", 4)
     base = OPS["dense"].count_flops([x], out, {"units": 4, "bias": True})
-    fused = OPS["fused_dense"].count_flops([x, out], out, {
-        "units": 4, "bias": True, "activation": "relu", "residual": True})
+    fused = OPS["fused_dense"].count_flops(
+        [x, out], out, {"units": 4, "bias": True, "activation": "relu", "residual": True}
+    )
     assert fused == base + out.numel() + OPS["relu"].count_flops([out], out, {})

@@ -62,7 +62,8 @@ def test_every_example_verifies_when_training(path):
     g, w = example(path.stem)
     g2, _ = optimize(g, w, 2, keep_training=True, verify=True)
     assert sum(n.op in ("batchnorm", "dropout") for n in g2.nodes) == sum(
-        n.op in ("batchnorm", "dropout") for n in g.nodes)
+        n.op in ("batchnorm", "dropout") for n in g.nodes
+    )
 
 
 def op_counts(graph: netc.Graph) -> dict[str, int]:
@@ -83,7 +84,8 @@ def test_o2_folds_every_batchnorm_of_resnet50_and_fuses_its_relus():
     assert after["fused_conv"] == 49 and after["conv2d"] == 4 and "add" not in after
     assert len(g.nodes) == 497 and len(g2.nodes) == 166
     assert sum(v.size for v in w2.values()) == sum(
-        v.size for k, v in w.items() if "batchnorm" not in k)
+        v.size for k, v in w.items() if "batchnorm" not in k
+    )
 
 
 def test_o2_folds_every_batchnorm_of_mobilenet_v2_and_fuses_its_relu6s():
@@ -164,8 +166,11 @@ def test_verify_names_the_first_pass_that_changes_an_output(monkeypatch):
         return graph, {**weights, "dense.kernel": weights["dense.kernel"] * 1.01}
 
     monkeypatch.setitem(LEVELS, 2, (*O2[:3], sabotage, *O2[3:]))
-    with pytest.raises(PassError, match=r"pass `sabotage` changed output `logits` beyond the "
-                                        r"f32 tolerance"):
+    with pytest.raises(
+        PassError,
+        match=r"pass `sabotage` changed output `logits` beyond the "
+        r"f32 tolerance",
+    ):
         optimize(g, w, 2, verify=True)
 
 
@@ -233,42 +238,67 @@ def networks(draw) -> str:
 
     for _ in range(draw(st.integers(1, 6))):
         h, w, c = shape
-        kind = draw(st.sampled_from([
-            "conv", "depthwise", "transpose", "bn", "act", "scale", "pad_conv", "pad_pool",
-            "transposes", "dropout", "residual", "twice"]))
+        kind = draw(
+            st.sampled_from(
+                [
+                    "conv",
+                    "depthwise",
+                    "transpose",
+                    "bn",
+                    "act",
+                    "scale",
+                    "pad_conv",
+                    "pad_pool",
+                    "transposes",
+                    "dropout",
+                    "residual",
+                    "twice",
+                ]
+            )
+        )
         if kind == "conv":
             k = draw(st.integers(1, 3))
             f = draw(st.sampled_from([1, 2, 3, c]))
             groups = draw(st.sampled_from([g for g in (1, 2, 3) if c % g == 0 and f % g == 0]))
             bias = draw(st.booleans())
-            emit(f'{cur} |> conv2d({f}, {k}, padding="same", groups={groups}, '
-                 f'bias={str(bias).lower()})', [h, w, f])
+            emit(
+                f'{cur} |> conv2d({f}, {k}, padding="same", groups={groups}, '
+                f"bias={str(bias).lower()})",
+                [h, w, f],
+            )
         elif kind == "depthwise":
             m = draw(st.sampled_from([1, 2]))
-            emit(f'{cur} |> depthwise_conv2d(3, padding="same", depth_multiplier={m})',
-                 [h, w, c * m])
+            emit(
+                f'{cur} |> depthwise_conv2d(3, padding="same", depth_multiplier={m})', [h, w, c * m]
+            )
         elif kind == "transpose":
             f = draw(st.sampled_from([1, 2, 3]))
-            emit(f'{cur} |> conv2d_transpose({f}, 2, stride=2, padding="same")',
-                 [2 * h, 2 * w, f])
+            emit(f'{cur} |> conv2d_transpose({f}, 2, stride=2, padding="same")', [2 * h, 2 * w, f])
         elif kind == "bn":
             eps = draw(st.sampled_from(["1e-3", "1e-5", "0.5"]))
             emit(f"{cur} |> batchnorm(epsilon={eps})", shape)
         elif kind == "act":
-            act = draw(st.sampled_from(["relu", "relu6", "sigmoid", "tanh", "gelu", "silu",
-                                        "leaky_relu(alpha=0.2)"]))
+            act = draw(
+                st.sampled_from(
+                    ["relu", "relu6", "sigmoid", "tanh", "gelu", "silu", "leaky_relu(alpha=0.2)"]
+                )
+            )
             emit(f"{cur} |> {act}", shape)
         elif kind == "scale":
             emit(f"{cur} * {draw(st.sampled_from(['0.5', '2.0', '-1.0']))} + 0.25", shape)
         elif kind == "pad_conv":
-            emit(f"{cur} |> pad(((0, 0), (1, 0), (0, 2), (0, 0))) |> conv2d({c}, 2)",
-                 [h, w + 1, c])
+            emit(f"{cur} |> pad(((0, 0), (1, 0), (0, 2), (0, 0))) |> conv2d({c}, 2)", [h, w + 1, c])
         elif kind == "pad_pool":
-            emit(f"{cur} |> relu |> pad(((0, 0), (1, 1), (1, 1), (0, 0))) "
-                 f"|> maxpool(2, stride=1)", [h + 1, w + 1, c])
+            emit(
+                f"{cur} |> relu |> pad(((0, 0), (1, 1), (1, 1), (0, 0))) |> maxpool(2, stride=1)",
+                [h + 1, w + 1, c],
+            )
         elif kind == "transposes":
-            emit(f"{cur} |> transpose((0, 2, 1, 3)) |> relu |> transpose((0, 2, 1, 3)) "
-                 f"|> transpose((0, 1, 2, 3))", shape)
+            emit(
+                f"{cur} |> transpose((0, 2, 1, 3)) |> relu |> transpose((0, 2, 1, 3)) "
+                f"|> transpose((0, 1, 2, 3))",
+                shape,
+            )
         elif kind == "dropout":
             emit(f"{cur} |> dropout(0.5)", shape)
         elif kind == "residual":
@@ -281,8 +311,10 @@ def networks(draw) -> str:
         emit(f"{cur} |> flatten |> dense({units}) |> batchnorm |> gelu", [units])
         out = str(units)
     body = "\n".join(lines)
-    return (f"model random(x: f32[N, {', '.join(map(str, x_shape))}]) -> (y: f32[N, {out}]) "
-            f"{{\n{body}\n    y = {cur}\n}}\n")
+    return (
+        f"model random(x: f32[N, {', '.join(map(str, x_shape))}]) -> (y: f32[N, {out}]) "
+        f"{{\n{body}\n    y = {cur}\n}}\n"
+    )
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -294,4 +326,3 @@ def test_random_networks_compute_the_same_at_o0_and_o2(text, seed):
     checker = Checker(graph, weights, seed)
     checker.check("-O2 as a whole", graph, g2, w2)
     assert eliminate_dead_nodes(g2, w2)[0] is g2
-
