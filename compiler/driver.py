@@ -81,8 +81,7 @@ def emit(
         raise error(f"unknown target `{target}`", hint=f"targets: {', '.join(TARGETS)}")
     if io_layout not in IO_LAYOUTS:
         raise error(f"unknown io layout `{io_layout}`", hint=f"use {' or '.join(IO_LAYOUTS)}")
-    values = model_weights(model, weights, seed)
-    graph, values = optimized(model, values, level, **passes)
+    graph, values = optimized(model, model_weights(model, weights, seed), level, **passes)
     from .backends import to_onnx
 
     return to_onnx.emit(graph, values, io_layout=io_layout)

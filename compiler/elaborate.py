@@ -1110,9 +1110,9 @@ class Elaborator:
             self.check_param(block, p, value, span, symbols)
             local.names[p.name] = Binding(value, p.span, "param")
         if layer_name is None:  # explicit names do not use up a number, as for ops
-            k = self.frame.counters.get("block:" + block.name, 0)
-            self.frame.counters["block:" + block.name] = k + 1
-        segment = layer_name if layer_name is not None else f"{block.name}_{k}"
+            number = self.frame.counters.get("block:" + block.name, 0)
+            self.frame.counters["block:" + block.name] = number + 1
+        segment = layer_name if layer_name is not None else f"{block.name}_{number}"
         prefix = self.frame.prefix + segment + "."
         if layer_name is not None and any(n.startswith(prefix) for n in self.node_names):
             self.r.error(
@@ -1317,7 +1317,9 @@ def _kind(v: Any) -> str:
         return "bool"
     if isinstance(v, (int, float)):
         return "number"
-    return {str: "str", tuple: "list"}.get(type(v), "other")
+    if isinstance(v, str):
+        return "str"
+    return "list" if isinstance(v, tuple) else "other"
 
 
 def _compile_time_op(op: str, a: Any, b: Any) -> Any:

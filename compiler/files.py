@@ -24,4 +24,9 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:
-    atomic_write(path, lambda tmp: tmp.write_bytes(data))
+    """Write `data` to `path` atomically."""
+
+    def write(tmp: Path) -> None:
+        tmp.write_bytes(data)
+
+    atomic_write(path, write)

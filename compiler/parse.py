@@ -190,7 +190,8 @@ def _syntax_error(e: Any, text: str, path: str) -> Exception:
 
     line, col = getattr(e, "line", 1) or 1, getattr(e, "column", 1) or 1
     if isinstance(e, lark.exceptions.UnexpectedCharacters):
-        ch = text[e.pos_in_stream] if e.pos_in_stream < len(text) else "?"
+        pos = e.pos_in_stream or 0
+        ch = text[pos] if pos < len(text) else "?"
         if ch == '"':  # STRING did not match: no closing quote on this line
             return error(
                 "unterminated string",

@@ -51,7 +51,7 @@ class Model:
         return {
             n.name: WeightSpec(
                 n.name,
-                tuple(n.tensor_type.shape),
+                tuple(int(d) for d in n.tensor_type.shape),
                 n.tensor_type.dtype,
                 n.attrs["init"],
                 n.attrs["trainable"],
@@ -70,7 +70,8 @@ class Model:
             ws = [g[i] for i in n.inputs if g[i].op == "param"]
             params = sum(w.tensor_type.numel() for w in ws)
             trainable = sum(w.tensor_type.numel() for w in ws if w.attrs["trainable"])
-            in_types = [g[i].type for i in n.inputs if g[i].op != "param"]
+            in_types = [g[i].tensor_type for i in n.inputs if g[i].op != "param"]
+            assert n.type is not None
             flops = OPS[n.op].count_flops(in_types, n.type, n.attrs)
             rows.append(
                 Layer(

@@ -199,7 +199,7 @@ _PREC = {
 }
 
 
-def format_expr(e: Expr, prec: int = 0) -> str:
+def format_expr(e: Expr, prec: float = 0) -> str:
     """Source text for an expression, parenthesized only where precedence needs it."""
     if isinstance(e, Name):
         return e.id

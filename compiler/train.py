@@ -88,6 +88,7 @@ def _choice(
     globals_: Any,
     r: Reporter,
 ) -> Choice:
+    kwargs_exprs: tuple[tuple[str, ast.Expr], ...]
     if isinstance(expr, ast.Name):
         name, kwargs_exprs = expr.id, ()
     elif isinstance(expr, ast.Call) and not expr.piped:
@@ -111,7 +112,7 @@ def _choice(
             hint=did_you_mean(name, [*table, *aliases]) or f"known: {', '.join(sorted(table))}",
         )
         raise _Bad
-    kwargs = {}
+    kwargs: dict[str, Any] = {}
     names = (
         dict(zip((k for k, _ in expr.kwargs), expr.kwarg_spans))
         if isinstance(expr, ast.Call)
@@ -192,10 +193,10 @@ def elaborate_train(section: ast.TrainDef, globals_: Any, r: Reporter, graph: An
                         expr.span,
                     )
                     raise _Bad
-                if key in ("epochs", "batch_size") and value < 1:
+                if key in ("epochs", "batch_size") and value < 1:  # type: ignore[operator]
                     r.error(f"train setting `{key}` must be >= 1, got {value}", expr.span)
                     raise _Bad
-                if key == "validation_split" and not 0 <= value < 1:
+                if key == "validation_split" and not 0 <= value < 1:  # type: ignore[operator]
                     r.error(f"validation_split must be in [0, 1), got {value}", expr.span)
                     raise _Bad
                 values[key] = value

@@ -141,7 +141,7 @@ def save_weights(weights: Mapping[str, np.ndarray], path: str | Path) -> None:
         arrays = {k: np.ascontiguousarray(v) for k, v in weights.items()}
         if p.suffix == ".npz":
             with open(tmp, "wb") as f:
-                np.savez(f, **arrays)
+                np.savez(f, **arrays)  # type: ignore[arg-type]
         else:
             from safetensors.numpy import save_file
 

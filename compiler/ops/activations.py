@@ -47,7 +47,7 @@ for _name, (_fn, _flops, _doc) in UNARY.items():
     _rule.__doc__ = _doc
     op(
         _name,
-        evaluate=lambda ins, attrs, fn=_fn: fn(ins[0], attrs),
+        evaluate=lambda ins, attrs, fn=_fn: fn(ins[0], attrs),  # type: ignore[misc]
         flops=elementwise_flops(_flops),
         category="activation",
     )(_rule)
