@@ -286,6 +286,19 @@ def _transpose_flops(ins: Sequence[TensorType], out: TensorType, a: Any) -> int:
 # --- shape rules -----------------------------------------------------------------------------
 
 
+def _window(
+    name: str, x: TensorType, n: int, kernel: Ints, stride: Ints, dilation: Ints, padding: Padding
+) -> tuple:
+    """A convolution window's canonical (kernel, stride, dilation, pads) and output size."""
+    k = spatial_tuple(name, kernel, n, "kernel")
+    s = spatial_tuple(name, stride, n, "stride")
+    d = spatial_tuple(name, dilation, n, "dilation")
+    _no_strided_dilation(name, s, d)
+    pads = explicit_pads(name, x, _dilated(k, d), s, padding)
+    what = "kernel" if max(d) == 1 else "dilated kernel"
+    return k, s, d, pads, window_output(name, x, _dilated(k, d), s, pads, padding, what)
+
+
 def _make_conv(n: int):
     name = f"conv{n}d"
 
@@ -305,18 +318,12 @@ def _make_conv(n: int):
             raise ShapeError(f"{name} needs filters >= 1, got {filters}")
         if groups < 1:
             raise ShapeError(f"{name} needs groups >= 1, got {groups}")
-        k = spatial_tuple(name, kernel, n, "kernel")
-        s = spatial_tuple(name, stride, n, "stride")
-        d = spatial_tuple(name, dilation, n, "dilation")
-        _no_strided_dilation(name, s, d)
+        k, s, d, pads, size = _window(name, x, n, kernel, stride, dilation, padding)
         c = channels(name, x)
         if c % groups:
             raise ShapeError(f"{name}: the input's {c} channels do not divide into groups={groups}")
         if filters % groups:
             raise ShapeError(f"{name}: filters={filters} do not divide into groups={groups}")
-        pads = explicit_pads(name, x, _dilated(k, d), s, padding)
-        what = "kernel" if max(d) == 1 else "dilated kernel"
-        size = window_output(name, x, _dilated(k, d), s, pads, padding, what)
         attrs = dict(
             filters=filters, kernel=k, stride=s, padding=pads, dilation=d, groups=groups, bias=bias
         )
@@ -363,14 +370,8 @@ def _make_depthwise(n: int):
         expect_layout(name, x, n)
         if depth_multiplier < 1:
             raise ShapeError(f"{name} needs depth_multiplier >= 1, got {depth_multiplier}")
-        k = spatial_tuple(name, kernel, n, "kernel")
-        s = spatial_tuple(name, stride, n, "stride")
-        d = spatial_tuple(name, dilation, n, "dilation")
-        _no_strided_dilation(name, s, d)
+        k, s, d, pads, size = _window(name, x, n, kernel, stride, dilation, padding)
         c = channels(name, x)
-        pads = explicit_pads(name, x, _dilated(k, d), s, padding)
-        what = "kernel" if max(d) == 1 else "dilated kernel"
-        size = window_output(name, x, _dilated(k, d), s, pads, padding, what)
         attrs = dict(
             kernel=k,
             stride=s,
