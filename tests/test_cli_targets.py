@@ -155,3 +155,12 @@ def test_random_inputs_bind_the_batch_and_other_symbols():
     )
     assert (feeds["x"].shape, feeds["x"].dtype) == ((5, 7, 3), np.float32)
     assert (feeds["ids"].shape, feeds["ids"].dtype) == ((5, 4), np.int64)
+
+
+def test_fused_onnx_nodes_name_every_source_line_they_came_from(files):
+    import onnx
+
+    assert run("cnn.net", "-q", "-o", "o2.onnx").exit_code == 0
+    conv = next(n for n in onnx.load("o2.onnx").graph.node if n.op_type == "Conv")
+    # the conv at 2:18, its batchnorm at 2:62 and relu at 2:75 are one node now
+    assert conv.doc_string == "cnn.net:2:18; fused with cnn.net:2:62, cnn.net:2:75"

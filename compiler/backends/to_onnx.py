@@ -76,7 +76,8 @@ def _location(node: Node) -> str:
     if node.span is None:
         return ""
     calls = "".join(f"; in block `{c.block}`, called at {c.span}" for c in node.calls)
-    return f"{node.span}{calls}"
+    fused = node.attrs.get("origin", ())  # what the optimizer folded into this node
+    return f"{node.span}{calls}" + (f"; fused with {', '.join(fused)}" if fused else "")
 
 
 def _value_info(name: str, t: TensorType, cf: bool) -> Any:
