@@ -202,3 +202,40 @@ def test_choosing_among_several_models(compile_net, errors_of):
         model b(x: f32[N, 4]) -> (y: f32[N, 4]) { y = tanh(x) }"""
     assert compile_net(text, model="b").graph.name == "b"
     assert errors_of(text)[0][3].endswith("defines 2 models (a, b); choose one")
+
+
+def test_abs_and_sqrt_are_builtins_on_numbers_and_ops_on_tensors(compile_net):
+    m = compile_net("""
+        model m(x: f32[N, 4]) -> (y: f32[N, 6]) {
+            y = x |> abs |> dense(int(sqrt(16)) + abs(-2))
+        }""")
+    assert [n.op for n in m.graph.nodes if n.op not in ("input", "param")] == ["abs", "dense"]
+    assert m.graph["dense"].attrs["units"] == 6
+
+
+def test_list_repetition_and_untyped_parameters_with_defaults(compile_net):
+    m = compile_net("""
+        block widen(x, k = 2) { return x |> dense(channels(x) * k) }
+        model m(x: f32[N, 4]) -> (y: f32[N, 16]) {
+            y = x
+            for k in [2] * 2 {
+                y = y |> widen(k)
+            }
+        }""")
+    assert [n.attrs["units"] for n in m.graph.nodes if n.op == "dense"] == [8, 16]
+
+
+def test_explicit_block_names_take_no_number(compile_net):
+    m = compile_net("""
+        block r(x) { return relu(x) }
+        model m(x: f32[N, 4]) -> (y: f32[N, 4]) { y = x |> r(name="first") |> r }""")
+    assert [n.name for n in m.graph.nodes if n.op == "relu"] == ["first.relu", "r_0.relu"]
+
+
+def test_output_symbols_must_be_the_models_own(errors_of):
+    errors = errors_of("""
+        model m(x: f32[N, 4], s: f32[4, 4]) -> (y: f32[N, 4], z: f32[N, 4]) {
+            y = x
+            z = s
+        }""")
+    assert errors == [(4, 5, "error", "output `z` is declared f32[N, 4], got f32[4, 4]")]
