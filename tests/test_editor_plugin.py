@@ -1,0 +1,420 @@
+"""The VS Code plugin (grammar/editors/vscode) stays in sync with the language: every keyword and
+operator of grammar/netc.lark, every op and builtin, every dtype gets its scope. A small
+TextMate tokenizer below runs the plugin's regexes with Python's `re`, as VS Code would."""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from netc.elaborate import BUILTINS, LANGUAGE_OPS, SCALAR_TYPES
+from netc.grammar import GRAMMAR_PATH
+from netc.ir import DTYPES
+from netc.parse import KEYWORDS
+
+ROOT = Path(__file__).resolve().parent.parent
+PLUGIN = ROOT / "grammar" / "editors" / "vscode"
+TM_PATH = "grammar/editors/vscode/syntaxes/netc.tmLanguage.json"
+
+# The grammar's symbols that are not operators, and the scope each gets.
+PUNCTUATION = {
+    "(": "punctuation.section.parens.begin",
+    ")": "punctuation.section.parens.end",
+    "[": "punctuation.section.brackets.begin",
+    "]": "punctuation.section.brackets.end",
+    "{": "punctuation.section.braces.begin",
+    "}": "punctuation.section.braces.end",
+    ",": "punctuation.separator.comma",
+    ":": "punctuation.separator",
+    "...": "constant.other.ellipsis",
+}
+OPERATORS = ("|>", "->", "**", "//", "==", "!=", "<=", ">=", "<", ">", "+", "-", "*", "/", "%")
+OPERATORS += ("@", "=")
+
+
+# --- the plugin's files --------------------------------------------------------------------------
+
+
+@cache
+def _tm() -> dict[str, Any]:
+    return json.loads((ROOT / TM_PATH).read_text())
+
+
+def _grammar_literals() -> set[str]:
+    """The double-quoted literals of netc.lark, outside its `//` comment lines."""
+    text = GRAMMAR_PATH.read_text()
+    code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("//"))
+    # a literal is "..."; a /regex/ may hold quotes (STRING) and is no literal
+    tokens = re.finditer(r'"((?:[^"\\]|\\.)+)"|/(?:[^/\\\n]|\\.)+/', code)
+    return {t[1] for t in tokens if t[1] is not None}
+
+
+def _alternations(regex: str) -> list[set[str]]:
+    """The word alternations `(a|b|c)` / `(?:a|b|c)` written in a regex."""
+    groups = re.findall(r"\((?:\?:)?([a-z0-9_]+(?:\|[a-z0-9_]+)*)\)", regex)
+    return [set(g.split("|")) for g in groups]
+
+
+def _alternation_of(rule: str, containing: str) -> set[str]:
+    r = _tm()["repository"][rule]
+    (words,) = [a for a in _alternations(r.get("match") or r["begin"]) if containing in a]
+    return words
+
+
+# --- a small TextMate tokenizer ------------------------------------------------------------------
+
+
+def _patterns(rule: dict[str, Any]) -> list[dict[str, Any]]:
+    """A rule's patterns with includes resolved, in order."""
+    out: list[dict[str, Any]] = []
+    for p in rule.get("patterns", []):
+        if "include" in p:
+            ref = p["include"]
+            p = _tm() if ref == "$self" else _tm()["repository"][ref.removeprefix("#")]
+        out += [p] if "match" in p or "begin" in p else _patterns(p)
+    return out
+
+
+@cache
+def _re(src: str) -> re.Pattern[str]:
+    return re.compile(src)
+
+
+def _scope(line: list[tuple[str, ...]], start: int, end: int, name: str | None) -> None:
+    if name:
+        for i in range(start, end):
+            line[i] += (name,)
+
+
+def _captures(
+    line: list[tuple[str, ...]], m: re.Match[str], caps: dict[str, Any], text: str
+) -> None:
+    for key in sorted(caps, key=int):
+        if m.group(int(key)) is None:
+            continue
+        start, end = m.span(int(key))
+        _scope(line, start, end, caps[key].get("name"))
+        if "patterns" in caps[key]:
+            inner = _tokenize_line(text[start:end], [{"patterns": caps[key]["patterns"]}])
+            for i, scopes in enumerate(inner):
+                line[start + i] += scopes
+
+
+def _names(stack: list[dict[str, Any]]) -> tuple[str, ...]:
+    return tuple(r["name"] for r in stack[1:] if r.get("name"))
+
+
+def _tokenize_line(text: str, stack: list[dict[str, Any]]) -> list[tuple[str, ...]]:
+    """Scopes per character of one line; `stack` holds the open begin/end rules (changed).
+
+    As in VS Code: the earliest match wins, then the first pattern, the region's end first."""
+    line: list[tuple[str, ...]] = [() for _ in text]
+    pos = 0
+    while pos <= len(text):
+        top = stack[-1]
+        best: tuple[int, int, str, dict[str, Any], re.Match[str]] | None = None
+        candidates = [("end", top)] if "end" in top else []
+        candidates += [("rule", p) for p in _patterns(top)]
+        for order, (kind, rule) in enumerate(candidates):
+            src = rule["end"] if kind == "end" else rule.get("match") or rule["begin"]
+            m = _re(src).search(text, pos)
+            if m and (best is None or m.start() < best[0]):
+                best = (m.start(), order, kind, rule, m)
+        if best is None:
+            break
+        _, _, kind, rule, m = best
+        base = _names(stack)
+        line[pos : m.start()] = [base] * (m.start() - pos)
+        if kind == "end":
+            line[m.start() : m.end()] = [base] * (m.end() - m.start())
+            _captures(line, m, rule.get("endCaptures") or rule.get("captures", {}), text)
+            stack.pop()
+        elif "match" in rule:
+            _scope(line, m.start(), m.end(), rule.get("name"))
+            line[m.start() : m.end()] = [base + s for s in line[m.start() : m.end()]]
+            _captures(line, m, rule.get("captures", {}), text)
+            if m.end() == m.start():
+                break  # a match must consume text; none of the plugin's does otherwise
+        else:
+            stack.append(rule)
+            line[m.start() : m.end()] = [_names(stack)] * (m.end() - m.start())
+            _captures(line, m, rule.get("beginCaptures") or rule.get("captures", {}), text)
+        pos = m.end()
+    line[pos:] = [_names(stack)] * (len(text) - pos)
+    return line
+
+
+def tokenize(text: str) -> tuple[list[list[tuple[str, ...]]], int]:
+    """Scopes per character, per line, and how many begin/end regions are left open."""
+    stack = [_tm()]
+    lines = [_tokenize_line(line, stack) for line in text.split("\n")]
+    return lines, len(stack) - 1
+
+
+def _find(text: str, word: str, nth: int = 0) -> int:
+    """Where the `nth` occurrence of `word` starts; a name is not found inside a longer one."""
+    pattern = re.escape(word)
+    if re.fullmatch(r"\w+", word):
+        pattern = rf"(?<!\w){pattern}(?!\w)"
+    return [m.start() for m in re.finditer(pattern, text)][nth]
+
+
+def scopes_of(text: str, word: str, nth: int = 0) -> tuple[str, ...]:
+    """The scopes of the `nth` occurrence of `word` in a one-line `text` (the same on each char)."""
+    start = _find(text, word, nth)
+    (line,), _ = tokenize(text)
+    first = line[start]
+    for i in range(start, start + len(word)):
+        assert line[i] == first, f"`{word}` in {text!r} is split across scopes: {line[i]}, {first}"
+    return first
+
+
+def has(scopes: tuple[str, ...], prefix: str) -> bool:
+    return any(s == prefix or s.startswith(prefix + ".") for s in scopes)
+
+
+# --- the files parse and register the language --------------------------------------------------
+
+
+def test_package_json_registers_the_netc_language_for_dot_net_files():
+    pkg = json.loads((PLUGIN / "package.json").read_text())
+    (lang,) = pkg["contributes"]["languages"]
+    (grammar,) = pkg["contributes"]["grammars"]
+    assert lang["id"] == "netc" and lang["extensions"] == [".net"]
+    assert grammar["language"] == "netc"
+    assert grammar["scopeName"] == _tm()["scopeName"] == "source.netc"
+    assert (PLUGIN / grammar["path"]).is_file()
+    assert (PLUGIN / lang["configuration"]).is_file()
+
+
+def test_language_configuration_has_comments_brackets_and_indentation():
+    conf = json.loads((PLUGIN / "language-configuration.json").read_text())
+    assert conf["comments"] == {"lineComment": "#"}
+    assert sorted(map(tuple, conf["brackets"])) == [("(", ")"), ("[", "]"), ("{", "}")]
+    assert {p["open"] for p in conf["autoClosingPairs"]} == {"(", "[", "{", '"'}
+    increase = re.compile(conf["indentationRules"]["increaseIndentPattern"])
+    decrease = re.compile(conf["indentationRules"]["decreaseIndentPattern"])
+    assert increase.search("block f(x) {") and increase.search("} else {  # comment")
+    assert not increase.search("x = if c { a } else { b }") and not increase.search("# {")
+    assert decrease.search("    }") and not decrease.search("    x = y")
+
+
+def test_every_regex_of_the_plugin_compiles():
+    def regexes(node: Any) -> list[str]:
+        if isinstance(node, dict):
+            own = [node[k] for k in ("match", "begin", "end") if isinstance(node.get(k), str)]
+            return own + [r for v in node.values() for r in regexes(v)]
+        return [r for v in node for r in regexes(v)] if isinstance(node, list) else []
+
+    found = regexes(_tm())
+    assert len(found) > 20
+    for src in found:
+        re.compile(src)
+
+
+def test_readme_says_how_to_install_the_plugin():
+    text = (PLUGIN / "README.md").read_text()
+    assert "~/.vscode/extensions" in text and "vsce package" in text
+
+
+# --- keywords and operators of grammar/netc.lark ------------------------------------------------
+
+
+def test_the_grammar_keywords_are_the_parser_keywords():
+    words = {w for w in _grammar_literals() if re.fullmatch(r"[a-z_]+", w)}
+    assert words == set(KEYWORDS)
+
+
+def test_every_keyword_is_highlighted_as_a_keyword():
+    words = {w for w in _grammar_literals() if re.fullmatch(r"[a-z_]+", w)} | set(KEYWORDS)
+    for word in sorted(words):
+        scopes = scopes_of(word, word)
+        expected = "constant.language" if word in ("true", "false", "none") else "keyword"
+        assert has(scopes, expected), (
+            f"keyword `{word}` gets {scopes}, not {expected}: add it to the `keywords` patterns "
+            f"of {TM_PATH}"
+        )
+
+
+def test_every_symbol_of_the_grammar_is_known_here():
+    symbols = {s for s in _grammar_literals() if not re.fullmatch(r"[a-z_]+", s)}
+    unknown = symbols - set(OPERATORS) - set(PUNCTUATION)
+    assert not unknown, (
+        f"grammar/netc.lark has new symbols {sorted(unknown)}: add them to the `operators` "
+        f"patterns of {TM_PATH} and to OPERATORS or PUNCTUATION in this test"
+    )
+
+
+@pytest.mark.parametrize("symbol", OPERATORS)
+def test_every_operator_is_highlighted_as_an_operator(symbol):
+    scopes = scopes_of(f"a {symbol} b", symbol)
+    assert has(scopes, "keyword.operator"), (
+        f"`{symbol}` gets {scopes}: add it to the `operators` patterns of {TM_PATH}"
+    )
+
+
+@pytest.mark.parametrize("symbol", sorted(PUNCTUATION))
+def test_every_punctuation_symbol_gets_its_scope(symbol):
+    text = {"(": "f(x)", ")": "f(x)", "...": "x[..., 0]", ":": "x[1:2]"}.get(symbol, f"[a{symbol}]")
+    text = {"{": "{ a }", "}": "{ a }"}.get(symbol, text)
+    assert has(scopes_of(text, symbol), PUNCTUATION[symbol])
+
+
+# --- ops, builtins, types -----------------------------------------------------------------------
+
+
+def test_the_op_pattern_lists_exactly_the_ops_a_file_may_call():
+    listed = _alternation_of("ops", "conv2d")
+    missing = sorted(set(LANGUAGE_OPS) - listed)
+    extra = sorted(listed - set(LANGUAGE_OPS))
+    assert not missing, "".join(f"add `{op}` to {TM_PATH} (the `ops` pattern)\n" for op in missing)
+    assert not extra, "".join(
+        f"`{name}` is not an op a .net file may call: remove it from {TM_PATH} "
+        "(the `ops` pattern)\n"
+        for name in extra
+    )
+
+
+def test_every_op_is_highlighted_as_an_op_called_or_piped():
+    wrong = [
+        (op, text, scopes)
+        for op in sorted(LANGUAGE_OPS)
+        for text in (f"y = {op}(x, axis=1)", f"y = x |> {op}", f"y = x |> {op}(2)")
+        if not has(scopes := scopes_of(text, op), "support.function")
+        or has(scopes, "support.function.builtin")
+    ]
+    assert not wrong, "".join(
+        f"`{op}` in {text!r} gets {scopes}: add `{op}` to {TM_PATH} (the `ops` pattern)\n"
+        for op, text, scopes in wrong
+    )
+
+
+def test_the_builtin_pattern_lists_exactly_the_builtins():
+    listed = _alternation_of("builtins", "range")
+    missing = sorted(set(BUILTINS) - listed)
+    extra = sorted(listed - set(BUILTINS))
+    assert not missing, "".join(
+        f"add `{b}` to {TM_PATH} (the `builtins` pattern)\n" for b in missing
+    )
+    assert not extra, f"not builtins: {extra}; remove them from {TM_PATH} (the `builtins` pattern)"
+
+
+def test_every_builtin_is_highlighted_as_a_builtin_or_an_op():
+    for name in sorted(BUILTINS):
+        scopes = scopes_of(f"n = {name}(x)", name)
+        expected = "support.function" if name in LANGUAGE_OPS else "support.function.builtin"
+        assert expected in {s.removesuffix(".netc") for s in scopes}, (
+            f"builtin `{name}` gets {scopes}: add it to {TM_PATH} (the `builtins` pattern)"
+        )
+
+
+def test_other_names_are_neither_ops_nor_builtins():
+    for text, word in [("y = x |> conv_bn(64)", "conv_bn"), ("y = x |> tower", "tower")]:
+        assert has(scopes_of(text, word), "entity.name.function.call")
+    for name in ("fused_conv", "fused_dense", "x", "filters"):
+        assert not has(scopes_of(f"y = {name}", name), "support"), name
+
+
+def test_the_type_pattern_lists_every_dtype_and_parameter_type():
+    assert _alternation_of("annotations", "f32") == set(DTYPES), (
+        f"the dtypes in the `annotations` pattern of {TM_PATH} must be {sorted(DTYPES)}"
+    )
+    params = (set(SCALAR_TYPES) - set(DTYPES)) | {"tensor"}
+    assert _alternation_of("annotations", "tensor") == params, (
+        f"the parameter types in the `annotations` pattern of {TM_PATH} must be {sorted(params)}"
+    )
+    for dtype in DTYPES:
+        assert has(scopes_of(f"block f(x: {dtype}[N, 4]) {{", dtype), "storage.type.dtype")
+    for name in params:
+        assert has(scopes_of(f"block f(x, n: {name} = 1) {{", name), "storage.type")
+
+
+def test_a_tensor_type_highlights_its_dtype_and_symbolic_dims():
+    text = "model mlp(image: f32[N, 224, STEPS]) -> (y: i64[N, 10]) {"
+    assert has(scopes_of(text, "mlp"), "entity.name.type")
+    assert has(scopes_of(text, "image"), "variable.parameter")
+    assert has(scopes_of(text, "f32"), "storage.type.dtype")
+    assert has(scopes_of(text, "N"), "variable.other.constant.dimension")
+    assert has(scopes_of(text, "STEPS"), "variable.other.constant.dimension")
+    assert has(scopes_of(text, "224"), "constant.numeric.integer")
+    assert has(scopes_of(text, "->"), "keyword.operator.arrow")
+    assert has(scopes_of(text, "i64"), "storage.type.dtype")
+    assert has(scopes_of(text, "N", nth=1), "variable.other.constant.dimension")
+
+
+def test_slices_and_calls_are_not_taken_for_types():
+    text = "y = x[:, 1:int(n)] + x[..., -4:]"
+    assert has(scopes_of(text, "int"), "support.function.builtin")
+    assert not has(scopes_of(text, "x", nth=1), "variable.parameter")
+
+
+def test_keyword_arguments_and_defaults_are_parameters():
+    text = 'y = x |> reshape(shape=(4, 4), pad=1, name="head") == z'
+    for word in ("shape", "pad", "name"):
+        assert has(scopes_of(text, word), "variable.parameter"), word
+    assert has(scopes_of(text, "=="), "keyword.operator.comparison")
+    assert not has(scopes_of("mean, peak = stats(x)", "peak"), "variable.parameter")
+    assert has(scopes_of("block f(x, k = 3) {", "k"), "variable.parameter")
+
+
+def test_literals_get_their_scopes():
+    text = 'c = [3, 0.5, .5, 1e-3, 2., 1.001e-5, "a\\"b", true, none]'
+    for word in ("0.5", ".5", "1e-3", "2.", "1.001e-5"):
+        assert has(scopes_of(text, word), "constant.numeric.float"), word
+    assert has(scopes_of(text, "3"), "constant.numeric.integer")
+    assert has(scopes_of(text, '\\"'), "constant.character.escape")
+    assert has(scopes_of(text, "a"), "string.quoted.double")
+    assert has(scopes_of(text, "true"), "constant.language")
+    (line,), _ = tokenize("y = x |> conv2d(8)")
+    assert has(line[len("y = x |> conv")], "support.function")
+
+
+# --- a real file --------------------------------------------------------------------------------
+
+
+def test_resnet50_gets_the_scopes_a_reader_expects():
+    text = (ROOT / "examples" / "resnet50.net").read_text()
+    lines, left_open = tokenize(text)
+    assert left_open == 0
+    src = text.split("\n")
+
+    def at(line_start: str, word: str, nth: int = 0) -> tuple[str, ...]:
+        n = next(i for i, line in enumerate(src) if line.lstrip().startswith(line_start))
+        return lines[n][_find(src[n], word, nth)]
+
+    assert has(at("# examples/resnet50.net", "ResNet-50"), "comment.line")
+    assert has(at("const EPSILON", "const"), "keyword")
+    assert has(at("const EPSILON", "1.001e-5"), "constant.numeric.float")
+    assert has(at("block conv_bn", "block"), "keyword")
+    assert has(at("block conv_bn", "conv_bn"), "entity.name.function")
+    assert has(at("block conv_bn", "filters"), "variable.parameter")
+    assert has(at("block conv_bn", "int"), "storage.type")
+    assert has(at("|> conv2d(filters", "conv2d"), "support.function")
+    assert has(at("|> conv2d(filters", "|>"), "keyword.operator.pipe")
+    assert has(at("|> conv2d(filters", "stride", 0), "variable.parameter")
+    assert has(at("|> conv2d(filters", '"same"'), "string.quoted.double")
+    assert has(at("|> batchnorm(epsilon", "batchnorm"), "support.function")
+    assert has(at("block bottleneck", "false"), "constant.language")
+    assert has(at("return relu(skip", "relu"), "support.function")
+    assert has(at("return relu(skip", "return"), "keyword.control")
+    assert has(at("for _ in range", "range"), "support.function.builtin")
+    assert has(at("for _ in range", "in"), "keyword.control")
+    assert has(at("skip = if project", "if"), "keyword.control")
+    assert has(at("x = x |> bottleneck(filters, stride", "bottleneck"), "entity.name.function.call")
+    assert has(at("model resnet50", "resnet50"), "entity.name.type")
+    assert has(at("model resnet50", "f32"), "storage.type.dtype")
+    assert has(at("model resnet50", "N"), "variable.other.constant.dimension")
+    assert has(at("|> conv2d(64, 7", "# [N, 112"), "comment.line")
+    assert not has(at("|> conv2d(64, 7", "N"), "variable.other.constant.dimension")
+    assert has(at("probs = x", "softmax"), "support.function")
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "examples").glob("*.net")), ids=lambda p: p.name)
+def test_every_example_closes_every_region_it_opens(path):
+    _, left_open = tokenize(path.read_text())
+    assert left_open == 0
