@@ -651,6 +651,63 @@ def bench(
 
 @cli.command()
 @_model_options
+@click.option("-t", "--target", type=click.Choice(["onnx"]), default="onnx", show_default=True)
+@click.option(
+    "-O",
+    "level",
+    type=click.IntRange(0, 2),
+    default=2,
+    show_default=True,
+    metavar="LEVEL",
+    help="Optimization level of the graph that is checked.",
+)
+@click.option("--weights", type=click.Path(), metavar="FILE", help="Weights by name.")
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seed of the initial weights and the random inputs.",
+)
+@click.option("--batch", type=click.IntRange(1), default=2, show_default=True)
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+def verify(
+    file: str,
+    model: str | None,
+    json_: bool,
+    quiet: bool,
+    target: str,
+    level: int,
+    weights: str | None,
+    seed: int,
+    batch: int,
+    device: str,
+) -> None:
+    """Run the backend and the numpy reference value by value; report the first source line
+    whose value differs (exit 1), or that all agree."""
+    from netc.runtime.verify import verify as verify_model
+
+    out = _start(json_, quiet)
+    m = _load(file, model, out)
+    report = verify_model(
+        m, target=target, level=level, weights=weights, seed=seed, batch=batch, device=device
+    )
+    if out.json:
+        out.print_json({"ok": report.ok, **report.to_json()})
+    elif report.ok:
+        click.echo(report.render())
+    else:
+        diagnostic = report.diagnostic()
+        if diagnostic is not None:
+            out.diagnostics([diagnostic], m.sources)
+        else:
+            click.echo(report.render(), err=True)
+    if not report.ok:
+        click.get_current_context().exit(1)
+
+
+@cli.command()
+@_model_options
 @click.option(
     "-o",
     "--output",

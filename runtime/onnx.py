@@ -155,10 +155,14 @@ class OnnxSession:
 
     def run(self, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
         """Run on named numpy inputs (checked first); returns the named outputs."""
+        import onnxruntime as ort
+
         feed = check_feed(self.name, self.inputs, inputs)
         names = [s.name for s in self.outputs]
+        quiet = ort.RunOptions()
+        quiet.log_severity_level = 4  # a failure is raised as a NetcError: no log line too
         try:
-            results = self._session.run(names, feed)
+            results = self._session.run(names, feed, quiet)
         except NetcError:
             raise
         except Exception as e:  # a run-time failure inside ONNX Runtime (e.g. a bad index)

@@ -164,3 +164,21 @@ def test_fused_onnx_nodes_name_every_source_line_they_came_from(files):
     conv = next(n for n in onnx.load("o2.onnx").graph.node if n.op_type == "Conv")
     # the conv at 2:18, its batchnorm at 2:62 and relu at 2:75 are one node now
     assert conv.doc_string == "cnn.net:2:18; fused with cnn.net:2:62, cnn.net:2:75"
+
+
+def test_verify_agrees_or_points_at_the_first_diverging_line(files, monkeypatch):
+    from netc.backends import to_onnx
+
+    ok = run("verify", "cnn.net", "-O", "0")
+    assert ok.exit_code == 0 and "the onnx backend agrees with the reference" in ok.stdout
+
+    def leaky_relu(ctx, node):  # a broken lowering: negative values leak through
+        x = ctx.get(node.inputs[0])
+        return to_onnx.Value(ctx.add("LeakyRelu", [x.name], alpha=0.5), x.cf)
+
+    monkeypatch.setitem(to_onnx.RULES.table, "relu", leaky_relu)
+    bad = CliRunner().invoke(cli, ["verify", "cnn.net", "-O", "0"])
+    assert bad.exit_code == 1
+    assert bad.stderr.startswith(
+        "cnn.net:2:75: error: the onnx backend differs from the reference here")
+    assert "Traceback" not in bad.output

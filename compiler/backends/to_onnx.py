@@ -319,6 +319,14 @@ def emit(
     With `io_layout="channels-first"` every input and output of rank >= 3 is declared
     channels-first ([N, C, *spatial]) and no boundary transpose is emitted for it.
     """
+    return emit_with_values(graph, weights, io_layout=io_layout)[0]
+
+
+def emit_with_values(
+    graph: Graph, weights: Mapping[str, np.ndarray], *, io_layout: str = "channels-last"
+) -> tuple[Any, dict[str, Value | tuple[Value, ...]]]:
+    """`emit`, and where each IR value ended up: its ONNX tensor and whether that tensor is
+    channels-first (a tuple for a multi-result op); `netc verify` reads every value through it."""
     from onnx import helper
 
     from .. import __version__
@@ -376,13 +384,14 @@ def emit(
         initializer=ctx.initializers,
         value_info=[vi for vi in ctx.value_info if vi.name not in boundary],
     )
-    return helper.make_model(
+    model = helper.make_model(
         onnx_graph,
         opset_imports=[helper.make_opsetid("", OPSET)],
         producer_name="netc",
         producer_version=__version__,
         ir_version=IR_VERSION,
     )
+    return model, dict(ctx.values)
 
 
 def serialize(model: Any) -> bytes:
