@@ -180,5 +180,6 @@ def test_verify_agrees_or_points_at_the_first_diverging_line(files, monkeypatch)
     bad = CliRunner().invoke(cli, ["verify", "cnn.net", "-O", "0"])
     assert bad.exit_code == 1
     assert bad.stderr.startswith(
-        "cnn.net:2:75: error: the onnx backend differs from the reference here")
+        "cnn.net:2:75: error: the onnx backend differs from the reference here"
+    )
     assert "Traceback" not in bad.output
