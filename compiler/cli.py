@@ -735,6 +735,14 @@ def weights(file: str, model: str | None, json_: bool, quiet: bool, output: str,
         )
 
 
+@cli.command()
+def lsp() -> None:
+    """Run the language server on stdin/stdout (for editors; needs `pip install 'netc[lsp]'`)."""
+    from .lsp import main as serve
+
+    serve()
+
+
 def main(argv: Sequence[str] | None = None, *, standalone_mode: bool = True) -> Any:
     """The `netc` console script: run the command line on `argv` (default: sys.argv[1:])."""
     return cli.main(argv, prog_name="netc", standalone_mode=standalone_mode)

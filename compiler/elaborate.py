@@ -1365,9 +1365,15 @@ def _show(v: Any) -> str:
     return str(v)
 
 
-def elaborate(module: ast.Module, reporter: Reporter, model: str | None = None) -> Elaboration:
-    """Elaborate the model named `model` (or the file's only model) into an IR graph."""
-    el = Elaborator(reporter)
+def elaborate(
+    module: ast.Module,
+    reporter: Reporter,
+    model: str | None = None,
+    elaborator: Callable[[Reporter], Elaborator] = Elaborator,
+) -> Elaboration:
+    """Elaborate the model named `model` (or the file's only model) into an IR graph.
+    `elaborator` makes the Elaborator (the language server passes one that records values)."""
+    el = elaborator(reporter)
     el.loaded[str(Path(module.path).resolve())] = None
     el.frames.append(Frame("", ()))
     el.load_module(module)
