@@ -181,6 +181,52 @@ def _load(file: str, model: str | None, out: Output) -> Model:
     return m
 
 
+def _level_option(help: str, default: int | None = 2) -> Callable:
+    """-O LEVEL: the optimizer's level (0 none, 1 cleanup and folding, 2 everything)."""
+    return click.option(
+        "-O",
+        "level",
+        type=click.IntRange(0, 2),
+        default=default,
+        show_default=default is not None,
+        metavar="LEVEL",
+        help=help,
+    )
+
+
+def _device_option(
+    choices: Sequence[str] = ("auto", "cpu", "cuda"), default: str = "auto"
+) -> Callable:
+    return click.option(
+        "--device",
+        type=click.Choice(list(choices)),
+        default=default,
+        show_default=True,
+        help="auto: CUDA when a GPU is present, else the CPU.",
+    )
+
+
+_weights_option = click.option(
+    "--weights",
+    type=click.Path(),
+    metavar="FILE",
+    help="Weights by name (.npz or .safetensors); default: seeded Keras initializers.",
+)
+_seed_option = click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seed of the initial weights (and of random inputs).",
+)
+_threads_option = click.option(
+    "--threads", type=click.IntRange(1), default=None, help="ONNX Runtime's intra-op threads."
+)
+_net_model_option = click.option(
+    "--model", "model", metavar="NAME", help="The model, when a .net defines several."
+)
+
+
 def _model_options(f: Callable) -> Callable:
     """MODEL.net, --model, --json and -q: what every command that reads a model takes."""
     for decorate in reversed(
@@ -284,28 +330,13 @@ def _target_options(f: Callable) -> Callable:
                 show_default=True,
                 help="The backend to compile for.",
             ),
-            click.option(
-                "-O",
-                "level",
-                type=click.IntRange(0, 2),
-                default=None,
-                metavar="LEVEL",
-                help="Optimization: -O0 none, -O1 cleanup and folding, -O2 everything "
+            _level_option(
+                "Optimization: -O0 none, -O1 cleanup and folding, -O2 everything "
                 "(the default when writing a model; `--emit ir` alone shows -O0).",
+                default=None,
             ),
-            click.option(
-                "--weights",
-                type=click.Path(),
-                metavar="FILE",
-                help="Weights by name (.npz or .safetensors); default: seeded Keras initializers.",
-            ),
-            click.option(
-                "--seed",
-                type=int,
-                default=0,
-                show_default=True,
-                help="Seed of the initial weights.",
-            ),
+            _weights_option,
+            _seed_option,
             click.option(
                 "--io-layout",
                 type=click.Choice(["channels-last", "channels-first"]),
@@ -484,26 +515,12 @@ def check(file: str, model: str | None, json_: bool, quiet: bool, emit: str | No
     metavar="FILE.npz",
     help="Write the outputs here instead of printing a summary of them.",
 )
-@click.option("--model", "model", metavar="NAME", help="The model, when a .net defines several.")
-@click.option("--weights", type=click.Path(), metavar="FILE", help="Weights for a .net model.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of initial weights.")
-@click.option(
-    "-O",
-    "level",
-    type=click.IntRange(0, 2),
-    default=2,
-    show_default=True,
-    metavar="LEVEL",
-    help="Optimization level for a .net model.",
-)
-@click.option(
-    "--device",
-    type=click.Choice(["auto", "cpu", "cuda"]),
-    default="auto",
-    show_default=True,
-    help="auto: CUDA when a GPU is present, else the CPU.",
-)
-@click.option("--threads", type=click.IntRange(1), default=None, help="Intra-op threads.")
+@_net_model_option
+@_weights_option
+@_seed_option
+@_level_option("Optimization level for a .net model.")
+@_device_option()
+@_threads_option
 @click.option("--json", "json_", is_flag=True, help="Output statistics as JSON.")
 def run(
     file: str,
@@ -565,7 +582,7 @@ def run(
 
 @cli.command()
 @click.argument("file", metavar="MODEL.net|MODEL.onnx", type=click.Path())
-@click.option("--model", "model", metavar="NAME", help="The model, when a .net defines several.")
+@_net_model_option
 @click.option(
     "-O",
     "levels",
@@ -585,10 +602,8 @@ def run(
     show_default=True,
     help="ONNX Runtime's own graph optimizer.",
 )
-@click.option(
-    "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
-)
-@click.option("--threads", type=click.IntRange(1), default=None, help="Intra-op threads.")
+@_device_option()
+@_threads_option
 @click.option("--json", "json_", is_flag=True, help="Timings as JSON.")
 def bench(
     file: str,
@@ -652,25 +667,11 @@ def bench(
 @cli.command()
 @_model_options
 @click.option("-t", "--target", type=click.Choice(["onnx"]), default="onnx", show_default=True)
-@click.option(
-    "-O",
-    "level",
-    type=click.IntRange(0, 2),
-    default=2,
-    show_default=True,
-    metavar="LEVEL",
-    help="Optimization level of the graph that is checked.",
-)
-@click.option("--weights", type=click.Path(), metavar="FILE", help="Weights by name.")
-@click.option(
-    "--seed",
-    type=int,
-    default=0,
-    show_default=True,
-    help="Seed of the initial weights and the random inputs.",
-)
+@_level_option("Optimization level of the graph that is checked.")
+@_weights_option
+@_seed_option
 @click.option("--batch", type=click.IntRange(1), default=2, show_default=True)
-@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@_device_option(("cpu", "cuda"), default="cpu")
 def verify(
     file: str,
     model: str | None,
@@ -716,7 +717,7 @@ def verify(
     metavar="FILE",
     help="Where to write: .npz or .safetensors.",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of initial weights.")
+@_seed_option
 def weights(file: str, model: str | None, json_: bool, quiet: bool, output: str, seed: int) -> None:
     """Write a model's initial weights by name (Keras' initializers, seeded)."""
     from .weights import initial_weights, save_weights
