@@ -168,9 +168,6 @@ class TrainDef(Stmt):
     entry_spans: tuple[Span, ...] = field(default=(), compare=False, repr=False)
 
 
-Item = Import | ConstDef | BlockDef | ModelDef | TrainDef
-
-
 @dataclass(frozen=True)
 class Module:
     path: str

@@ -240,19 +240,6 @@ def normalize_axis(op_name: str, axis: int, rank: int) -> int:
     return axis % rank
 
 
-def as_tuple(value: int | Sequence[int], n: int, what: str) -> tuple[int, ...]:
-    """An int or an n-tuple of ints as an n-tuple (a `kernel=3` for 2-D is `(3, 3)`)."""
-    if isinstance(value, int):
-        return (value,) * n
-    if len(value) != n:
-        raise ShapeError(f"{what} needs {n} values, got {len(value)}")
-    return tuple(value)
-
-
-def same_dim(a: Dim, b: Dim) -> bool:
-    return a == b
-
-
 def broadcast_shapes(op_name: str, a: Sequence[Dim], b: Sequence[Dim]) -> tuple[Dim, ...]:
     """Numpy broadcasting over possibly symbolic dims; a symbol broadcasts only with 1 or itself."""
     out: list[Dim] = []

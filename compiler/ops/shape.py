@@ -13,7 +13,8 @@ from typing import Literal
 import numpy as np
 
 from ..ir import Dim, TensorType, dim_mul, dims_product, numpy_dtype
-from .registry import Infer, ShapeError, as_tuple, expect_float, expect_rank, normalize_axis, op
+from .conv import spatial_tuple
+from .registry import Infer, ShapeError, expect_float, expect_rank, normalize_axis, op
 
 
 def _no_flops(ins: Sequence[TensorType], out: object, attrs: object) -> int:
@@ -432,9 +433,7 @@ def upsample(
     if x.rank not in (3, 4, 5):
         raise ShapeError(f"upsample needs a rank-3, 4 or 5 input [N, spatial..., C], got {x}")
     n = x.rank - 2
-    sizes = as_tuple(size, n, f"upsample size for {n} spatial axes")
-    if min(sizes) < 1:
-        raise ShapeError(f"upsample needs sizes >= 1, got {_seq(sizes)}")
+    sizes = spatial_tuple("upsample", size, n, "size")
     if method == "bilinear":
         expect_float("upsample", x)
         if n != 2:

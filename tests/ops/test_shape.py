@@ -434,9 +434,9 @@ def test_upsample_errors():
         'upsample method "bilinear" needs a rank-4 input [N, H, W, C], got f32[N, 4, 3]'
     )
     assert error("upsample", t("N", 4, 4, 3), size=(2, 2, 2)) == (
-        "upsample size for 2 spatial axes needs 2 values, got 3"
+        "upsample: size needs 2 values (one per spatial axis), got (2, 2, 2)"
     )
-    assert error("upsample", t("N", 4, 4, 3), size=0) == "upsample needs sizes >= 1, got (0, 0)"
+    assert error("upsample", t("N", 4, 4, 3), size=0) == "upsample needs size >= 1, got 0"
 
 
 def naive_resize_axis(n_in, n_out, method):
