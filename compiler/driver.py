@@ -17,7 +17,6 @@ from .source import error
 from .summary import Model
 
 TARGETS = {"onnx": ".onnx"}  # target -> the artifact's file extension
-IO_LAYOUTS = ("channels-last", "channels-first")
 
 
 def model_weights(model: Model, weights: Any = None, seed: int = 0) -> dict[str, np.ndarray]:
@@ -79,8 +78,6 @@ def emit(
     """The backend artifact (an onnx.ModelProto for "onnx") for `model` at opt `level`."""
     if target not in TARGETS:
         raise error(f"unknown target `{target}`", hint=f"targets: {', '.join(TARGETS)}")
-    if io_layout not in IO_LAYOUTS:
-        raise error(f"unknown io layout `{io_layout}`", hint=f"use {' or '.join(IO_LAYOUTS)}")
     graph, values = optimized(model, model_weights(model, weights, seed), level, **passes)
     from .backends import to_onnx
 
