@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 
 import pytest
+from hypothesis import settings
 
 import netc
+
+# CI runs the property tests on a fixed seed so that a landing never depends on luck; run
+# them locally (without CI set) to explore new examples.
+settings.register_profile("ci", derandomize=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 @pytest.fixture
