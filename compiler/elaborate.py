@@ -21,7 +21,7 @@ from .ir import DTYPES, Const, Graph, Node, TensorType, numpy_dtype
 from .ops import OPS, ShapeError, convert_attr
 from .ops.registry import describe_hint
 from .parse import parse
-from .source import CallSite, NetcError, Reporter, Span, did_you_mean, read_source
+from .source import CallSite, NetcError, Reporter, Span, did_you_mean, format_value, read_source
 from .train import TrainSpec, elaborate_train
 
 MAX_CALL_DEPTH = 64
@@ -1351,18 +1351,8 @@ def _is_tensor_param(t: ast.TypeExpr | None) -> bool:
 
 
 def _attr_list(opdef: Any) -> str:
-    parts = [a.name if a.required else f"{a.name}={_show(a.default)}" for a in opdef.attrs]
+    parts = [a.name if a.required else f"{a.name}={format_value(a.default)}" for a in opdef.attrs]
     return f"{opdef.name}({', '.join(parts)})"
-
-
-def _show(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if v is None:
-        return "none"
-    if isinstance(v, str):
-        return f'"{v}"'
-    return str(v)
 
 
 def elaborate(

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .source import CallSite, Span
+from .source import CallSite, Span, format_value
 
 DTYPES: dict[str, str] = {
     "f32": "float32",
@@ -208,18 +208,6 @@ class Graph:
         return print_graph(self)
 
 
-def _fmt_attr(value: Any) -> str:
-    if value is None:
-        return "none"
-    if isinstance(value, str):
-        return f'"{value}"'
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, tuple):
-        return "(" + ", ".join(_fmt_attr(v) for v in value) + ("," if len(value) == 1 else "") + ")"
-    return repr(value)
-
-
 def _fmt_type(t: Type | None) -> str:
     if t is None:
         return "?"
@@ -236,7 +224,7 @@ def print_graph(graph: Graph, *, locations: bool = True) -> str:
     for n in graph.nodes:
         if n.op == "input":
             continue
-        args = list(n.inputs) + [f"{k}={_fmt_attr(v)}" for k, v in n.attrs.items()]
+        args = list(n.inputs) + [f"{k}={format_value(v)}" for k, v in n.attrs.items()]
         text = f"  {n.name}: {_fmt_type(n.type)} = {n.op}({', '.join(args)})"
         if locations and n.span:
             text = f"{text:<80}  # {n.span.path}:{n.span.line}"

@@ -25,10 +25,10 @@ from . import syntax as ast
 from .elaborate import BUILTIN_NEEDS, BUILTINS, LANGUAGE_OPS, Elaborator, Frame, Scope, Tensor
 from .ir import DTYPES, Node, TensorType
 from .ops import OPS
-from .ops.docs import literal, signature
+from .ops.docs import signature
 from .ops.registry import describe_hint
 from .parse import KEYWORDS, parse
-from .source import CallSite, Diagnostic, NetcError, Reporter, Span
+from .source import CallSite, Diagnostic, NetcError, Reporter, Span, format_value
 from .summary import Layer, Model
 
 try:
@@ -628,7 +628,7 @@ def _show(value: Any, short: bool = False) -> str:
     if isinstance(value, float):
         return repr(value)
     try:
-        return literal(value)
+        return format_value(value)
     except Exception:  # something no literal spells; the elaborator's words
         return _elaborate.describe(value)
 
@@ -1138,7 +1138,7 @@ def _argument_items(call: _Call, blocks: Mapping[str, ast.BlockDef]) -> list[lsp
         for i, a in enumerate(opdef.attrs):
             if (given > i and not opdef.variadic) or a.name in call.keywords:
                 continue
-            default = "" if a.required else f" = {literal(a.default)}"
+            default = "" if a.required else f" = {format_value(a.default)}"
             names.append((a.name, f"{describe_hint(a.hint)}{default}"))
         names.append(("name", "the layer's name (a string)"))
     elif call.callee is not None and call.callee in blocks:

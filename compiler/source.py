@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True, order=True)
@@ -197,6 +198,20 @@ def read_source(path: str | Path) -> str:
         raise error(f"{path} is not UTF-8 text (byte {e.start})") from None
     except OSError as e:
         raise error(f"cannot read {path}: {e.strerror}") from None
+
+
+def format_value(value: Any) -> str:
+    """A compile-time value as the language writes it: `true`, `none`, `"same"`, `(1, 2)`."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, (tuple, list)):
+        inner = ", ".join(format_value(v) for v in value)
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
+    return repr(value)
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:

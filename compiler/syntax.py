@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .source import Span
+from .source import Span, format_value
 
 
 @dataclass(frozen=True)
@@ -201,14 +201,7 @@ def format_expr(e: Expr, prec: float = 0) -> str:
     if isinstance(e, Name):
         return e.id
     if isinstance(e, Literal):
-        v = e.value
-        if v is None:
-            return "none"
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, str):
-            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        return repr(v)
+        return format_value(e.value)
     if isinstance(e, TupleExpr):
         inner = ", ".join(format_expr(i) for i in e.items)
         return f"({inner},)" if len(e.items) == 1 else f"({inner})"

@@ -13,8 +13,9 @@ from netc import syntax as ast
 from netc.elaborate import _TENSOR_OPS, BUILTINS
 from netc.ir import DTYPES
 from netc.ops import OPS
-from netc.ops.docs import OPERATORS, literal, render_markdown, signature
+from netc.ops.docs import OPERATORS, render_markdown, signature
 from netc.parse import parse
+from netc.source import format_value
 from netc.train import LOSS_ALIASES, LOSSES, METRICS, OPTIMIZERS, SETTINGS
 
 ROOT = Path(__file__).parent.parent
@@ -49,7 +50,7 @@ def test_signatures_use_the_languages_syntax():
     assert signature(OPS["dense"]) == "dense(x, units, bias=true)"
     assert signature(OPS["concat"]) == "concat(xs..., axis=-1)"
     assert signature(OPS["maxpool"]) == 'maxpool(x, size=2, stride=none, padding="valid")'
-    assert [literal(v) for v in (False, None, "same", (1,), (), (1, 2), 1e-3)] == [
+    assert [format_value(v) for v in (False, None, "same", (1,), (), (1, 2), 1e-3)] == [
         "false",
         "none",
         '"same"',

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from ..ir import TensorType
+from ..source import format_value
 from . import OPS
 from .registry import OpDef, Param, ShapeError, convert_attr, describe_hint
 
@@ -87,27 +88,13 @@ Conventions that hold for every op:
 # --- values in the language's syntax ----------------------------------------------------------
 
 
-def literal(value: Any) -> str:
-    """A compile-time value as the language writes it: `true`, `none`, `"same"`, `(1, 2)`."""
-    if value is None:
-        return "none"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, (tuple, list)):
-        inner = ", ".join(literal(v) for v in value)
-        return f"({inner},)" if len(value) == 1 else f"({inner})"
-    return repr(value)
-
-
 def signature(opdef: OpDef) -> str:
     """`conv2d(x, filters, kernel, stride=1, padding="valid", ...)`."""
     parts = [
         f"{name}..." if opdef.variadic and i == len(opdef.inputs) - 1 else name
         for i, name in enumerate(opdef.inputs)
     ]
-    parts += [a.name if a.required else f"{a.name}={literal(a.default)}" for a in opdef.attrs]
+    parts += [a.name if a.required else f"{a.name}={format_value(a.default)}" for a in opdef.attrs]
     return f"{opdef.name}({', '.join(parts)})"
 
 
@@ -262,15 +249,15 @@ def weight_lines(opdef: OpDef) -> tuple[list[str], bool]:
             continue
         for name, p in base.items():
             if name not in flipped:
-                notes[name].append(f"only with `{a.name}={literal(a.default)}`")
+                notes[name].append(f"only with `{a.name}={format_value(a.default)}`")
             elif flipped[name].shape != p.shape:
                 notes[name].append(
                     f"{shape(flipped[name]).strip() or 'another shape'} with "
-                    f"`{a.name}={literal(not a.default)}`"
+                    f"`{a.name}={format_value(not a.default)}`"
                 )
         for name, p in flipped.items():
             if name not in base:
-                extra[name] = (p, f"only with `{a.name}={literal(not a.default)}`")
+                extra[name] = (p, f"only with `{a.name}={format_value(not a.default)}`")
     lines = []
     for name, p in [*base.items(), *((n, p) for n, (p, _) in extra.items())]:
         facts = [p.init] + ([] if p.trainable else ["not trainable"])
@@ -287,7 +274,7 @@ def _attr_lines(opdef: OpDef) -> list[str]:
         return []
     lines = ["Attributes:", ""]
     for a in opdef.attrs:
-        default = "" if a.required else f" = {literal(a.default)}"
+        default = "" if a.required else f" = {format_value(a.default)}"
         lines.append(f"- `{a.name}{default}`: {describe_hint(a.hint)}")
     return [*lines, ""]
 
