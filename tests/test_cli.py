@@ -311,3 +311,10 @@ def test_the_installed_script_exits_with_the_right_codes(files: Path) -> None:
     usage = subprocess.run([script, "--nope"], capture_output=True, text=True, env=env)
     assert usage.returncode == 2
     assert "No such option" in usage.stderr
+
+
+def test_python_dash_m_netc_is_the_netc_command() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "netc", "--version"], capture_output=True, text=True, check=True
+    )
+    assert out.stdout == "netc 0.1.0\n"

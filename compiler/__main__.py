@@ -1,0 +1,5 @@
+"""`python -m netc ...` runs the `netc` command."""
+
+from .cli import main
+
+main()
