@@ -6,29 +6,11 @@ import itertools
 import math
 
 import numpy as np
-import pytest
+from op_testing import error, infer, t
 
-from netc.ir import TensorType
-from netc.ops import OPS, Param, ShapeError
+from netc.ops import OPS, Param
 
 F32 = "f32"
-
-
-def t(*shape, dtype=F32):
-    return TensorType(dtype, tuple(shape))
-
-
-def infer(name, *types, **attrs):
-    """The op's (type, canonical attrs), defaults filled in as the elaborator does."""
-    opdef = OPS[name]
-    full = {a.name: a.default for a in opdef.attrs if not a.required} | attrs
-    return opdef.infer(types, full)
-
-
-def error(name, *types, **attrs):
-    with pytest.raises(ShapeError) as info:
-        infer(name, *types, **attrs)
-    return info.value.message
 
 
 def run(name, x, *weights, **attrs):

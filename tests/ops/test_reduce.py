@@ -7,29 +7,12 @@ import math
 
 import numpy as np
 import pytest
+from op_testing import error, infer, t
 
-from netc.ir import TensorType
-from netc.ops import OPS, ShapeError
+from netc.ops import OPS
 
 NETC_DTYPE = {"float32": "f32", "float16": "f16", "int32": "i32", "int64": "i64", "bool": "bool"}
 REDUCTIONS = ["reduce_sum", "reduce_mean", "reduce_max", "reduce_min", "reduce_prod"]
-
-
-def t(*shape, dtype="f32"):
-    return TensorType(dtype, tuple(shape))
-
-
-def infer(name, *types, **attrs):
-    """The op's (type, canonical attrs), defaults filled in as the elaborator does."""
-    opdef = OPS[name]
-    full = {a.name: a.default for a in opdef.attrs if not a.required} | attrs
-    return opdef.infer(types, full)
-
-
-def error(name, *types, **attrs):
-    with pytest.raises(ShapeError) as info:
-        infer(name, *types, **attrs)
-    return info.value.message
 
 
 def run(name, x, **attrs):
