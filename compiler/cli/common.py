@@ -1,9 +1,5 @@
-"""The `netc` command: `netc MODEL.net` checks a model and prints its summary; subcommands do more.
-
-This module only maps flags to function arguments and results to text: compiler modules are
-imported inside the commands, so `netc --help` and `netc check` never load a backend.
-Exit codes: 0 ok, 1 a mistake in the user's input, 2 bad usage, 3 a bug in netc.
-"""
+"""What every `netc` command shares: output settings and rendering, error reporting, the
+group with its default command, and the options several commands take."""
 
 from __future__ import annotations
 
@@ -18,13 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from . import __version__
-from .source import Diagnostic, NetcError, SourceMap
+from ..source import Diagnostic, NetcError, SourceMap
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from .summary import Model
+    from ..summary import Model
 
 DEFAULT_COMMAND = "compile"
 EMITS = ("ir",)  # what `--emit` can print instead of the summary table
@@ -174,7 +169,7 @@ def _load(file: str, model: str | None, out: Output) -> Model:
     """Compile FILE (choosing `model`), then print its warnings."""
     from pathlib import Path
 
-    from . import compile as compile_model
+    from .. import compile as compile_model
 
     m = compile_model(Path(file), model=model)  # a Path: never mistaken for source text
     out.diagnostics(m.warnings, m.sources)
@@ -258,7 +253,7 @@ _emit_option = click.option(
 
 def _show(m: Model, out: Output, emit: str | None, extra: dict | None = None) -> None:
     """The summary table, or what `--emit` asked for, or the JSON of either."""
-    from .ir import print_graph
+    from ..ir import print_graph
 
     if out.json:
         data = {"ok": True, **m.to_json(), **(extra or {})}
@@ -307,15 +302,6 @@ def _summary(m: Model) -> Any:
 
 def _type_str(t: object) -> str:
     return "(" + ", ".join(map(str, t)) + ")" if isinstance(t, tuple) else str(t)
-
-
-@click.group(cls=NetcGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="netc", message="%(prog)s %(version)s")
-def cli() -> None:
-    """netc: a compiler for neural networks.
-
-    `netc MODEL.net` checks the model and prints its summary (the `compile` command).
-    """
 
 
 def _target_options(f: Callable) -> Callable:
@@ -391,359 +377,3 @@ def _print_stats(stats: dict, out: Output) -> None:
             f"{st.seconds * 1e3:.1f}",
         )
     out.console(stderr=True).print(table)
-
-
-# The default command: check, print the summary, write the artifact (model.onnx).
-@cli.command(DEFAULT_COMMAND)
-@_model_options
-@_emit_option
-@_target_options
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(),
-    metavar="PATH",
-    help="Where to write the model (default: MODEL.onnx next to the source).",
-)
-@click.option("--no-write", is_flag=True, help="Check and summarize only; write nothing.")
-def compile_cmd(
-    file: str,
-    model: str | None,
-    json_: bool,
-    quiet: bool,
-    emit: str | None,
-    target: str,
-    level: int | None,
-    weights: str | None,
-    seed: int,
-    io_layout: str,
-    verify_passes: bool,
-    print_after: Sequence[str],
-    stats: bool,
-    output: str | None,
-    no_write: bool,
-) -> None:
-    """Check a model, print its summary and write it for the target (the default command).
-
-    `netc MODEL.net` is short for `netc compile MODEL.net`; it writes MODEL.onnx.
-    """
-    from . import driver
-
-    out = _start(json_, quiet)
-    m = _load(file, model, out)
-    pass_stats: dict | None = {} if stats else None
-    if emit == "ir":
-        values = driver.model_weights(m, weights, seed)
-        graph, _ = driver.optimized(
-            m, values, **_pass_options(level or 0, verify_passes, print_after, pass_stats)
-        )
-        _show_ir(graph, m, out)
-        _print_stats(pass_stats or {}, out)
-        return
-    path = None
-    if no_write and (print_after or stats or verify_passes):  # run the passes, write nothing
-        driver.optimized(
-            m,
-            driver.model_weights(m, weights, seed),
-            **_pass_options(2 if level is None else level, verify_passes, print_after, pass_stats),
-        )
-    elif not no_write:
-        path = driver.write(
-            m,
-            output or driver.default_output(file, target),
-            target,
-            weights=weights,
-            seed=seed,
-            io_layout=io_layout,
-            **_pass_options(2 if level is None else level, verify_passes, print_after, pass_stats),
-        )
-    _show(m, out, None, extra={"output": str(path)} if path else None)
-    _print_stats(pass_stats or {}, out)
-    if path and not out.json:
-        click.echo(f"wrote {path}")
-
-
-def _show_ir(graph: Any, m: Model, out: Output) -> None:
-    from .ir import print_graph
-
-    if out.json:
-        out.print_json({"ok": True, **m.to_json(), "ir": print_graph(graph)})
-    else:
-        click.echo(print_graph(graph))
-
-
-@cli.command()
-@_model_options
-@_emit_option
-def summary(file: str, model: str | None, json_: bool, quiet: bool, emit: str | None) -> None:
-    """Print a model's layers, shapes, params and FLOPs."""
-    out = _start(json_, quiet)
-    _show(_load(file, model, out), out, emit)
-
-
-@cli.command()
-@_model_options
-@_emit_option
-def check(file: str, model: str | None, json_: bool, quiet: bool, emit: str | None) -> None:
-    """Check a model; print one line if it is ok."""
-    out = _start(json_, quiet)
-    m = _load(file, model, out)
-    if out.json or emit:
-        _show(m, out, emit)
-    else:
-        click.echo(
-            f"ok: model `{m.graph.name}`: {_count(len(m.layers), 'layer')}, "
-            f"{_count(m.total_params, 'param')}"
-        )
-
-
-@cli.command()
-@click.argument("file", metavar="MODEL.net|MODEL.onnx", type=click.Path())
-@click.option(
-    "-i",
-    "--input",
-    "inputs",
-    required=True,
-    type=click.Path(),
-    metavar="FILE",
-    help="Inputs: .npz with one array per input name, or .npy for a one-input model.",
-)
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(),
-    metavar="FILE.npz",
-    help="Write the outputs here instead of printing a summary of them.",
-)
-@_net_model_option
-@_weights_option
-@_seed_option
-@_level_option("Optimization level for a .net model.")
-@_device_option()
-@_threads_option
-@click.option("--json", "json_", is_flag=True, help="Output statistics as JSON.")
-def run(
-    file: str,
-    inputs: str,
-    output: str | None,
-    model: str | None,
-    weights: str | None,
-    seed: int,
-    level: int,
-    device: str,
-    threads: int | None,
-    json_: bool,
-) -> None:
-    """Run a model on inputs from a file (ONNX Runtime) and summarize or write the outputs."""
-    from pathlib import Path
-
-    import numpy as np
-
-    from netc.runtime import load
-    from netc.runtime.api import read_inputs, write_outputs
-
-    out = _start(json_, False)
-    source: Any = _load(file, model, out) if Path(file).suffix == ".net" else file
-    session = load(source, device=device, threads=threads, weights=weights, seed=seed, level=level)
-    results = session.run(read_inputs(inputs, session))
-    if output:
-        write_outputs(results, output)
-    rows = [
-        {
-            "name": k,
-            "dtype": str(v.dtype),
-            "shape": list(v.shape),
-            **(
-                {"min": float(np.min(v)), "max": float(np.max(v)), "mean": float(np.mean(v))}
-                if v.size and v.dtype.kind in "fiu"
-                else {}
-            ),
-        }
-        for k, v in results.items()
-    ]
-    if out.json:
-        out.print_json(
-            {
-                "ok": True,
-                "device": session.device,
-                "outputs": rows,
-                **({"written": output} if output else {}),
-            }
-        )
-        return
-    for r in rows:
-        stats = (
-            f"  min {r['min']:.6g}  max {r['max']:.6g}  mean {r['mean']:.6g}" if "min" in r else ""
-        )
-        click.echo(f"{r['name']}: {r['dtype']}{r['shape']}{stats}")
-    if output:
-        click.echo(f"wrote {output}")
-
-
-@cli.command()
-@click.argument("file", metavar="MODEL.net|MODEL.onnx", type=click.Path())
-@_net_model_option
-@click.option(
-    "-O",
-    "levels",
-    type=click.IntRange(0, 2),
-    multiple=True,
-    metavar="LEVEL",
-    help="Opt levels to time side by side (repeatable; default -O0 and -O2).",
-)
-@click.option("--batch", type=click.IntRange(1), default=1, show_default=True)
-@click.option("--repeat", type=click.IntRange(1), default=30, show_default=True)
-@click.option("--warmup", type=click.IntRange(0), default=5, show_default=True)
-@click.option(
-    "--ort-opt",
-    "ort_opt",
-    type=click.Choice(["disable", "basic", "extended", "all"]),
-    default="all",
-    show_default=True,
-    help="ONNX Runtime's own graph optimizer.",
-)
-@_device_option()
-@_threads_option
-@click.option("--json", "json_", is_flag=True, help="Timings as JSON.")
-def bench(
-    file: str,
-    model: str | None,
-    levels: Sequence[int],
-    batch: int,
-    repeat: int,
-    warmup: int,
-    ort_opt: str,
-    device: str,
-    threads: int | None,
-    json_: bool,
-) -> None:
-    """Time a model in ONNX Runtime; for a .net, its opt levels side by side."""
-    from pathlib import Path
-
-    from netc.runtime import load
-    from netc.runtime.bench import random_inputs, side_by_side
-
-    out = _start(json_, True)
-    options = {"device": device, "threads": threads, "graph_optimization": ort_opt}
-    if Path(file).suffix == ".net":
-        m = _load(file, model, out)
-        sessions = {f"-O{level}": load(m, level=level, **options) for level in (levels or (0, 2))}
-    else:
-        sessions = {Path(file).name: load(file, **options)}
-    feeds = {name: random_inputs(s.inputs, batch) for name, s in sessions.items()}
-    timings = side_by_side(sessions, feeds, warmup=warmup, repeat=repeat)
-    first = next(iter(timings.values())).median
-    rows = [
-        {
-            "name": name,
-            "median_ms": t.median * 1e3,
-            "min_ms": t.min * 1e3,
-            "max_ms": t.max * 1e3,
-            "runs": len(t.times),
-            "speedup": first / t.median,
-        }
-        for name, t in timings.items()
-    ]
-    if out.json:
-        out.print_json({"ok": True, "batch": batch, "ort_opt": ort_opt, "timings": rows})
-        return
-    from rich.table import Table
-
-    table = Table(title=f"batch {batch}, ONNX Runtime optimizer: {ort_opt}")
-    for column in ("", "median ms", "min ms", "max ms", "runs", "speedup"):
-        table.add_column(column, justify="left" if not column else "right")
-    for r in rows:
-        table.add_row(
-            r["name"],
-            f"{r['median_ms']:.3f}",
-            f"{r['min_ms']:.3f}",
-            f"{r['max_ms']:.3f}",
-            str(r["runs"]),
-            f"{r['speedup']:.2f}x",
-        )
-    out.console().print(table)
-
-
-@cli.command()
-@_model_options
-@click.option("-t", "--target", type=click.Choice(["onnx"]), default="onnx", show_default=True)
-@_level_option("Optimization level of the graph that is checked.")
-@_weights_option
-@_seed_option
-@click.option("--batch", type=click.IntRange(1), default=2, show_default=True)
-@_device_option(("cpu", "cuda"), default="cpu")
-def verify(
-    file: str,
-    model: str | None,
-    json_: bool,
-    quiet: bool,
-    target: str,
-    level: int,
-    weights: str | None,
-    seed: int,
-    batch: int,
-    device: str,
-) -> None:
-    """Run the backend and the numpy reference value by value; report the first source line
-    whose value differs (exit 1), or that all agree."""
-    from netc.runtime.verify import verify as verify_model
-
-    out = _start(json_, quiet)
-    m = _load(file, model, out)
-    report = verify_model(
-        m, target=target, level=level, weights=weights, seed=seed, batch=batch, device=device
-    )
-    if out.json:
-        out.print_json({"ok": report.ok, **report.to_json()})
-    elif report.ok:
-        click.echo(report.render())
-    else:
-        diagnostic = report.diagnostic()
-        if diagnostic is not None:
-            out.diagnostics([diagnostic], m.sources)
-        else:
-            click.echo(report.render(), err=True)
-    if not report.ok:
-        click.get_current_context().exit(1)
-
-
-@cli.command()
-@_model_options
-@click.option(
-    "-o",
-    "--output",
-    required=True,
-    type=click.Path(),
-    metavar="FILE",
-    help="Where to write: .npz or .safetensors.",
-)
-@_seed_option
-def weights(file: str, model: str | None, json_: bool, quiet: bool, output: str, seed: int) -> None:
-    """Write a model's initial weights by name (Keras' initializers, seeded)."""
-    from .weights import initial_weights, save_weights
-
-    out = _start(json_, quiet)
-    m = _load(file, model, out)
-    values = initial_weights(m.graph, seed)
-    save_weights(values, output)
-    if out.json:
-        out.print_json(
-            {"ok": True, "written": output, "weights": len(values), "params": m.total_params}
-        )
-    else:
-        click.echo(
-            f"wrote {output}: {_count(len(values), 'weight')}, {_count(m.total_params, 'param')}"
-        )
-
-
-@cli.command()
-def lsp() -> None:
-    """Run the language server on stdin/stdout (for editors; needs `pip install 'netc[lsp]'`)."""
-    from .lsp import main as serve
-
-    serve()
-
-
-def main(argv: Sequence[str] | None = None, *, standalone_mode: bool = True) -> Any:
-    """The `netc` console script: run the command line on `argv` (default: sys.argv[1:])."""
-    return cli.main(argv, prog_name="netc", standalone_mode=standalone_mode)

@@ -1,0 +1,160 @@
+"""The commands that read a model and write what it becomes: `compile` (the default: check,
+summarize, write the artifact), `summary`, `check` and `weights`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from .common import (
+    DEFAULT_COMMAND,
+    Output,
+    _count,
+    _emit_option,
+    _load,
+    _model_options,
+    _pass_options,
+    _print_stats,
+    _seed_option,
+    _show,
+    _start,
+    _target_options,
+)
+
+if TYPE_CHECKING:
+    from ..summary import Model
+
+
+# The default command: check, print the summary, write the artifact (model.onnx).
+@click.command(DEFAULT_COMMAND)
+@_model_options
+@_emit_option
+@_target_options
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(),
+    metavar="PATH",
+    help="Where to write the model (default: MODEL.onnx next to the source).",
+)
+@click.option("--no-write", is_flag=True, help="Check and summarize only; write nothing.")
+def compile_cmd(
+    file: str,
+    model: str | None,
+    json_: bool,
+    quiet: bool,
+    emit: str | None,
+    target: str,
+    level: int | None,
+    weights: str | None,
+    seed: int,
+    io_layout: str,
+    verify_passes: bool,
+    print_after: Sequence[str],
+    stats: bool,
+    output: str | None,
+    no_write: bool,
+) -> None:
+    """Check a model, print its summary and write it for the target (the default command).
+
+    `netc MODEL.net` is short for `netc compile MODEL.net`; it writes MODEL.onnx.
+    """
+    from .. import driver
+
+    out = _start(json_, quiet)
+    m = _load(file, model, out)
+    pass_stats: dict | None = {} if stats else None
+    if emit == "ir":
+        values = driver.model_weights(m, weights, seed)
+        graph, _ = driver.optimized(
+            m, values, **_pass_options(level or 0, verify_passes, print_after, pass_stats)
+        )
+        _show_ir(graph, m, out)
+        _print_stats(pass_stats or {}, out)
+        return
+    path = None
+    if no_write and (print_after or stats or verify_passes):  # run the passes, write nothing
+        driver.optimized(
+            m,
+            driver.model_weights(m, weights, seed),
+            **_pass_options(2 if level is None else level, verify_passes, print_after, pass_stats),
+        )
+    elif not no_write:
+        path = driver.write(
+            m,
+            output or driver.default_output(file, target),
+            target,
+            weights=weights,
+            seed=seed,
+            io_layout=io_layout,
+            **_pass_options(2 if level is None else level, verify_passes, print_after, pass_stats),
+        )
+    _show(m, out, None, extra={"output": str(path)} if path else None)
+    _print_stats(pass_stats or {}, out)
+    if path and not out.json:
+        click.echo(f"wrote {path}")
+
+
+def _show_ir(graph: Any, m: Model, out: Output) -> None:
+    from ..ir import print_graph
+
+    if out.json:
+        out.print_json({"ok": True, **m.to_json(), "ir": print_graph(graph)})
+    else:
+        click.echo(print_graph(graph))
+
+
+@click.command()
+@_model_options
+@_emit_option
+def summary(file: str, model: str | None, json_: bool, quiet: bool, emit: str | None) -> None:
+    """Print a model's layers, shapes, params and FLOPs."""
+    out = _start(json_, quiet)
+    _show(_load(file, model, out), out, emit)
+
+
+@click.command()
+@_model_options
+@_emit_option
+def check(file: str, model: str | None, json_: bool, quiet: bool, emit: str | None) -> None:
+    """Check a model; print one line if it is ok."""
+    out = _start(json_, quiet)
+    m = _load(file, model, out)
+    if out.json or emit:
+        _show(m, out, emit)
+    else:
+        click.echo(
+            f"ok: model `{m.graph.name}`: {_count(len(m.layers), 'layer')}, "
+            f"{_count(m.total_params, 'param')}"
+        )
+
+
+@click.command()
+@_model_options
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(),
+    metavar="FILE",
+    help="Where to write: .npz or .safetensors.",
+)
+@_seed_option
+def weights(file: str, model: str | None, json_: bool, quiet: bool, output: str, seed: int) -> None:
+    """Write a model's initial weights by name (Keras' initializers, seeded)."""
+    from ..weights import initial_weights, save_weights
+
+    out = _start(json_, quiet)
+    m = _load(file, model, out)
+    values = initial_weights(m.graph, seed)
+    save_weights(values, output)
+    if out.json:
+        out.print_json(
+            {"ok": True, "written": output, "weights": len(values), "params": m.total_params}
+        )
+    else:
+        click.echo(
+            f"wrote {output}: {_count(len(values), 'weight')}, {_count(m.total_params, 'param')}"
+        )

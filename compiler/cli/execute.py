@@ -1,0 +1,231 @@
+"""The commands that run a model: `run` (outputs on inputs from a file), `bench` (timings side
+by side) and `verify` (the backend against the numpy reference, value by value)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from .common import (
+    _device_option,
+    _level_option,
+    _load,
+    _model_options,
+    _net_model_option,
+    _seed_option,
+    _start,
+    _threads_option,
+    _weights_option,
+)
+
+
+@click.command()
+@click.argument("file", metavar="MODEL.net|MODEL.onnx", type=click.Path())
+@click.option(
+    "-i",
+    "--input",
+    "inputs",
+    required=True,
+    type=click.Path(),
+    metavar="FILE",
+    help="Inputs: .npz with one array per input name, or .npy for a one-input model.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(),
+    metavar="FILE.npz",
+    help="Write the outputs here instead of printing a summary of them.",
+)
+@_net_model_option
+@_weights_option
+@_seed_option
+@_level_option("Optimization level for a .net model.")
+@_device_option()
+@_threads_option
+@click.option("--json", "json_", is_flag=True, help="Output statistics as JSON.")
+def run(
+    file: str,
+    inputs: str,
+    output: str | None,
+    model: str | None,
+    weights: str | None,
+    seed: int,
+    level: int,
+    device: str,
+    threads: int | None,
+    json_: bool,
+) -> None:
+    """Run a model on inputs from a file (ONNX Runtime) and summarize or write the outputs."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from netc.runtime import load
+    from netc.runtime.api import read_inputs, write_outputs
+
+    out = _start(json_, False)
+    source: Any = _load(file, model, out) if Path(file).suffix == ".net" else file
+    session = load(source, device=device, threads=threads, weights=weights, seed=seed, level=level)
+    results = session.run(read_inputs(inputs, session))
+    if output:
+        write_outputs(results, output)
+    rows = [
+        {
+            "name": k,
+            "dtype": str(v.dtype),
+            "shape": list(v.shape),
+            **(
+                {"min": float(np.min(v)), "max": float(np.max(v)), "mean": float(np.mean(v))}
+                if v.size and v.dtype.kind in "fiu"
+                else {}
+            ),
+        }
+        for k, v in results.items()
+    ]
+    if out.json:
+        out.print_json(
+            {
+                "ok": True,
+                "device": session.device,
+                "outputs": rows,
+                **({"written": output} if output else {}),
+            }
+        )
+        return
+    for r in rows:
+        stats = (
+            f"  min {r['min']:.6g}  max {r['max']:.6g}  mean {r['mean']:.6g}" if "min" in r else ""
+        )
+        click.echo(f"{r['name']}: {r['dtype']}{r['shape']}{stats}")
+    if output:
+        click.echo(f"wrote {output}")
+
+
+@click.command()
+@click.argument("file", metavar="MODEL.net|MODEL.onnx", type=click.Path())
+@_net_model_option
+@click.option(
+    "-O",
+    "levels",
+    type=click.IntRange(0, 2),
+    multiple=True,
+    metavar="LEVEL",
+    help="Opt levels to time side by side (repeatable; default -O0 and -O2).",
+)
+@click.option("--batch", type=click.IntRange(1), default=1, show_default=True)
+@click.option("--repeat", type=click.IntRange(1), default=30, show_default=True)
+@click.option("--warmup", type=click.IntRange(0), default=5, show_default=True)
+@click.option(
+    "--ort-opt",
+    "ort_opt",
+    type=click.Choice(["disable", "basic", "extended", "all"]),
+    default="all",
+    show_default=True,
+    help="ONNX Runtime's own graph optimizer.",
+)
+@_device_option()
+@_threads_option
+@click.option("--json", "json_", is_flag=True, help="Timings as JSON.")
+def bench(
+    file: str,
+    model: str | None,
+    levels: Sequence[int],
+    batch: int,
+    repeat: int,
+    warmup: int,
+    ort_opt: str,
+    device: str,
+    threads: int | None,
+    json_: bool,
+) -> None:
+    """Time a model in ONNX Runtime; for a .net, its opt levels side by side."""
+    from pathlib import Path
+
+    from netc.runtime import load
+    from netc.runtime.bench import random_inputs, side_by_side
+
+    out = _start(json_, True)
+    options = {"device": device, "threads": threads, "graph_optimization": ort_opt}
+    if Path(file).suffix == ".net":
+        m = _load(file, model, out)
+        sessions = {f"-O{level}": load(m, level=level, **options) for level in (levels or (0, 2))}
+    else:
+        sessions = {Path(file).name: load(file, **options)}
+    feeds = {name: random_inputs(s.inputs, batch) for name, s in sessions.items()}
+    timings = side_by_side(sessions, feeds, warmup=warmup, repeat=repeat)
+    first = next(iter(timings.values())).median
+    rows = [
+        {
+            "name": name,
+            "median_ms": t.median * 1e3,
+            "min_ms": t.min * 1e3,
+            "max_ms": t.max * 1e3,
+            "runs": len(t.times),
+            "speedup": first / t.median,
+        }
+        for name, t in timings.items()
+    ]
+    if out.json:
+        out.print_json({"ok": True, "batch": batch, "ort_opt": ort_opt, "timings": rows})
+        return
+    from rich.table import Table
+
+    table = Table(title=f"batch {batch}, ONNX Runtime optimizer: {ort_opt}")
+    for column in ("", "median ms", "min ms", "max ms", "runs", "speedup"):
+        table.add_column(column, justify="left" if not column else "right")
+    for r in rows:
+        table.add_row(
+            r["name"],
+            f"{r['median_ms']:.3f}",
+            f"{r['min_ms']:.3f}",
+            f"{r['max_ms']:.3f}",
+            str(r["runs"]),
+            f"{r['speedup']:.2f}x",
+        )
+    out.console().print(table)
+
+
+@click.command()
+@_model_options
+@click.option("-t", "--target", type=click.Choice(["onnx"]), default="onnx", show_default=True)
+@_level_option("Optimization level of the graph that is checked.")
+@_weights_option
+@_seed_option
+@click.option("--batch", type=click.IntRange(1), default=2, show_default=True)
+@_device_option(("cpu", "cuda"), default="cpu")
+def verify(
+    file: str,
+    model: str | None,
+    json_: bool,
+    quiet: bool,
+    target: str,
+    level: int,
+    weights: str | None,
+    seed: int,
+    batch: int,
+    device: str,
+) -> None:
+    """Run the backend and the numpy reference value by value; report the first source line
+    whose value differs (exit 1), or that all agree."""
+    from netc.runtime.verify import verify as verify_model
+
+    out = _start(json_, quiet)
+    m = _load(file, model, out)
+    report = verify_model(
+        m, target=target, level=level, weights=weights, seed=seed, batch=batch, device=device
+    )
+    if out.json:
+        out.print_json({"ok": report.ok, **report.to_json()})
+    elif report.ok:
+        click.echo(report.render())
+    else:
+        diagnostic = report.diagnostic()
+        if diagnostic is not None:
+            out.diagnostics([diagnostic], m.sources)
+        else:
+            click.echo(report.render(), err=True)
+    if not report.ok:
+        click.get_current_context().exit(1)
