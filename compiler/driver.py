@@ -6,8 +6,10 @@ and `netc.runtime.load("model.net")` produce the same graph for the same flags.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -15,8 +17,25 @@ import numpy as np
 from .ir import Graph
 from .source import error
 from .summary import Model
+from .targets import TARGET_OPTIONS, TARGETS, Target
 
-TARGETS = {"onnx": ".onnx"}  # target -> the artifact's file extension
+
+def target_spec(name: str) -> Target:
+    """The target called `name`, or a NetcError listing the targets."""
+    if name not in TARGETS:
+        raise error(f"unknown target `{name}`", hint=f"targets: {', '.join(TARGETS)}")
+    return TARGETS[name]
+
+
+def backend(name: str) -> ModuleType:
+    """The lowering module of target `name`, with its framework importable (a NetcError naming
+    the extra to install when it is not)."""
+    spec = target_spec(name)
+    if spec.extra == "tf":
+        from .backends import tensorflow
+
+        tensorflow(name)
+    return importlib.import_module(f".backends.{spec.module}", __package__)
 
 
 def model_weights(model: Model, weights: Any = None, seed: int = 0) -> dict[str, np.ndarray]:
@@ -65,6 +84,22 @@ def optimized(
         raise  # a compiler bug, named by pass: not the user's mistake
 
 
+def target_options(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The backend options of target `name` (`io_layout`, `inference`, `xla`) among `options`,
+    whose None values mean "not given"; a NetcError for an option the target does not take."""
+    out: dict[str, Any] = {}
+    for key, value in options.items():
+        assert key in TARGET_OPTIONS, f"unknown backend option {key}"
+        if value is None or value is False:
+            continue
+        if name not in TARGET_OPTIONS[key]:
+            flag = "--" + key.replace("_", "-")
+            takers = " and ".join(f"-t {t}" for t in TARGET_OPTIONS[key])
+            raise error(f"{flag} applies to {takers}, not to -t {name}")
+        out[key] = value
+    return out
+
+
 def emit(
     model: Model,
     target: str = "onnx",
@@ -72,27 +107,35 @@ def emit(
     weights: Any = None,
     seed: int = 0,
     level: int = 2,
-    io_layout: str = "channels-last",
+    io_layout: str | None = None,
+    inference: bool = False,
+    xla: bool = False,
     **passes: Any,
 ) -> Any:
-    """The backend artifact (an onnx.ModelProto for "onnx") for `model` at opt `level`."""
-    if target not in TARGETS:
-        raise error(f"unknown target `{target}`", hint=f"targets: {', '.join(TARGETS)}")
-    graph, values = optimized(model, model_weights(model, weights, seed), level, **passes)
-    from .backends import to_onnx
-
-    return to_onnx.emit(graph, values, io_layout=io_layout)
+    """The backend artifact for `model` at opt `level`: an onnx.ModelProto ("onnx"), a
+    keras.Model ("keras": trainable, compiled from its train section, unless `inference`), or
+    a `to_tf.Artifact` ("tf": a tf.Module with a serving function, `xla` to jit-compile it).
+    `io_layout` ("channels-last" or "channels-first") is the ONNX model's image layout."""
+    spec = target_spec(target)
+    options = target_options(target, {"io_layout": io_layout, "inference": inference, "xla": xla})
+    module = backend(target)
+    keep_training = spec.trains and not options.get("inference", False)
+    graph, values = optimized(
+        model, model_weights(model, weights, seed), level, keep_training=keep_training, **passes
+    )
+    if spec.trains:
+        options["train"] = model.train
+    return module.emit(graph, values, **options)
 
 
 def default_output(model_path: str | Path, target: str = "onnx") -> Path:
-    """`model.net` -> `model.onnx` next to the source."""
-    return Path(model_path).with_suffix(TARGETS[target])
+    """`model.net` -> `model.onnx` (`model.keras`, `model.savedmodel/`) next to the source."""
+    return Path(model_path).with_suffix(TARGETS[target].suffix)
 
 
 def write(model: Model, path: str | Path, target: str = "onnx", **options: Any) -> Path:
-    """Emit and write the artifact atomically (a failure leaves no file); returns the path."""
-    from .backends import to_onnx
-
+    """Emit and write the artifact atomically (a failure leaves the previous output as it
+    was, and nothing half-written); returns the path."""
     artifact = emit(model, target, **options)
-    to_onnx.save(artifact, path)
+    backend(target).save(artifact, path)
     return Path(path)

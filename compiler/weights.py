@@ -75,6 +75,24 @@ def initial_weights(graph: Graph, seed: int = 0) -> dict[str, np.ndarray]:
     return out
 
 
+def randomized_weights(graph: Graph, seed: int = 0) -> dict[str, np.ndarray]:
+    """Weights in which every value matters, for checking a lowering or a pass: Keras' initial
+    weights with every zero- or one-initialized weight (biases, batchnorm's gamma, beta and
+    statistics) drawn instead, so that dropping or misplacing one changes the outputs:
+    variances and gammas in [0.5, 2), the others normal with deviation 0.3. Kernels keep
+    Keras' scale, so deep networks stay numerically tame."""
+    rng = np.random.default_rng(seed)
+    inits = {n.name: n.attrs["init"] for n in graph.params}
+    out = {}
+    for name, value in initial_weights(graph, seed).items():
+        if name.endswith(("moving_variance", "gamma")):
+            value = rng.uniform(0.5, 2.0, value.shape).astype(value.dtype)
+        elif inits[name] in ("zeros", "ones"):
+            value = rng.normal(0.0, 0.3, value.shape).astype(value.dtype)
+        out[name] = value
+    return out
+
+
 def check_weights(
     graph: Graph, weights: Mapping[str, np.ndarray], source: str = "weights"
 ) -> dict[str, np.ndarray]:

@@ -1,7 +1,8 @@
 """The runtime's one interface: `load` an artifact, get a `Session`, `run` named numpy arrays.
 
-Only the ONNX Runtime backend exists so far; it is imported when a session is made, never by
-`import netc`. Inputs are validated against the model's signature before a backend sees them.
+One module per backend behind `load` (onnx.py: ONNX Runtime; keras.py: a Keras model; tf.py:
+a SavedModel), each imported when a session is made, never by `import netc`. Every backend
+and the numpy reference check their inputs with the one `check_feed` before computing.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from netc.ir import DTYPES, Dim
+from netc.ir import DTYPES, Dim, Graph
 from netc.source import error
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -41,13 +42,26 @@ class Session(Protocol):
     def run(self, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]: ...
 
 
+def graph_signature(graph: Graph) -> tuple[tuple[Signature, ...], tuple[Signature, ...]]:
+    """The (inputs, outputs) signatures of an IR graph."""
+
+    def sig(name: str, value: str) -> Signature:
+        t = graph[value].tensor_type
+        return Signature(name, t.dtype, tuple(t.shape))
+
+    return tuple(sig(i, i) for i in graph.inputs), tuple(sig(o, v) for o, v in graph.outputs)
+
+
 def check_feed(
-    model: str, signature: tuple[Signature, ...], inputs: Mapping[str, Any]
+    model: str,
+    signature: tuple[Signature, ...],
+    inputs: Mapping[str, Any],
+    symbols: dict[str, int] | None = None,
 ) -> dict[str, np.ndarray]:
     """The inputs as arrays, checked against `signature` (names, dtypes, shapes, one size per
-    symbol); a NetcError lists every problem."""
+    symbol); a NetcError lists every problem. `symbols`, a dict, receives each symbol's size."""
     problems: list[str] = []
-    symbols: dict[str, int] = {}
+    symbols = {} if symbols is None else symbols
     out: dict[str, np.ndarray] = {}
     for sig in signature:
         if sig.name not in inputs:
@@ -85,60 +99,120 @@ def check_feed(
 def load(
     source: Any,
     *,
+    target: str | None = None,
     device: str = "auto",
     threads: int | None = None,
     inter_op_threads: int | None = None,
     weights: Any = None,
     seed: int = 0,
-    io_layout: str = "channels-last",
     level: int = 2,
+    io_layout: str | None = None,
     graph_optimization: str = "all",
+    inference: bool = False,
+    xla: bool = False,
 ) -> Session:
-    """A session for `source`: a `.onnx` path or `onnx.ModelProto`, or a `.net` path or
-    compiled `netc.Model` (emitted to ONNX with `weights`: a path, a dict, or None for the
-    seeded initial weights) after the optimizer's passes of opt `level`. `device` is "auto"
-    (CUDA when a GPU is present), "cpu" or "cuda"; `threads`/`inter_op_threads` set ONNX
-    Runtime's intra-/inter-op thread counts; `graph_optimization` is ONNX Runtime's own
-    optimizer level: "disable", "basic", "extended" or "all" (its default)."""
-    from . import onnx as ort_backend
+    """A session for `source`: an artifact (a `.onnx` file or `onnx.ModelProto`, a `.keras`
+    file or `keras.Model`, a `.savedmodel` folder), or a `.net` path or compiled `netc.Model`
+    compiled for `target` ("onnx" by default, "keras" or "tf") with `weights` (a path, a dict,
+    or None for the seeded initial weights) after the passes of opt `level`.
+
+    `device` is "auto" (the GPU when one is present), "cpu" or "cuda". ONNX Runtime only:
+    `threads`/`inter_op_threads` (intra-/inter-op thread counts) and `graph_optimization`, its
+    own optimizer level ("disable", "basic", "extended" or "all", its default). `io_layout`
+    ("channels-last" or "channels-first") is the emitted ONNX model's image layout,
+    `inference` asks for the Keras prediction model, `xla` jit-compiles the TF function."""
+    from netc import Model, driver
 
     if device not in DEVICES:
         raise error(f"unknown device `{device}`", hint='use "auto", "cpu" or "cuda"')
-    model, name = _as_onnx(source, weights, seed, io_layout, level)
-    return ort_backend.OnnxSession(
-        model,
-        name=name,
-        device=device,
-        threads=threads,
-        inter_op_threads=inter_op_threads,
-        graph_optimization=graph_optimization,
-    )
-
-
-def _as_onnx(source: Any, weights: Any, seed: int, io_layout: str, level: int) -> tuple[Any, str]:
-    """(onnx.ModelProto, a name for messages) for any source `load` accepts."""
-    from netc import Model, driver
-
-    from . import onnx as ort_backend
-
     if isinstance(source, (str, Path)) and Path(source).suffix != ".net":
-        model = ort_backend.read_model(source)
-        return model, model.graph.name or Path(source).stem
-    if isinstance(source, (str, Path)):
+        kind = artifact_target(source)
+        if target is not None and target != kind:
+            raise error(f"{source} is a {kind} artifact, not a {target} one")
+        target = kind
+    elif isinstance(source, (str, Path)):
         import netc
 
         source = netc.compile(Path(source))
+    elif not isinstance(source, Model):
+        target = _object_target(source)
+    target = target or "onnx"
+    name = source.graph.name if isinstance(source, Model) else _name(source)
     if isinstance(source, Model):
-        artifact = driver.emit(
-            source, "onnx", weights=weights, seed=seed, level=level, io_layout=io_layout
+        source = driver.emit(
+            source,
+            target,
+            weights=weights,
+            seed=seed,
+            level=level,
+            io_layout=io_layout,
+            inference=inference,
+            xla=xla,
         )
-        return artifact, source.graph.name
-    if type(source).__name__ == "ModelProto":
-        return source, source.graph.name or "model"
-    raise TypeError(
-        f"cannot load a {type(source).__name__}: pass a .onnx or .net path, "
-        f"an onnx.ModelProto or a netc.Model"
+    else:
+        driver.target_options(target, {"io_layout": io_layout, "inference": inference, "xla": xla})
+    if target == "onnx":
+        from . import onnx as ort_backend
+
+        if isinstance(source, (str, Path)):
+            source = ort_backend.read_model(source)
+            name = source.graph.name or name
+        return ort_backend.OnnxSession(
+            source,
+            name=name,
+            device=device,
+            threads=threads,
+            inter_op_threads=inter_op_threads,
+            graph_optimization=graph_optimization,
+        )
+    if threads is not None or inter_op_threads is not None or graph_optimization != "all":
+        raise error(f"thread counts and graph_optimization are ONNX Runtime's, not {target}'s")
+    if target == "keras":
+        from . import keras as keras_backend
+
+        return keras_backend.KerasSession(source, name=name, device=device)
+    from . import tf as tf_backend
+
+    return tf_backend.TfSession(source, name=name, device=device)
+
+
+def artifact_target(path: str | Path) -> str:
+    """The target whose artifact `path` is, by its suffix (a SavedModel is a folder)."""
+    p = Path(path)
+    if p.suffix == ".onnx":
+        return "onnx"
+    if p.suffix == ".keras":
+        return "keras"
+    if p.suffix == ".savedmodel" or (p / "saved_model.pb").is_file():
+        return "tf"
+    raise error(
+        f"cannot tell what {p} holds from its name",
+        hint="netc runs .net sources and the .onnx, .keras and .savedmodel artifacts it writes",
     )
+
+
+def _object_target(source: Any) -> str:
+    """The target of an in-memory artifact: a ModelProto, a keras.Model or a to_tf.Artifact."""
+    kind = type(source).__name__
+    if kind == "ModelProto":
+        return "onnx"
+    if any(c.__module__.startswith("keras") and c.__name__ == "Model" for c in type(source).mro()):
+        return "keras"
+    if kind == "Artifact" and type(source).__module__.endswith("to_tf"):
+        return "tf"
+    raise TypeError(
+        f"cannot load a {kind}: pass a .net, .onnx, .keras or .savedmodel path, a netc.Model, "
+        f"an onnx.ModelProto, a keras.Model or a netc TF artifact"
+    )
+
+
+def _name(source: Any) -> str:
+    """A name for messages: the file's stem, or the model's own name."""
+    if isinstance(source, (str, Path)):
+        return Path(source).stem
+    if type(source).__name__ == "ModelProto":
+        return source.graph.name or "model"
+    return str(getattr(source, "name", None) or "model")
 
 
 def read_inputs(path: str | Path, session: Session) -> dict[str, np.ndarray]:

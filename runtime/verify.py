@@ -45,6 +45,8 @@ from netc.ops import OPS
 from netc.source import CallSite, Diagnostic, NetcError, SourceMap, Span, error
 from netc.summary import Model
 
+from .reference import wide_attrs, widened
+
 TOLERANCE = {"f32": (1e-4, 1e-5), "f64": (1e-4, 1e-5), "f16": (1e-2, 1e-3), "bf16": (1e-2, 1e-3)}
 OTHER_SYMBOL_SIZE = 5  # symbols other than the batch: distinct from the batch and small
 MAX_INT_INPUT = 8
@@ -414,18 +416,6 @@ def _types(node: Node) -> tuple[TensorType, ...]:
     return node.type if isinstance(node.type, tuple) else (node.tensor_type,)
 
 
-def _wide(a: Any) -> Any:
-    """Float arrays in float64 (the reference's own rounding then never counts)."""
-    a = np.asarray(a)
-    return a.astype(np.float64) if a.dtype.kind == "f" else a
-
-
-def _wide_attrs(node: Node) -> Mapping[str, Any]:
-    if node.op == "cast" and node.attrs["dtype"] in ("f32", "f16", "bf16"):
-        return {**node.attrs, "dtype": "f64"}
-    return node.attrs
-
-
 def _compare(
     model: Model,
     graph: Graph,
@@ -466,7 +456,7 @@ def _compare(
         try:
             with np.errstate(all="ignore"):
                 want = OPS[node.op].evaluate(
-                    [_wide(env[i]) for i in node.inputs], _wide_attrs(node)
+                    [widened(env[i]) for i in node.inputs], wide_attrs(node)
                 )
         except Exception:  # fed values that an earlier divergence broke: the rest is unknown
             if divergences:

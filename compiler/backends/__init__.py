@@ -1,11 +1,14 @@
-"""Backends: one lowering module per target (`to_onnx`, ...), each an op table and one loop.
+"""Backends: one lowering module per target (`to_onnx`, `to_keras`, `to_tf`), each an op table
+and one loop.
 
 `Rules` is that op table. Backend modules import their framework lazily, so importing this
-package (or `netc`) never imports ONNX, TensorFlow or TVM.
+package (or `netc`) never imports ONNX, TensorFlow or TVM; `tensorflow()` is the one place
+TensorFlow is imported, quietly, with a clear error naming the extra when it is missing.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
@@ -51,3 +54,17 @@ class Rules:
     def missing(self, ops: Iterable[str]) -> list[str]:
         """The ops in `ops` without a rule, sorted."""
         return sorted(set(ops) - set(self.table))
+
+
+def tensorflow(needed_by: str = "this") -> Any:
+    """The `tensorflow` module, imported with its C++ start-up logging off; a NetcError naming
+    the extra to install when TensorFlow is missing (`needed_by` names the target)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # no cuInit/cpu-feature banners
+    try:
+        import tensorflow as tf
+    except ImportError:
+        raise error(
+            f"the {needed_by} target needs TensorFlow, which is not installed",
+            hint="pip install 'netc[tf]'",
+        ) from None
+    return tf

@@ -50,7 +50,9 @@ def compile_cmd(
     level: int | None,
     weights: str | None,
     seed: int,
-    io_layout: str,
+    io_layout: str | None,
+    inference: bool,
+    xla: bool,
     verify_passes: bool,
     print_after: Sequence[str],
     stats: bool,
@@ -59,17 +61,24 @@ def compile_cmd(
 ) -> None:
     """Check a model, print its summary and write it for the target (the default command).
 
-    `netc MODEL.net` is short for `netc compile MODEL.net`; it writes MODEL.onnx.
+    `netc MODEL.net` is short for `netc compile MODEL.net`; it writes MODEL.onnx
+    (MODEL.keras with -t keras, the SavedModel folder MODEL.savedmodel with -t tf).
     """
     from .. import driver
 
     out = _start(json_, quiet)
     m = _load(file, model, out)
+    options = dict(io_layout=io_layout, inference=inference, xla=xla)
+    driver.target_options(target, options)  # a flag the target does not take: before any work
+    keep_training = driver.TARGETS[target].trains and not inference
     pass_stats: dict | None = {} if stats else None
     if emit == "ir":
         values = driver.model_weights(m, weights, seed)
         graph, _ = driver.optimized(
-            m, values, **_pass_options(level or 0, verify_passes, print_after, pass_stats)
+            m,
+            values,
+            keep_training=keep_training,
+            **_pass_options(level or 0, verify_passes, print_after, pass_stats),
         )
         _show_ir(graph, m, out)
         _print_stats(pass_stats or {}, out)
@@ -79,6 +88,7 @@ def compile_cmd(
         driver.optimized(
             m,
             driver.model_weights(m, weights, seed),
+            keep_training=keep_training,
             **_pass_options(2 if level is None else level, verify_passes, print_after, pass_stats),
         )
     elif not no_write:
@@ -88,7 +98,7 @@ def compile_cmd(
             target,
             weights=weights,
             seed=seed,
-            io_layout=io_layout,
+            **options,
             **_pass_options(2 if level is None else level, verify_passes, print_after, pass_stats),
         )
     _show(m, out, None, extra={"output": str(path)} if path else None)

@@ -304,18 +304,25 @@ def _type_str(t: object) -> str:
     return "(" + ", ".join(map(str, t)) + ")" if isinstance(t, tuple) else str(t)
 
 
+def _target_option(help: str) -> Callable:
+    """-t TARGET: the backend (the names in netc.targets, without importing any backend)."""
+    from ..targets import TARGETS
+
+    return click.option(
+        "-t",
+        "--target",
+        type=click.Choice(list(TARGETS)),
+        default="onnx",
+        show_default=True,
+        help=help,
+    )
+
+
 def _target_options(f: Callable) -> Callable:
     """What the default command and `run` take to build an artifact."""
     for decorate in reversed(
         (
-            click.option(
-                "-t",
-                "--target",
-                type=click.Choice(["onnx"]),
-                default="onnx",
-                show_default=True,
-                help="The backend to compile for.",
-            ),
+            _target_option("The backend to compile for (keras and tf need netc[tf])."),
             _level_option(
                 "Optimization: -O0 none, -O1 cleanup and folding, -O2 everything "
                 "(the default when writing a model; `--emit ir` alone shows -O0).",
@@ -326,9 +333,18 @@ def _target_options(f: Callable) -> Callable:
             click.option(
                 "--io-layout",
                 type=click.Choice(["channels-last", "channels-first"]),
-                default="channels-last",
-                show_default=True,
-                help="Layout of the model's image inputs and outputs.",
+                default=None,
+                help="-t onnx: layout of the model's image inputs and outputs "
+                "(default channels-last).",
+            ),
+            click.option(
+                "--inference",
+                is_flag=True,
+                help="-t keras: a prediction-only model from the -O2 graph (batchnorm "
+                "folded, fusions); the default keeps the model trainable.",
+            ),
+            click.option(
+                "--xla", is_flag=True, help="-t tf: compile the serving function with XLA."
             ),
             click.option(
                 "--verify-passes",

@@ -7,11 +7,12 @@ from __future__ import annotations
 import textwrap
 
 import pytest
-from pass_testing import freeze_inputs, random_weights
+from pass_testing import freeze_inputs
 
 import netc
 from netc.ir import Graph, print_graph
 from netc.passes.checking import Checker
+from netc.weights import randomized_weights
 
 
 @pytest.fixture
@@ -20,7 +21,7 @@ def net():
 
     def compile_(text: str, *, weights=(), constants=(), seed: int = 0):
         graph = netc.compile_text(textwrap.dedent(text), path="t.net").graph
-        w = random_weights(graph, seed)
+        w = randomized_weights(graph, seed)
         return freeze_inputs(graph, w, as_weights=weights, as_constants=constants)
 
     return compile_

@@ -1,29 +1,11 @@
-"""Helpers for the pass tests (fixtures in conftest.py wrap them): random weights that make
-folding visible, and inputs turned into weights or constants."""
+"""Helpers for the pass tests (fixtures in conftest.py wrap them): inputs turned into weights
+or constants. Weights that make folding visible are netc.weights.randomized_weights."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from netc.ir import Const, Graph, Node, numpy_dtype
-from netc.weights import initial_weights
-
-
-def random_weights(graph: Graph, seed: int = 0) -> dict[str, np.ndarray]:
-    """Keras' initial weights, with every zero- or one-initialized weight (biases, batchnorm's
-    gamma, beta and statistics) randomized so that folding them is visible: variances and
-    gammas in [0.5, 2), the others normal with deviation 0.3. Kernels keep Keras' scale, so
-    deep examples stay numerically tame."""
-    rng = np.random.default_rng(seed)
-    inits = {n.name: n.attrs["init"] for n in graph.params}
-    out = {}
-    for name, value in initial_weights(graph, seed).items():
-        if name.endswith(("moving_variance", "gamma")):
-            value = rng.uniform(0.5, 2.0, value.shape).astype(value.dtype)
-        elif inits[name] in ("zeros", "ones"):
-            value = rng.normal(0.0, 0.3, value.shape).astype(value.dtype)
-        out[name] = value
-    return out
 
 
 def freeze_inputs(

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pass_testing import random_weights
 
 import netc
 from netc.passes import (
@@ -25,6 +24,7 @@ from netc.passes import (
     pipeline,
 )
 from netc.passes.checking import Checker, random_inputs
+from netc.weights import randomized_weights
 
 EXAMPLES_DIR = Path(__file__).parent.parent.parent / "examples"
 EXAMPLES = sorted(EXAMPLES_DIR.glob("*.net"))
@@ -46,7 +46,7 @@ def example(stem: str) -> tuple[netc.Graph, dict]:
         assert old in text, f"{stem}.net no longer has {old}: update SMALLER"
         text = text.replace(old, new)
     graph = netc.compile_text(text, path=f"examples/{stem}.net").graph
-    return graph, random_weights(graph)
+    return graph, randomized_weights(graph)
 
 
 @pytest.mark.parametrize("level", [0, 1, 2])
@@ -321,7 +321,7 @@ def networks(draw) -> str:
 @given(text=networks(), seed=st.integers(0, 2**16))
 def test_random_networks_compute_the_same_at_o0_and_o2(text, seed):
     graph = netc.compile_text(textwrap.dedent(text), path="random.net").graph
-    weights = random_weights(graph, seed)
+    weights = randomized_weights(graph, seed)
     g2, w2 = optimize(graph, weights, 2, verify=True, seed=seed)
     checker = Checker(graph, weights, seed)
     checker.check("-O2 as a whole", graph, g2, w2)
