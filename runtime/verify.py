@@ -33,6 +33,7 @@ match NaNs and infinities match equal infinities. `rtol`/`atol` override the flo
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,7 +43,7 @@ import numpy as np
 from netc import driver
 from netc.ir import Graph, Node, TensorType, concrete_shape, numpy_dtype
 from netc.ops import OPS
-from netc.source import CallSite, Diagnostic, NetcError, SourceMap, Span, error
+from netc.source import CallSite, Diagnostic, NetcError, SourceMap, Span
 from netc.summary import Model
 
 from .reference import wide_attrs, widened
@@ -50,7 +51,6 @@ from .reference import wide_attrs, widened
 TOLERANCE = {"f32": (1e-4, 1e-5), "f64": (1e-4, 1e-5), "f16": (1e-2, 1e-3), "bf16": (1e-2, 1e-3)}
 OTHER_SYMBOL_SIZE = 5  # symbols other than the batch: distinct from the batch and small
 MAX_INT_INPUT = 8
-TARGETS = ("onnx",)
 SOURCES = ("input", "param", "constant", "item")  # nodes that compute nothing of their own
 
 
@@ -238,14 +238,14 @@ def verify(
 ) -> Report:
     """Run `model` on `target` at opt `level` with every value exposed and check each node
     against the reference (see the module doc); the report names the first that diverges."""
-    if target not in TARGETS:
-        raise error(f"unknown target `{target}` for verify", hint=f"targets: {', '.join(TARGETS)}")
+    spec = driver.target_spec(target)
+    driver.backend(target)  # its framework is installed, or a NetcError naming the extra
     values = driver.model_weights(model, weights, seed)
-    graph, values = driver.optimized(model, values, level)
+    graph, values = driver.optimized(model, values, level, keep_training=spec.trains)
     sizes = symbol_sizes(graph, batch, symbols)
     inputs = random_inputs(graph, sizes, seed)
-    backend = _run_onnx(graph, values, inputs, device)
-    return _compare(model, graph, values, inputs, backend, sizes, level, rtol, atol)
+    backend = run_values(target, graph, values, inputs, device)
+    return _compare(model, graph, values, inputs, backend, sizes, level, rtol, atol, target)
 
 
 # --- inputs ----------------------------------------------------------------------------------
@@ -299,6 +299,22 @@ class Backend:
     device: str
     failed_at: Key | None = None
     failure: str | None = None
+
+
+def run_values(
+    target: str,
+    graph: Graph,
+    weights: Mapping[str, np.ndarray],
+    inputs: Mapping[str, np.ndarray],
+    device: str,
+) -> Backend:
+    """Every computed IR value as `target` gives it: ONNX Runtime here; the other targets'
+    runtime modules (netc.runtime.keras, netc.runtime.tf) each have a `run_values(graph,
+    weights, inputs, device) -> Backend` of their own."""
+    if target == "onnx":
+        return _run_onnx(graph, weights, inputs, device)
+    module = importlib.import_module(f".{target}", __package__)
+    return module.run_values(graph, weights, inputs, device)
 
 
 def _run_onnx(
@@ -426,6 +442,7 @@ def _compare(
     level: int,
     rtol: float | None,
     atol: float | None,
+    target: str,
 ) -> Report:
     # the backend's value of everything a node may read: its inputs, the weights, constants
     env: dict[str, Any] = {}
@@ -479,7 +496,7 @@ def _compare(
     return Report(
         model=graph.name,
         path=model.path,
-        target="onnx",
+        target=target,
         level=level,
         device=backend.device,
         symbols=dict(sizes),

@@ -59,12 +59,30 @@ class Rules:
 def tensorflow(needed_by: str = "this") -> Any:
     """The `tensorflow` module, imported with its C++ start-up logging off; a NetcError naming
     the extra to install when TensorFlow is missing (`needed_by` names the target)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # no cuInit/cpu-feature banners
+    import sys
+
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    # TensorFlow's C++ side logs banners to file descriptor 2 while it starts (absl's "All log
+    # messages before InitializeLog", cudart stubs, cuInit failures on a machine without a
+    # GPU): silence that descriptor while it imports and finds its devices
+    saved = os.dup(2)
+    null = os.open(os.devnull, os.O_WRONLY)
     try:
-        import tensorflow as tf
-    except ImportError:
-        raise error(
-            f"the {needed_by} target needs TensorFlow, which is not installed",
-            hint="pip install 'netc[tf]'",
-        ) from None
+        sys.stderr.flush()
+        os.dup2(null, 2)
+        try:
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()
+        except ImportError:
+            raise error(
+                f"the {needed_by} target needs TensorFlow, which is not installed",
+                hint="pip install 'netc[tf]'",
+            ) from None
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
     return tf

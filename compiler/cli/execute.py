@@ -16,6 +16,7 @@ from .common import (
     _net_model_option,
     _seed_option,
     _start,
+    _target_option,
     _threads_option,
     _weights_option,
 )
@@ -190,7 +191,7 @@ def bench(
 
 @click.command()
 @_model_options
-@click.option("-t", "--target", type=click.Choice(["onnx"]), default="onnx", show_default=True)
+@_target_option("The backend checked against the reference.")
 @_level_option("Optimization level of the graph that is checked.")
 @_weights_option
 @_seed_option
