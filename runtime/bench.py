@@ -1,6 +1,6 @@
 """Benchmarking on the runtime: random inputs for a signature, and latencies measured side by
 side (round-robin, so that a drifting machine slows every contender alike). `netc bench` and
-the comparison report (bench_report.py) are built on it. Timings never appear in tests."""
+the benchmark scripts in bench/ are built on it. Timings never appear in tests."""
 
 from __future__ import annotations
 

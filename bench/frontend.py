@@ -1,5 +1,5 @@
 """Benchmark of the front end (not a test): `netc check` time for ResNet-50 and for a
-generated spec of 1,000 blocks. Run: `python -m netc.runtime.bench_check [--repeat 5]`."""
+generated spec of 1,000 blocks. Run: `python bench/frontend.py [--repeat 5]`."""
 
 from __future__ import annotations
 
