@@ -18,7 +18,7 @@ from typing import Any
 
 from . import syntax as ast
 from .ir import DTYPES, Const, Graph, Node, TensorType, numpy_dtype
-from .ops import OPS, ShapeError, convert_attr
+from .ops import ALIASES, OPS, ShapeError, convert_attr, lookup
 from .ops.registry import describe_hint
 from .parse import parse
 from .source import CallSite, NetcError, Reporter, Span, did_you_mean, format_value, read_source
@@ -160,7 +160,9 @@ BUILTINS: dict[str, Callable[..., Any]] = {
 }
 TENSOR_BUILTINS = ("channels", "shape", "rank", "dtype")
 # The ops a .net file may call: the optimizer's fused ops are internal.
-LANGUAGE_OPS = frozenset(name for name, d in OPS.items() if d.category != "fused")
+LANGUAGE_OPS = frozenset(name for name, d in OPS.items() if d.category != "fused") | frozenset(
+    ALIASES
+)
 BUILTIN_NEEDS = {  # what each builtin takes, for its error message
     "range": "one to three ints",
     "len": "a list",
@@ -946,7 +948,7 @@ class Elaborator:
         return spans.get(key, self._kwarg_span(e, key))
 
     def call_op(self, e: ast.Call, scope: Scope, evaluated: tuple | None = None) -> Any:
-        opdef = OPS[e.func]
+        opdef = lookup(e.func)
         args, kwargs, layer_name = evaluated or self._eval_args(e, scope)
         n_in = len(opdef.inputs)
         if opdef.variadic:  # the leading tensors are the inputs; the variadic part may be empty
@@ -1052,7 +1054,7 @@ class Elaborator:
                     calls=self.frame.calls,
                 )
                 raise _Stop from None
-        return self.apply_op(e.func, tensor_args, final, e.span, layer_name)
+        return self.apply_op(opdef.name, tensor_args, final, e.span, layer_name)
 
     def call_block(self, e: ast.Call, scope: Scope) -> Any:
         block = self.blocks[e.func]

@@ -24,7 +24,7 @@ from . import elaborate as _elaborate
 from . import syntax as ast
 from .elaborate import BUILTIN_NEEDS, BUILTINS, LANGUAGE_OPS, Elaborator, Frame, Scope, Tensor
 from .ir import DTYPES, Node, TensorType
-from .ops import OPS
+from .ops import lookup
 from .ops.docs import signature
 from .ops.registry import describe_hint
 from .parse import KEYWORDS, parse
@@ -760,7 +760,7 @@ def _reference(word: str, analysis: Analysis) -> str:
     if word in analysis.constants:
         return f"```netc\nconst {word} = {_show(analysis.constants[word])}\n```"
     if word in LANGUAGE_OPS:
-        opdef = OPS[word]
+        opdef = lookup(word)
         return f"```netc\n{signature(opdef)}\n```\n\n{opdef.doc.split(chr(10) * 2)[0]}"
     if word in BUILTINS:
         needs = BUILTIN_NEEDS.get(word, "one tensor")
@@ -1118,8 +1118,8 @@ def _callable_items(blocks: Mapping[str, ast.BlockDef]) -> list[lsp.CompletionIt
         _item(
             name,
             lsp.CompletionItemKind.Function,
-            signature(OPS[name]),
-            OPS[name].doc.split("\n\n")[0],
+            signature(lookup(name)),
+            lookup(name).doc.split("\n\n")[0],
         )
         for name in sorted(LANGUAGE_OPS)
     ]
@@ -1133,7 +1133,7 @@ def _argument_items(call: _Call, blocks: Mapping[str, ast.BlockDef]) -> list[lsp
     """The attributes of an op call (or parameters of a block call) not yet given."""
     names: list[tuple[str, str]] = []
     if call.callee in LANGUAGE_OPS:
-        opdef = OPS[call.callee]
+        opdef = lookup(call.callee)
         given = call.args + (1 if call.piped else 0) - len(opdef.inputs)
         for i, a in enumerate(opdef.attrs):
             if (given > i and not opdef.variadic) or a.name in call.keywords:

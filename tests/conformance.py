@@ -455,3 +455,51 @@ def compare(got: dict[str, np.ndarray], want: dict[str, np.ndarray], device: str
     assert set(got) == set(want), (sorted(got), sorted(want))
     for name, w in want.items():
         assert_close(got[name], w, device=device, err_msg=name)
+
+
+# --- separable convolutions and hard activations (Keras' SeparableConv1D/2D, hard_sigmoid,
+# hard_silu); appended here so that every backend's suite picks them up
+for hard in ("hard_sigmoid", "hard_swish"):
+    case(hard, "rank2", "x: f32[N, 7]", f"y = (x * 4.0) |> {hard}")
+    case(hard, "after_conv", IMG, f"y = {CONV} |> {hard}")
+    case(hard, "f16", "x: f16[N, 7]", f"y = (x * 4.0) |> {hard}")
+case("hard_swish", "alias_hard_silu", "x: f32[N, 4, 6]", "y = (x * 4.0) |> hard_silu")
+case(
+    "separable_conv1d",
+    "same_multiplier2",
+    "x: f32[N, 9, 3]",
+    'y = x |> separable_conv1d(4, 3, depth_multiplier=2, padding="same")',
+)
+case(
+    "separable_conv1d",
+    "dilation_no_bias",
+    "x: f32[N, 11, 2]",
+    "y = x |> separable_conv1d(3, 3, dilation=2, bias=false)",
+)
+case(
+    "separable_conv1d",
+    "symbolic_length",
+    "x: f32[N, T, 3]",
+    'y = x |> separable_conv1d(2, 3, padding="same")',
+)
+case("separable_conv2d", "valid", IMG, "y = x |> separable_conv2d(4, 3)")
+case(
+    "separable_conv2d",
+    "same_stride2_odd",
+    "x: f32[N, 9, 7, 3]",
+    'y = x |> separable_conv2d(5, 3, stride=2, padding="same", depth_multiplier=2)',
+)
+case(
+    "separable_conv2d",
+    "dilation_explicit_pads",
+    "x: f32[N, 9, 8, 2]",
+    "y = x |> separable_conv2d(3, (3, 2), dilation=(2, 1), padding=((2, 2), (0, 1)))",
+)
+case("separable_conv2d", "no_bias", IMG, "y = x |> separable_conv2d(2, 3, bias=false)")
+case(
+    "separable_conv2d",
+    "after_conv_relu",
+    IMG,
+    f'y = {CONV} |> separable_conv2d(6, 3, padding="same") |> relu',
+)
+case("separable_conv2d", "f16", F16, 'y = x |> separable_conv2d(4, 3, padding="same")')

@@ -1041,3 +1041,39 @@ def _attention(ctx: OnnxContext, node: Node) -> Value:
     w = ctx.array(wo)
     y = ctx.add("MatMul", [y, ctx.weight(wo, w.reshape(-1, w.shape[-1]), "matrix")])
     return Value(ctx.add("Add", [y, ctx.weight(bo)]) if bo else y)
+
+
+# --- rules: separable convolutions, hard activations ------------------------------------------
+
+
+@RULES.on("separable_conv1d", "separable_conv2d")
+def _separable(ctx: OnnxContext, node: Node) -> Value:
+    # Keras' SeparableConv: a grouped Conv (one group per input channel, no bias), then a 1x1
+    # Conv of its C*M channels with the bias; both channels-first
+    x = ctx.get(node.inputs[0], cf=True)
+    n = len(node.attrs["kernel"])
+    dw = ctx.array(node.inputs[1])  # [*k, C, M]
+    depthwise = dw.reshape(*dw.shape[:-2], -1).transpose(n, *range(n))[:, None]  # [C*M, 1, *k]
+    y = ctx.add(
+        "Conv",
+        [x.name, ctx.weight(node.inputs[1], depthwise, "oihw")],
+        group=dw.shape[-2],
+        **_window(node.attrs),
+    )
+    pw = ctx.array(node.inputs[2])  # [*1, C*M, F]
+    pointwise = pw.transpose(n + 1, n, *range(n))  # [F, C*M, *1]
+    bias = [ctx.weight(node.inputs[3])] if node.attrs["bias"] else []
+    w = ctx.weight(node.inputs[2], pointwise, "oihw")
+    return Value(ctx.add("Conv", [y, w, *bias], kernel_shape=[1] * n), True)
+
+
+@RULES.on("hard_sigmoid", "hard_swish")
+def _hard_activation(ctx: OnnxContext, node: Node) -> Value:
+    # Keras' own order of operations, relu6(x + 3) / 6 (times x): ONNX's HardSigmoid and
+    # HardSwish compute x / 6 + 1/2, which rounds differently
+    x = ctx.get(node.inputs[0])  # elementwise: any layout
+    dt = node.tensor_type.dtype
+    shifted = ctx.add("Add", [x.name, ctx.scalar(3, dt, "three")])
+    clipped = ctx.add("Clip", [shifted, ctx.scalar(0, dt, "min"), ctx.scalar(6, dt, "max")])
+    y = ctx.add("Div", [clipped, ctx.scalar(6, dt, "six")])
+    return Value(ctx.add("Mul", [x.name, y]) if node.op == "hard_swish" else y, x.cf)

@@ -17,6 +17,26 @@ from . import (  # noqa: F401  (registration)
     reduce,
     shape,
 )
-from .registry import OPS, AttrSpec, Infer, OpDef, Param, ShapeError, convert_attr
+from .registry import (
+    ALIASES,
+    OPS,
+    AttrSpec,
+    Infer,
+    OpDef,
+    Param,
+    ShapeError,
+    convert_attr,
+    lookup,
+)
 
-__all__ = ["OPS", "AttrSpec", "Infer", "OpDef", "Param", "ShapeError", "convert_attr"]
+__all__ = [
+    "ALIASES",
+    "OPS",
+    "AttrSpec",
+    "Infer",
+    "OpDef",
+    "Param",
+    "ShapeError",
+    "convert_attr",
+    "lookup",
+]

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from .registry import elementwise_flops, expect_float, normalize_axis, op
+from .registry import ALIASES, elementwise_flops, expect_float, normalize_axis, op
 
 
 def _erf(x: np.ndarray) -> np.ndarray:
@@ -27,6 +27,11 @@ def _sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
 
 
+def _hard_sigmoid(x):
+    # Keras 3's order of operations: relu6(x + 3) / 6, in the input's dtype
+    return (np.clip(x + x.dtype.type(3), 0, 6) / x.dtype.type(6)).astype(x.dtype)
+
+
 UNARY = {
     # name: (numpy meaning, flops per element, doc)
     "relu": (lambda x, a: np.maximum(x, 0).astype(x.dtype), 1, "max(x, 0)"),
@@ -35,6 +40,17 @@ UNARY = {
     "tanh": (lambda x, a: np.tanh(x), 4, "tanh(x)"),
     "silu": (lambda x, a: (x * _sigmoid(x)).astype(x.dtype), 5, "x * sigmoid(x) (swish)"),
     "softplus": (lambda x, a: np.logaddexp(0, x).astype(x.dtype), 4, "log(1 + exp(x))"),
+    "hard_sigmoid": (
+        lambda x, a: _hard_sigmoid(x),
+        3,
+        "relu6(x + 3) / 6, Keras 3's hard_sigmoid: 0 for x <= -3, 1 for x >= 3, x / 6 + 0.5 "
+        "between",
+    ),
+    "hard_swish": (
+        lambda x, a: (x * _hard_sigmoid(x)).astype(x.dtype),
+        4,
+        "x * hard_sigmoid(x): Keras 3's hard_silu, MobileNetV3's hard swish",
+    ),
     "exp": (lambda x, a: np.exp(x), 1, "e ** x"),
     "log": (lambda x, a: np.log(x), 1, "natural logarithm"),
     "sqrt": (lambda x, a: np.sqrt(x), 1, "square root"),
@@ -51,6 +67,8 @@ for _name, (_fn, _flops, _doc) in UNARY.items():
         flops=elementwise_flops(_flops),
         category="activation",
     )(_rule)
+
+ALIASES["hard_silu"] = "hard_swish"  # Keras' own name; MobileNetV3 calls it hard swish
 
 
 @op(

@@ -1,4 +1,5 @@
-"""Convolutions, channels-last: conv1d/2d/3d (grouped, dilated), depthwise and transposed.
+"""Convolutions, channels-last: conv1d/2d/3d (grouped, dilated), depthwise, separable and
+transposed.
 
 Shape rules store kernel, stride and dilation as tuples and padding as explicit
 ((before, after), ...) pairs per spatial axis, so every backend reproduces TF's asymmetric "same".
@@ -214,6 +215,17 @@ def _depthwise_eval(inputs: Sequence[np.ndarray], attrs: Any) -> np.ndarray:
     return _with_bias(y, inputs, attrs)
 
 
+def _separable_eval(inputs: Sequence[np.ndarray], attrs: Any) -> np.ndarray:
+    # the depthwise conv (no bias) then a 1x1 conv over its C*M channels, both in float64
+    x, dw, pw = inputs[0], inputs[1], inputs[2]
+    kernel = dw.reshape(*dw.shape[:-2], 1, dw.shape[-2] * dw.shape[-1])
+    y = _conv(x, kernel, attrs["stride"], attrs["padding"], attrs["dilation"], x.shape[-1])
+    y = y @ pw.astype(np.float64).reshape(pw.shape[-2], pw.shape[-1])
+    if attrs["bias"]:
+        y = y + inputs[3].astype(np.float64)
+    return y.astype(x.dtype)
+
+
 def _conv_transpose_eval(inputs: Sequence[np.ndarray], attrs: Any) -> np.ndarray:
     # scatter: full[n, i*s + t*d, f] += x[n, i, c] * w[t, f, c], then crop `padding` and extend by
     # `output_padding` zeros at the end of each axis.
@@ -257,6 +269,27 @@ def _depthwise_params(
     return out
 
 
+def _separable_params(
+    x: TensorType,
+    *,
+    filters: int,
+    kernel: Ints,
+    depth_multiplier: int = 1,
+    bias: bool = True,
+    **_: Any,
+) -> dict[str, Param]:
+    n = x.rank - 2
+    k = spatial_tuple("separable_conv", kernel, n, "kernel")
+    c = channels("separable_conv", x)
+    out = {
+        "depthwise_kernel": Param((*k, c, depth_multiplier), "glorot_uniform"),
+        "pointwise_kernel": Param(((1,) * n + (c * depth_multiplier, filters)), "glorot_uniform"),
+    }
+    if bias:
+        out["bias"] = Param((filters,), "zeros")
+    return out
+
+
 def _transpose_params(
     x: TensorType, *, filters: int, kernel: Ints, bias: bool = True, **_: Any
 ) -> dict[str, Param]:
@@ -275,6 +308,15 @@ def _conv_flops(ins: Sequence[TensorType], out: TensorType, a: Any) -> int:
 
 def _depthwise_flops(ins: Sequence[TensorType], out: TensorType, a: Any) -> int:
     return 2 * out.numel() * math.prod(a["kernel"]) + (out.numel() if a["bias"] else 0)
+
+
+def _separable_flops(ins: Sequence[TensorType], out: TensorType, a: Any) -> int:
+    # the depthwise part yields C * M channels per output cell, the pointwise part mixes them
+    cells = out.numel() // a["filters"]
+    mid = channels("separable_conv", ins[0]) * a["depth_multiplier"]
+    depthwise = 2 * cells * mid * math.prod(a["kernel"])
+    pointwise = 2 * out.numel() * mid
+    return depthwise + pointwise + (out.numel() if a["bias"] else 0)
 
 
 def _transpose_flops(ins: Sequence[TensorType], out: TensorType, a: Any) -> int:
@@ -402,6 +444,62 @@ def _make_depthwise(n: int):
 
 depthwise_conv1d = _make_depthwise(1)
 depthwise_conv2d = _make_depthwise(2)
+
+
+def _make_separable(n: int):
+    name = f"separable_conv{n}d"
+
+    def rule(
+        x: TensorType,
+        *,
+        filters: int,
+        kernel: Ints,
+        stride: Ints = 1,
+        padding: Padding = "valid",
+        dilation: Ints = 1,
+        depth_multiplier: int = 1,
+        bias: bool = True,
+    ) -> Infer:
+        expect_layout(name, x, n)
+        if filters < 1:
+            raise ShapeError(f"{name} needs filters >= 1, got {filters}")
+        if depth_multiplier < 1:
+            raise ShapeError(f"{name} needs depth_multiplier >= 1, got {depth_multiplier}")
+        k, s, d, pads, size = _window(name, x, n, kernel, stride, dilation, padding)
+        channels(name, x)
+        attrs = dict(
+            filters=filters,
+            kernel=k,
+            stride=s,
+            padding=pads,
+            dilation=d,
+            depth_multiplier=depth_multiplier,
+            bias=bias,
+        )
+        return Infer(x.with_shape((x.shape[0], *size, filters)), attrs)
+
+    rule.__name__ = name
+    rule.__doc__ = f"""{n}-D separable convolution of {LAYOUT[n]} to `filters` channels: one layer.
+
+    Keras' SeparableConv{n}D: depthwise_conv{n}d(kernel, stride, padding, dilation,
+    depth_multiplier, no bias), then a 1x1 convolution of its C * depth_multiplier channels to
+    `filters`, then the bias. Weights as Keras': depthwise_kernel [*kernel, C,
+    depth_multiplier] ("glorot_uniform"), pointwise_kernel [{", ".join(["1"] * n)},
+    C * depth_multiplier, filters] ("glorot_uniform"), bias [filters] ("zeros").
+    `kernel`, `stride`, `padding` and `dilation` work as in conv{n}d (TF "same", stored as
+    explicit pairs; floor-mode output size); stride > 1 with dilation > 1 is refused.
+    """
+    return op(
+        name,
+        params=_separable_params,
+        evaluate=_separable_eval,
+        flops=_separable_flops,
+        category="conv",
+    )(rule)
+
+
+separable_conv1d = _make_separable(1)
+separable_conv2d = _make_separable(2)
 
 
 def _transpose_pads(

@@ -16,7 +16,7 @@ from typing import Any
 from ..ir import TensorType
 from ..source import format_value
 from . import OPS
-from .registry import OpDef, Param, ShapeError, convert_attr, describe_hint
+from .registry import ALIASES, OpDef, Param, ShapeError, convert_attr, describe_hint
 
 CATEGORIES: dict[str, str] = {
     # category: section title, in the order of the page
@@ -296,6 +296,9 @@ def render_op(opdef: OpDef) -> str:
     lines = [f"### {opdef.name}", "", f"`{signature(opdef)}`", ""]
     if opdef.name in OPERATORS:
         lines += [f"Also written `{OPERATORS[opdef.name]}`.", ""]
+    aliases = sorted(a for a, name in ALIASES.items() if name == opdef.name)
+    if aliases:
+        lines += [f"Also called `{'`, `'.join(aliases)}` (the same op).", ""]
     lines += [_input_line(opdef), "", *_attr_lines(opdef)]
     weights, uses_c = weight_lines(opdef)
     if weights:

@@ -20,6 +20,13 @@ import numpy as np
 from ..ir import Dim, TensorType, Type
 
 OPS: dict[str, OpDef] = {}
+# Other names the language accepts for an op (Keras' aliases); the IR always uses the op's own.
+ALIASES: dict[str, str] = {}
+
+
+def lookup(name: str) -> OpDef:
+    """The op a name in a .net file calls: an op's own name or an alias of it."""
+    return OPS[ALIASES.get(name, name)]
 
 
 class ShapeError(Exception):

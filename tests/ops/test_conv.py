@@ -236,6 +236,97 @@ def test_depthwise_conv2d_output_channels_are_c_times_multiplier():
     assert t == f32("N", 7, 7, 64) and attrs["padding"] == ((0, 1), (0, 1))
 
 
+# --- separable ---------------------------------------------------------------------------------
+
+SEPARABLE_CASES = [
+    (
+        "separable_conv2d",
+        (2, 6, 5, 3),
+        dict(filters=4, kernel=3, padding="same", depth_multiplier=2),
+    ),
+    ("separable_conv2d", (1, 7, 6, 2), dict(filters=3, kernel=(3, 2), stride=2)),
+    ("separable_conv2d", (1, 7, 7, 2), dict(filters=2, kernel=3, dilation=2, bias=False)),
+    ("separable_conv1d", (2, 9, 3), dict(filters=5, kernel=4, stride=3, padding="same")),
+]
+
+
+@pytest.mark.parametrize("name, shape, attrs", SEPARABLE_CASES)
+def test_separable_conv_is_depthwise_then_pointwise_then_bias(name, shape, attrs):
+    x = RNG.standard_normal(shape).astype(np.float32)
+    y, weights = run(name, x, **attrs)
+    n = len(shape) - 2
+    kernel, stride = tup(attrs["kernel"], n), tup(attrs.get("stride", 1), n)
+    dilation = tup(attrs.get("dilation", 1), n)
+    pads = pads_of(shape[1:-1], kernel, stride, attrs.get("padding", "valid"), dilation)
+    mid = ref_depthwise(x, weights[0], stride, pads, dilation)
+    want = ref_conv(mid, weights[1].astype(np.float64), (1,) * n, [(0, 0)] * n, (1,) * n, 1)
+    if attrs.get("bias", True):
+        want = want + weights[2]
+    np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-5)
+    t, a = infer(name, f32("N", *shape[1:]), **attrs)
+    assert infer(name, f32("N", *shape[1:]), **a) == (t, a)
+
+
+def test_separable_conv_weights_are_keras_and_counted_as_keras():
+    x = f32("N", 19, 19, 728)  # an Xception middle-flow layer: SeparableConv2D(728, 3)
+    t, a = infer("separable_conv2d", x, filters=728, kernel=3, padding="same", bias=False)
+    specs = OPS["separable_conv2d"].param_specs([x], a)
+    assert {k: (p.shape, p.init) for k, p in specs.items()} == {
+        "depthwise_kernel": ((3, 3, 728, 1), "glorot_uniform"),
+        "pointwise_kernel": ((1, 1, 728, 728), "glorot_uniform"),
+    }
+    assert sum(math.prod(p.shape) for p in specs.values()) == 536_536  # keras' count
+    x = f32("N", 10, 3)
+    _, a = infer("separable_conv1d", x, filters=4, kernel=3, depth_multiplier=2)
+    specs = OPS["separable_conv1d"].param_specs([x], a)
+    assert [p.shape for p in specs.values()] == [(3, 3, 2), (1, 6, 4), (4,)]
+
+
+def test_separable_conv_flops_are_the_depthwise_and_pointwise_parts():
+    x = f32("N", 8, 8, 4)
+    t, a = infer("separable_conv2d", x, filters=6, kernel=3, padding="same", depth_multiplier=2)
+    assert t == f32("N", 8, 8, 6)
+    depthwise = 2 * 8 * 8 * 8 * 9  # 8 = C * depth_multiplier channels, 9 kernel cells
+    pointwise = 2 * 8 * 8 * 6 * 8
+    assert OPS["separable_conv2d"].count_flops([x], t, a) == depthwise + pointwise + 8 * 8 * 6
+
+
+@pytest.mark.parametrize(
+    "x, attrs, message",
+    [
+        (
+            f32("N", 8, 8),
+            dict(filters=4, kernel=3),
+            "separable_conv2d needs a rank-4 input [N, H, W, C], got f32[N, 8, 8]",
+        ),
+        (
+            f32("N", 8, 8, 3),
+            dict(filters=0, kernel=3),
+            "separable_conv2d needs filters >= 1, got 0",
+        ),
+        (
+            f32("N", 8, 8, 3),
+            dict(filters=2, kernel=3, depth_multiplier=0),
+            "separable_conv2d needs depth_multiplier >= 1, got 0",
+        ),
+        (
+            f32("N", 8, 8, 3),
+            dict(filters=2, kernel=3, stride=2, dilation=2),
+            "separable_conv2d: stride > 1 together with dilation > 1 is not supported (as in "
+            "Keras), got stride=(2, 2), dilation=(2, 2)",
+        ),
+        (
+            f32("N", 8, 8, "C"),
+            dict(filters=2, kernel=3),
+            "separable_conv2d needs a known channel count (the last dim), got symbol `C` in "
+            "f32[N, 8, 8, C]",
+        ),
+    ],
+)
+def test_separable_conv_bad_cases_say_what_is_wrong(x, attrs, message):
+    assert error("separable_conv2d", x, **attrs).message == message
+
+
 # --- transposed --------------------------------------------------------------------------------
 
 
