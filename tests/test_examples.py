@@ -1,16 +1,23 @@
 """The example networks: each compiles cleanly, has its published parameter count and its
-declared output types, and the small ones run through the numpy reference."""
+declared output types; the three smallest compute what their Keras layers compute (numpy
+written here, against the reference), and every example keeps its values through the
+optimizer (-O1, -O2 on the reference against the float64 reference of the graph as written).
+Weights are randomized and inputs are conformance.py's edge kinds."""
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conformance import INPUT_KINDS, inputs_for
+from model_testing import drawn_weights
 
 import netc
+from netc import driver
 from netc.runtime import reference
-from netc.weights import initial_weights
+from netc.runtime.tolerance import assert_close
 
 EXAMPLES_DIR = Path(__file__).parent.parent / "examples"
 EXAMPLES = sorted(EXAMPLES_DIR.glob("*.net"))
@@ -106,35 +113,149 @@ def test_mnist_mlp_train_section():
     assert (train.metrics, train.epochs, train.batch_size) == (("accuracy",), 5, 128)
 
 
-# (example, input shape without the batch axis, output shape without it); the LSTM's T is
-# symbolic, so two sequence lengths are run.
-SMALL = [
-    ("mnist_mlp", (28, 28), (10,)),
-    ("lenet", (28, 28, 1), (10,)),
-    ("lstm_forecaster", (5, 8), (1,)),
-    ("lstm_forecaster", (11, 8), (1,)),
-]
+# --- values ------------------------------------------------------------------------------------
+#
+# Independent numpy forward passes of the three smallest examples, written from Keras' layer
+# definitions (not from netc's ops), against the reference; then every example through the
+# optimizer, against the float64 reference of the unoptimized graph. Weights are randomized
+# (no zero bias), inputs are the edge kinds of conformance.py.
 
 
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _dense(x: np.ndarray, w: dict[str, np.ndarray], name: str) -> np.ndarray:
+    return x @ w[f"{name}.kernel"] + w[f"{name}.bias"]
+
+
+def _mnist_mlp(x: np.ndarray, w: dict[str, np.ndarray]) -> np.ndarray:
+    h = x.reshape(len(x), -1)
+    for layer in ("hidden_0.dense", "hidden_1.dense"):
+        h = np.maximum(_dense(h, w, layer), 0.0)  # dropout: the identity at inference
+    return _dense(h, w, "dense")
+
+
+def _conv_relu_avgpool(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray, pad: int):
+    """Keras Conv2D (stride 1, channels-last) + ReLU + AveragePooling2D(2)."""
+    x = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    k = kernel.shape[0]
+    windows = np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(1, 2))  # [N,H,W,C,k,k]
+    y = np.maximum(np.einsum("nhwcij,ijco->nhwo", windows, kernel) + bias, 0.0)
+    n, h, wd, c = y.shape
+    return y[:, : h // 2 * 2, : wd // 2 * 2].reshape(n, h // 2, 2, wd // 2, 2, c).mean((2, 4))
+
+
+def _lenet(x: np.ndarray, w: dict[str, np.ndarray]) -> np.ndarray:
+    for i, pad in ((0, 2), (1, 0)):
+        layer = f"conv_pool_{i}.conv2d"
+        x = _conv_relu_avgpool(x, w[f"{layer}.kernel"], w[f"{layer}.bias"], pad)
+    h = x.reshape(len(x), -1)  # channels-last order, as Keras' Flatten
+    for layer in ("dense", "dense_1"):
+        h = np.maximum(_dense(h, w, layer), 0.0)
+    return _dense(h, w, "dense_2")
+
+
+def _lstm(x: np.ndarray, w: dict[str, np.ndarray], name: str, sequences: bool) -> np.ndarray:
+    """Keras LSTM: gates i, f, c, o in the kernel's columns; tanh and sigmoid."""
+    kernel, recurrent, bias = (w[f"{name}.{k}"] for k in ("kernel", "recurrent_kernel", "bias"))
+    units = recurrent.shape[0]
+    h = c = np.zeros((len(x), units))
+    out = []
+    for t in range(x.shape[1]):
+        z = x[:, t] @ kernel + h @ recurrent + bias
+        i, f, g, o = (z[:, j * units : (j + 1) * units] for j in range(4))
+        c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
+        h = _sigmoid(o) * np.tanh(c)
+        out.append(h)
+    return np.stack(out, axis=1) if sequences else h
+
+
+def _lstm_forecaster(x: np.ndarray, w: dict[str, np.ndarray]) -> np.ndarray:
+    h = _lstm(_lstm(x, w, "lstm", sequences=True), w, "lstm_1", sequences=False)
+    return _dense(h, w, "dense")
+
+
+FORWARD = {"mnist_mlp": _mnist_mlp, "lenet": _lenet, "lstm_forecaster": _lstm_forecaster}
+
+
+@pytest.mark.parametrize("kind", INPUT_KINDS)
 @pytest.mark.parametrize("batch", [1, 3])
-@pytest.mark.parametrize(
-    "stem, in_shape, out_shape", SMALL, ids=[f"{s}-{i[0]}" for s, i, _ in SMALL]
-)
-def test_small_example_runs_on_the_reference(stem, in_shape, out_shape, batch):
+@pytest.mark.parametrize("stem", FORWARD)
+def test_small_example_computes_its_keras_layers_on_the_reference(stem, batch, kind):
     model = compile_example(stem)
+    weights = drawn_weights(model.graph, seed=batch)
     (name,) = model.graph.inputs
-    (output,) = [o for o, _ in model.graph.outputs]
-    x = np.random.default_rng(0).uniform(0, 1, (batch, *in_shape)).astype(np.float32)
-    out = reference.run(model.graph, {name: x}, initial_weights(model.graph))
-    assert out[output].shape == (batch, *out_shape)
-    assert out[output].dtype == np.float32
-    assert np.isfinite(out[output]).all()
+    ((output, _),) = model.graph.outputs
+    for steps in (5, 11) if stem == "lstm_forecaster" else (None,):
+        feed = inputs_for(model.graph, batch, kind, seed=batch)
+        if steps is not None:  # T is symbolic: two sequence lengths
+            feed = {name: np.resize(feed[name], (batch, steps, 8))}
+        want = FORWARD[stem](feed[name].astype(np.float64), weights).astype(np.float32)
+        got = reference.run(model.graph, feed, weights)[output]
+        assert_close(got, want, scope="model", err_msg=f"{stem} on {kind} inputs, T={steps}")
 
 
-def test_mnist_mlp_samples_are_independent_of_the_batch():
+def test_the_forward_passes_here_see_every_weight():
+    """The numpy forward passes above read each weight of their example (a check that they
+    are not simplified versions of the networks)."""
+    for stem, forward in FORWARD.items():
+        graph = compile_example(stem).graph
+        weights = drawn_weights(graph)
+        x = inputs_for(graph, 2)[graph.inputs[0]].astype(np.float64)
+        base = forward(x, weights)
+        for name, value in weights.items():
+            changed = forward(x, {**weights, name: value * 1.5})
+            assert not np.allclose(changed, base), f"{stem}: the forward pass ignores {name}"
+
+
+# Examples small enough to run every input kind at batch 1 and 3 on the reference; the others
+# run batch 1 (their images are 224 x 224 or a video clip), resnet50 and video_classifier on
+# one edge kind each to keep CI within its budget.
+LIGHT = ("mnist_mlp", "lenet", "lstm_forecaster", "speech_classifier", "transformer_classifier")
+HEAVY_KINDS = {
+    "mobilenet_v2": INPUT_KINDS,
+    "resnet18": INPUT_KINDS,
+    "unet": INPUT_KINDS,
+    "resnet50": ("negative",),
+    "video_classifier": ("large",),
+}
+RUNS = [(s, b, k) for s in LIGHT for b in (1, 3) for k in INPUT_KINDS]
+RUNS += [(s, 1, k) for s, kinds in HEAVY_KINDS.items() for k in kinds]
+
+
+def test_every_example_is_run_on_the_reference_below():
+    assert sorted({s for s, _, _ in RUNS}) == sorted(p.stem for p in EXAMPLES)
+
+
+@cache
+def _unoptimized(stem: str) -> tuple[netc.Model, dict[str, np.ndarray]]:
+    model = compile_example(stem)
+    return model, drawn_weights(model.graph, seed=3)
+
+
+@pytest.mark.parametrize("stem, batch, kind", RUNS, ids=[f"{s}-{b}-{k}" for s, b, k in RUNS])
+def test_the_optimizer_keeps_every_examples_values(stem, batch, kind):
+    """-O2 (batchnorm folded into convs, fusions, constants folded) run on the reference in
+    float32, against the float64 reference of the graph as written; -O1 too for the light
+    examples."""
+    model, weights = _unoptimized(stem)
+    feed = inputs_for(model.graph, batch, kind)
+    want = reference.run(model.graph, feed, weights, wide=True)
+    for level in (1, 2) if stem in LIGHT else (2,):
+        graph, folded = driver.optimized(model, weights, level)
+        if level == 2 and stem in HEAVY_KINDS and "batchnorm" in {n.op for n in model.graph}:
+            assert "batchnorm" not in {n.op for n in graph}, "nothing folded: a weak test"
+        got = reference.run(graph, feed, folded)
+        for name, value in want.items():
+            assert_close(got[name], value, scope="model", err_msg=f"{name} at -O{level}")
+
+
+def test_samples_are_independent_of_the_batch():
     model = compile_example("mnist_mlp")
-    weights = initial_weights(model.graph)
-    x = np.random.default_rng(1).uniform(0, 1, (3, 28, 28)).astype(np.float32)
-    batched = reference.run(model.graph, {"image": x}, weights)["logits"]
-    single = reference.run(model.graph, {"image": x[1:2]}, weights)["logits"]
-    np.testing.assert_allclose(batched[1:2], single, rtol=1e-5, atol=1e-6)
+    weights = drawn_weights(model.graph)
+    for kind in INPUT_KINDS:
+        x = inputs_for(model.graph, 3, kind)
+        batched = reference.run(model.graph, x, weights)["logits"]
+        single = reference.run(model.graph, {"image": x["image"][1:2]}, weights)["logits"]
+        assert_close(batched[1:2], single, scope="model", err_msg=kind)
