@@ -1,18 +1,25 @@
-"""The CLI's backend commands: writing model.onnx, `run`, `weights`, opt levels and pass flags."""
+"""The CLI's backend commands: writing model.onnx, `run`, `weights`, opt levels and pass flags.
+
+Every value the CLI computes is compared in full with the float64 reference (assert_close, model
+tolerance), with randomized weights passed by --weights (no zero bias, batchnorm statistics
+drawn, so a dropped one shows) on conformance.py's edge input kinds, at batch 1 and 3."""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conformance import INPUT_KINDS, inputs_for
+from model_testing import drawn_weights
 
 import netc
 from netc.cli import cli
 from netc.runtime.reference import run as reference_run
-from netc.weights import initial_weights
+from netc.runtime.tolerance import assert_close
 
 CNN = """\
 model cnn(image: f32[N, 12, 12, 3]) -> (logits: f32[N, 5]) {
@@ -20,13 +27,19 @@ model cnn(image: f32[N, 12, 12, 3]) -> (logits: f32[N, 5]) {
     logits = x |> flatten |> dense(5)
 }
 """
+FEEDS = [(kind, batch) for kind in INPUT_KINDS for batch in (1, 3)]
 
 
 @pytest.fixture
 def files(tmp_path, monkeypatch):
+    """cnn.net, its randomized weights w.npz, x.npy (normal, batch 3) and x_KIND_BATCH.npy."""
     monkeypatch.chdir(tmp_path)
     Path("cnn.net").write_text(CNN)
-    np.save("x.npy", np.random.default_rng(0).random((3, 12, 12, 3), dtype=np.float32))
+    graph = netc.compile(Path("cnn.net")).graph
+    np.savez("w.npz", **drawn_weights(graph, seed=5))
+    for kind, batch in FEEDS:
+        np.save(f"x_{kind}_{batch}.npy", inputs_for(graph, batch, kind, seed=batch)["image"])
+    np.save("x.npy", np.load("x_normal_3.npy"))
     return tmp_path
 
 
@@ -34,18 +47,27 @@ def run(*args: str):
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
-def reference(x: np.ndarray, seed: int = 0) -> np.ndarray:
-    m = netc.compile(Path("cnn.net"))
-    return reference_run(m.graph, {"image": x}, initial_weights(m.graph, seed))["logits"]
+def reference(x: np.ndarray) -> np.ndarray:
+    """The float64 reference's logits for `x` with the weights in w.npz."""
+    graph = netc.compile(Path("cnn.net")).graph
+    with np.load("w.npz") as w:
+        return reference_run(graph, {"image": x}, dict(w), wide=True)["logits"]
+
+
+def assert_outputs_match_the_reference(path: str, x: np.ndarray, what: str) -> None:
+    with np.load(path) as y:
+        assert list(y.files) == ["logits"]
+        assert_close(y["logits"], reference(x), scope="model", err_msg=what)
 
 
 def test_the_default_command_writes_an_onnx_model_next_to_the_source(files):
-    r = run("cnn.net", "-q")
+    r = run("cnn.net", "-q", "--weights", "w.npz")
     assert r.exit_code == 0 and r.stdout.endswith("wrote cnn.onnx\n")
-    out = run("run", "cnn.onnx", "-i", "x.npy", "-o", "y.npz")
-    assert out.exit_code == 0, out.output
-    with np.load("y.npz") as y:
-        np.testing.assert_allclose(y["logits"], reference(np.load("x.npy")), rtol=1e-4, atol=1e-5)
+    for kind, batch in FEEDS:
+        x = f"x_{kind}_{batch}.npy"
+        out = run("run", "cnn.onnx", "-i", x, "-o", "y.npz")
+        assert out.exit_code == 0, out.output
+        assert_outputs_match_the_reference("y.npz", np.load(x), x)
 
 
 def test_output_path_and_same_bytes_for_the_same_seed(files):
@@ -80,14 +102,30 @@ def test_mismatched_weights_are_one_error_and_leave_no_file(files):
     assert not Path("cnn.onnx").exists()
 
 
-def test_run_a_net_file_directly_and_summarize_outputs(files):
-    r = run("run", "cnn.net", "-i", "x.npy")
+@pytest.mark.parametrize("level", ["0", "1", "2"])
+def test_run_a_net_file_directly_at_every_opt_level(files, level):
+    for kind, batch in FEEDS:
+        x = f"x_{kind}_{batch}.npy"
+        out = run("run", "cnn.net", "-i", x, "--weights", "w.npz", "-O", level, "-o", "y.npz")
+        assert out.exit_code == 0, out.output
+        assert_outputs_match_the_reference("y.npz", np.load(x), f"{x} at -O{level}")
+
+
+def test_run_summarizes_the_outputs(files):
+    """The text line and the JSON give min, max and mean: 6 significant digits in the text."""
+    ref = reference(np.load("x_negative_3.npy")).astype(np.float64)
+    want = np.array([ref.min(), ref.max(), ref.mean()])
+    r = run("run", "cnn.net", "-i", "x_negative_3.npy", "--weights", "w.npz")
     assert r.exit_code == 0
-    assert r.stdout.startswith("logits: float32[3, 5]  min ")
-    data = json.loads(run("run", "cnn.net", "-i", "x.npy", "--json").stdout)
-    ref = reference(np.load("x.npy"))
-    assert data["outputs"][0]["shape"] == [3, 5]
-    assert data["outputs"][0]["max"] == pytest.approx(float(ref.max()), rel=1e-4, abs=1e-5)
+    m = re.fullmatch(r"logits: float32\[3, 5\]  min (\S+)  max (\S+)  mean (\S+)\n", r.stdout)
+    assert m, r.stdout
+    assert_close(np.array([float(v) for v in m.groups()]), want, scope="model")
+    data = json.loads(
+        run("run", "cnn.net", "-i", "x_negative_3.npy", "--weights", "w.npz", "--json").stdout
+    )
+    (out,) = data["outputs"]
+    assert (out["name"], out["dtype"], out["shape"]) == ("logits", "float32", [3, 5])
+    assert_close(np.array([out["min"], out["max"], out["mean"]]), want, scope="model")
 
 
 def test_run_rejects_wrong_inputs_and_corrupt_models(files):
@@ -122,13 +160,14 @@ def test_verify_passes_checks_every_pass(files):
 
 
 def test_channels_first_io_layout(files):
-    assert run("cnn.net", "-q", "--io-layout", "channels-first", "-o", "cf.onnx").exit_code == 0
-    x = np.load("x.npy")
-    np.save("x_cf.npy", x.transpose(0, 3, 1, 2))
-    r = run("run", "cf.onnx", "-i", "x_cf.npy", "-o", "y.npz")
-    assert r.exit_code == 0, r.output
-    with np.load("y.npz") as y:
-        np.testing.assert_allclose(y["logits"], reference(x), rtol=1e-4, atol=1e-5)
+    r = run("cnn.net", "-q", "--io-layout", "channels-first", "-o", "cf.onnx", "--weights", "w.npz")
+    assert r.exit_code == 0
+    for kind, batch in FEEDS:
+        x = np.load(f"x_{kind}_{batch}.npy")
+        np.save("x_cf.npy", x.transpose(0, 3, 1, 2))
+        r = run("run", "cf.onnx", "-i", "x_cf.npy", "-o", "y.npz")
+        assert r.exit_code == 0, r.output
+        assert_outputs_match_the_reference("y.npz", x, f"{kind} inputs, batch {batch}")
 
 
 def test_bench_times_the_opt_levels_side_by_side(files):
