@@ -12,14 +12,10 @@ import sys
 import textwrap
 from pathlib import Path
 
-import pytest
+from lsprotocol import types as T
 
 import netc
-
-pytest.importorskip("pygls")
-from lsprotocol import types as T  # noqa: E402
-
-from netc import lsp  # noqa: E402
+from netc import lsp
 
 BAD = Path(__file__).parent / "bad"
 

@@ -10,6 +10,8 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
+import onnx
+import onnxruntime as ort
 import pytest
 
 import netc
@@ -18,9 +20,6 @@ from netc.ir import Const, Graph, Node, TensorType
 from netc.ops import OPS
 from netc.runtime import reference
 from netc.weights import initial_weights
-
-onnx = pytest.importorskip("onnx")
-ort = pytest.importorskip("onnxruntime")
 
 CONV_STACK = """
 model stack(x: f32[N, 16, 16, 3]) -> (y: tensor) {

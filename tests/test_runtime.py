@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import numpy as np
+import onnx
 import pytest
 
 import netc
 import netc.runtime
 from netc.backends import to_onnx
 from netc.runtime import Signature, reference
+from netc.runtime import onnx as onnx_runtime
 from netc.runtime.api import read_inputs, write_outputs
 from netc.weights import initial_weights, save_weights
-
-onnx = pytest.importorskip("onnx")
-pytest.importorskip("onnxruntime")
-from netc.runtime import onnx as onnx_runtime  # noqa: E402
 
 TWO_INPUTS = """
 model pair(x: f32[N, T, 4], ids: i32[N, T]) -> (y: tensor, z: tensor) {

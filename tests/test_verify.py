@@ -11,11 +11,8 @@ import numpy as np
 import pytest
 
 import netc
+from netc.backends import to_onnx
 from netc.runtime.verify import verify
-
-pytest.importorskip("onnx")
-pytest.importorskip("onnxruntime")
-from netc.backends import to_onnx  # noqa: E402
 
 EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.net"))
 SLOW = {"video_classifier"}  # > 5 s at -O0: verified at -O2 only
