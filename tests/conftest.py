@@ -1,4 +1,5 @@
-"""Shared fixtures: compile .net text written in a test."""
+"""Shared fixtures: compile .net text written in a test. Loads skip_guard: a skip for any
+reason but a missing GPU fails the run."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ import textwrap
 
 import pytest
 from hypothesis import settings
+
+# The guard's hooks, registered as this conftest's own (pytest_plugins is for the root only).
+from skip_guard import pytest_configure  # noqa: F401
 
 import netc
 

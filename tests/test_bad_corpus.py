@@ -17,16 +17,17 @@ Files under `tests/bad/lib/` are helpers that corpus files import.
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 import netc
 from netc import Diagnostic, NetcError
+from netc.cli import cli
 
 BAD = Path(__file__).parent / "bad"
 FILES = sorted(BAD.glob("*.net"))
@@ -164,30 +165,13 @@ def test_corpus_file_gives_exactly_its_expected_diagnostics(path: Path, monkeypa
     )
 
 
-def _cli_command():
-    """The click command behind the `netc` script (`netc.cli.main` may wrap it in a function)."""
-    if importlib.util.find_spec("netc.cli") is None:
-        pytest.skip("compiler/cli.py does not exist yet")
-    import click
-
-    from netc import cli
-
-    for name in ("main", "cli"):
-        if isinstance(getattr(cli, name, None), click.Command):
-            return getattr(cli, name)
-    pytest.fail("netc.cli has no click command named `main` or `cli`")
-
-
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
 def test_corpus_file_through_the_cli(path: Path, monkeypatch) -> None:
     """`netc check FILE`: exit code 1 for errors (0 for warnings only), the diagnostics printed,
     and never a Python traceback."""
-    command = _cli_command()
-    from click.testing import CliRunner
-
     expected = read_expectations(path)
     monkeypatch.chdir(BAD)
-    result = CliRunner().invoke(command, ["check", path.name], prog_name="netc")
+    result = CliRunner().invoke(cli, ["check", path.name], prog_name="netc")
     output = result.output + (getattr(result, "stderr", "") if _has_stderr(result) else "")
     assert "Traceback" not in output, output
     if result.exception is not None and not isinstance(result.exception, SystemExit):
