@@ -125,6 +125,7 @@ def emit(
     )
     if spec.trains:
         options["train"] = model.train
+        options["source"] = model.graph  # layers the optimizer merged keep their own names
     return module.emit(graph, values, **options)
 
 

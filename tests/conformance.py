@@ -503,3 +503,76 @@ case(
     f'y = {CONV} |> separable_conv2d(6, 3, padding="same") |> relu',
 )
 case("separable_conv2d", "f16", F16, 'y = x |> separable_conv2d(4, 3, padding="same")')
+
+# Explicit paddings Keras' "same" and "valid" cannot express, a transpose of the batch axis
+# and a concatenation along it: the Keras backend's own layers (keras_layers.py) run these.
+case("conv1d", "explicit_pads", "x: f32[N, 9, 3]", "y = x |> conv1d(4, 3, padding=[(2, 0)])")
+case(
+    "conv3d",
+    "explicit_pads",
+    "x: f32[N, 5, 6, 4, 2]",
+    "y = x |> conv3d(3, 2, padding=((1, 0), (0, 2), (1, 1)))",
+)
+case(
+    "depthwise_conv1d",
+    "explicit_pads",
+    "x: f32[N, 9, 3]",
+    "y = x |> depthwise_conv1d(3, stride=2, padding=[(0, 2)])",
+)
+case(
+    "depthwise_conv2d",
+    "explicit_pads",
+    IMG,
+    "y = x |> depthwise_conv2d(3, depth_multiplier=2, padding=((2, 1), (0, 1)))",
+)
+case(
+    "separable_conv1d",
+    "explicit_pads",
+    "x: f32[N, 9, 3]",
+    "y = x |> separable_conv1d(4, 3, padding=[(1, 2)])",
+)
+case(
+    "separable_conv2d",
+    "explicit_pads",
+    IMG,
+    "y = x |> separable_conv2d(4, 3, stride=2, padding=((0, 2), (1, 1)))",
+)
+case(
+    "maxpool",
+    "rank1_explicit",
+    "x: f32[N, 9, 3]",
+    "y = x |> maxpool(3, stride=2, padding=[(2, 1)])",
+)
+case(
+    "maxpool",
+    "rank3_explicit",
+    "x: f32[N, 5, 6, 4, 2]",
+    "y = x |> maxpool(2, padding=((1, 0), (0, 1), (1, 1)))",
+)
+case("avgpool", "explicit_pads", IMG, "y = x |> avgpool(3, stride=2, padding=((1, 2), (2, 0)))")
+case(
+    "avgpool",
+    "rank1_explicit",
+    "x: f32[N, 9, 3]",
+    "y = x |> avgpool(3, stride=2, padding=[(2, 1)])",
+)
+case(
+    "avgpool",
+    "rank3_explicit",
+    "x: f32[N, 5, 6, 4, 2]",
+    "y = x |> avgpool(2, padding=((1, 0), (0, 1), (1, 1)))",
+)
+case(
+    "conv1d_transpose",
+    "explicit_pads",
+    "x: f32[N, 5, 3]",
+    "y = x |> conv1d_transpose(2, 3, stride=2, padding=[(2, 0)], output_padding=1)",
+)
+case(
+    "conv3d_transpose",
+    "explicit_pads",
+    "x: f32[N, 3, 4, 3, 2]",
+    "y = x |> conv3d_transpose(2, 3, stride=2, padding=((1, 0), (0, 2), (2, 1)))",
+)
+case("transpose", "batch_axis", SEQ, "y = x |> transpose((1, 0, 2))")
+case("concat", "axis0", "x: f32[2, 3], z: f32[3, 3]", "y = concat(x, z, axis=0)")
