@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import netc
-from netc import NetcError
+from netc import Diagnostic, NetcError
 
 BAD = Path(__file__).parent / "bad"
 CORPUS = sorted(BAD.glob("*.net"))
@@ -301,6 +301,8 @@ def _texts(e: NetcError) -> list[str]:
 
 
 def _corpus_failures(monkeypatch) -> list[tuple[str, NetcError]]:
+    """The NetcError of every corpus file that fails (a file of warnings only compiles); any
+    other exception fails the test, naming the file."""
     monkeypatch.chdir(BAD)
     out = []
     for path in CORPUS:
@@ -308,12 +310,13 @@ def _corpus_failures(monkeypatch) -> list[tuple[str, NetcError]]:
             netc.compile(path.name)
         except NetcError as e:
             out.append((path.name, e))
-        except Exception:  # noqa: BLE001 -- crashes are test_bad_corpus' business
-            pass
+        except Exception as e:  # noqa: BLE001 -- a crash must not drop the file from the check
+            pytest.fail(f"{path.name}: netc raised {type(e).__name__}: {e}")
     return out
 
 
 def test_no_parser_token_names_in_any_corpus_message(monkeypatch) -> None:
+    assert len(_corpus_failures(monkeypatch)) >= 100  # every file that states an error
     bad = [
         (name, text)
         for name, e in _corpus_failures(monkeypatch)
@@ -362,19 +365,91 @@ train {
 """
 
 
-def _check_no_crash_no_jargon(text: str, monkeypatch) -> None:
-    monkeypatch.chdir(BAD)  # for the import of lib/layers.net
+# What is true of each prefix and each one-token deletion of _GOOD: the few that are whole
+# programs compile; every other one fails, each of its errors in plain words and located where
+# a reader would look. For a cut program that is the line where the text stops, or the bracket
+# the cut leaves open; for a deletion, its own line, the line of one of the next two tokens
+# (what the parser was reading), or a line that uses a name the deleted token's line declares
+# (its type changed). A bracket error points at a bracket, of the kind it names, that is
+# unbalanced in the text. An error inside an imported block counts at the line that called it.
+
+_OPEN = {"(": ")", "[": "]", "{": "}"}
+
+
+def _unbalanced(text: str) -> set[tuple[int, int]]:
+    """(line, col) of every bracket of `text` that is never closed, closes nothing, or closes
+    a bracket of another kind; strings and comments skipped."""
+    stack: list[tuple[str, int, int]] = []
+    bad = set()
+    for n, line in enumerate(text.split("\n"), start=1):
+        code = re.sub(r'"(?:[^"\\\n]|\\.)*"?|#.*', lambda m: " " * len(m[0]), line)
+        for col, c in enumerate(code, start=1):
+            if c in _OPEN:
+                stack.append((c, n, col))
+            elif c in _OPEN.values():
+                if stack and _OPEN[stack[-1][0]] == c:
+                    stack.pop()
+                else:
+                    bad.add((n, col))
+                    if stack:
+                        bad.add(stack[-1][1:])
+    return bad | {(n, col) for _, n, col in stack}
+
+
+def _strip_comments(text: str) -> str:
+    """`text` with comments blanked (same length)."""
+    return re.sub(r"#.*", lambda m: " " * len(m[0]), text)
+
+
+def _declared(line: str) -> set[str]:
+    """The names a line of _GOOD declares: assignment targets and a signature's parameters."""
+    names = set(re.findall(r"(\w+)\s*:\s*(?:f32|int|str|float)\b", line))
+    m = re.match(r"\s*(\w+(?:\s*,\s*\w+)*)\s*=[^=]", line)
+    return names | (set(re.findall(r"\w+", m[1])) if m else set())
+
+
+def _failure_in_plain_words(text: str) -> NetcError:
+    """The NetcError that compiling `text` as sweep.net raises; fails on any other outcome."""
     try:
         netc.compile_text(text, path="sweep.net")
     except NetcError as e:
         jargon = [t for t in _texts(e) if _jargon(t)]
         assert not jargon, (jargon, text)
-        lines = text.count("\n") + 1
-        for d in e.diagnostics:
-            if d.span is not None and d.span.path == "sweep.net":
-                assert 1 <= d.span.line <= lines, (d, text)
+        assert e.errors, text
+        return e
     except Exception as e:  # noqa: BLE001
         pytest.fail(f"{type(e).__name__}: {e} for the source:\n{text}")
+    pytest.fail(f"this source compiled, but it is not a whole program:\n{text}")
+
+
+def _where(d: Diagnostic) -> list[tuple[int, int]]:
+    """The (line, col) in sweep.net of a diagnostic: its own, or its block's call sites."""
+    spans = [d.span] + [c.span for c in d.calls]
+    return [(s.line, s.col) for s in spans if s is not None and s.path == "sweep.net"]
+
+
+def _bracket_error_is_right(d: Diagnostic, text: str) -> bool:
+    """A bracket error sits on a bracket, of the kind it names first, that is unbalanced."""
+    assert d.span is not None
+    bracket = re.match(r"(?:unmatched )?`(.)`", d.message)
+    line = text.split("\n")[d.span.line - 1]
+    return (
+        bracket is not None
+        and line[d.span.col - 1 : d.span.col] == bracket[1]
+        and (d.span.line, d.span.col) in _unbalanced(text)
+    )
+
+
+def _is_bracket_error(d: Diagnostic) -> bool:
+    return bool(re.fullmatch(r"`.` is never closed|unmatched `.`|`.` does not match .*", d.message))
+
+
+def _compiles(text: str) -> bool:
+    try:
+        netc.compile_text(text, path="sweep.net")
+    except NetcError:
+        return False
+    return True
 
 
 def test_the_sweep_program_compiles(monkeypatch) -> None:
@@ -382,13 +457,81 @@ def test_the_sweep_program_compiles(monkeypatch) -> None:
     netc.compile_text(_GOOD, path="sweep.net")
 
 
-def test_every_prefix_of_a_program_gives_a_diagnostic_in_plain_words(monkeypatch) -> None:
+def test_the_bracket_checker_here_finds_what_is_unbalanced() -> None:
+    assert _unbalanced("f(x[1)]\n{ ( }") == {(1, 2), (1, 4), (1, 6), (2, 1), (2, 3), (2, 5)}
+    assert _unbalanced('a = f("(", [1, 2]) # (') == set()
+
+
+_MODEL_END = _GOOD.index("\n\ntrain {")  # the model's closing brace ends here
+
+
+def test_every_prefix_of_a_program_fails_where_the_text_stops(monkeypatch) -> None:
+    monkeypatch.chdir(BAD)  # for the import of lib/layers.net
+    whole = []
     for end in range(len(_GOOD)):
-        _check_no_crash_no_jargon(_GOOD[:end], monkeypatch)
+        text = _GOOD[:end]
+        if text.rstrip() in (_GOOD[:_MODEL_END], _GOOD.rstrip()):  # the model is complete
+            assert _compiles(text), text
+            whole.append(end)
+            continue
+        e = _failure_in_plain_words(text)
+        last = len(text.rstrip().split("\n"))  # the line where the text stops
+        if [(d.span, d.message) for d in e.diagnostics] == [(None, "sweep.net defines no model")]:
+            assert not re.search(r"\bmodel\b", text), text  # the one error about the whole file
+            continue
+        for d in e.errors:
+            assert d.span is not None and d.span.path == "sweep.net", (d.message, text)
+            if _is_bracket_error(d):
+                assert _bracket_error_is_right(d, text), (d.span, d.message, text)
+            else:
+                assert d.span.line == last, (d.span, d.message, text)
+    assert len(whole) == 4 and len(_GOOD) - len(whole) == 754
 
 
-def test_every_program_with_one_token_deleted_gives_a_diagnostic_in_plain_words(
-    monkeypatch,
-) -> None:
-    for m in re.finditer(r"\w+|\|>|->|==|\S", _GOOD):
-        _check_no_crash_no_jargon(_GOOD[: m.start()] + _GOOD[m.end() :], monkeypatch)
+def _deletions() -> list[re.Match[str]]:
+    return list(re.finditer(r"\w+|\|>|->|==|\S", _GOOD))
+
+
+# The deletions that leave a program, as (line, deleted token, the line as it becomes).
+WHOLE_AFTER_DELETION = {
+    (9, "relu", "    return (y + skip)"),
+    (13, "2", "    x = image |> conv_bn(WIDTH) |> maxpool()"),
+    (17, "extra", "    h = concat(x |> global_avgpool, )"),
+    (18, "0", '    logits = h[:, :36] |> dense(10, name="head")'),
+    (18, "36", '    logits = h[:, 0:] |> dense(10, name="head")'),
+    (23, "1e", "    optimizer = adam(-3)"),  # a negative rate: Keras does not refuse one either
+    (23, "-", "    optimizer = adam(1e3)"),
+    (24, "accuracy", "    metrics = []"),
+}
+
+
+def test_every_program_with_one_token_deleted_fails_at_a_line_it_affects(monkeypatch) -> None:
+    monkeypatch.chdir(BAD)
+    lines = _GOOD.split("\n")
+    whole = set()
+    for m in _deletions():
+        text = _GOOD[: m.start()] + _GOOD[m.end() :]
+        at = _GOOD.count("\n", 0, m.start()) + 1
+        if _compiles(text):
+            whole.add((at, m[0], text.split("\n")[at - 1]))
+            continue
+        e = _failure_in_plain_words(text)
+        # the parser fails at one of the next two tokens (statements need no separator, so
+        # `y = f(x) relu` + newline + `skip = ...` fails at `skip`)
+        after = [t.start() for t in re.finditer(r"\w+|\S", _strip_comments(text[m.start() :]))]
+        next_lines = {text.count("\n", 0, m.start() + a) + 1 for a in after[:2]}
+        users = {
+            n
+            for n, line in enumerate(lines, start=1)
+            if any(re.search(rf"\b{name}\b", line) for name in _declared(lines[at - 1]))
+        }
+        plausible = {at} | next_lines | users
+        for d in e.errors:
+            where = _where(d)
+            assert where, (str(d), text)
+            if _is_bracket_error(d):
+                assert _bracket_error_is_right(d, text), (str(d), m[0], at)
+            else:
+                assert any(line in plausible for line, _ in where), (str(d), m[0], at)
+    assert whole == WHOLE_AFTER_DELETION
+    assert len(_deletions()) - len(whole) == 222
