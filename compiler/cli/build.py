@@ -152,19 +152,99 @@ def check(file: str, model: str | None, json_: bool, quiet: bool, emit: str | No
     help="Where to write: .npz or .safetensors.",
 )
 @_seed_option
-def weights(file: str, model: str | None, json_: bool, quiet: bool, output: str, seed: int) -> None:
-    """Write a model's initial weights by name (Keras' initializers, seeded)."""
+@click.option(
+    "--from-keras",
+    "from_keras",
+    type=click.Path(),
+    metavar="FILE",
+    help="Take the weights from a Keras model (.keras, or .weights.h5 with "
+    "--keras-architecture), pairing its layers with the model's by structure.",
+)
+@click.option(
+    "--keras-architecture",
+    "architecture",
+    type=click.Path(),
+    metavar="FILE",
+    help="The Keras model a .weights.h5 belongs to: a .keras file or model.to_json()'s JSON.",
+)
+@click.option(
+    "--pair",
+    "pins",
+    multiple=True,
+    metavar="NETC=KERAS",
+    help="Pair a netc layer with a Keras layer by name, where the structure cannot tell "
+    "(repeatable).",
+)
+@click.option(
+    "--no-check",
+    is_flag=True,
+    help="With --from-keras: skip running both models on a random input to compare outputs.",
+)
+def weights(
+    file: str,
+    model: str | None,
+    json_: bool,
+    quiet: bool,
+    output: str,
+    seed: int,
+    from_keras: str | None,
+    architecture: str | None,
+    pins: Sequence[str],
+    no_check: bool,
+) -> None:
+    """Write a model's weights by name: the initial ones (Keras' initializers, seeded), or
+    a Keras model's, paired layer by layer (docs/keras-weights.md)."""
     from ..weights import initial_weights, save_weights
 
     out = _start(json_, quiet)
+    if from_keras is None and (architecture or pins or no_check):
+        raise click.UsageError("--keras-architecture, --pair and --no-check go with --from-keras")
+    pairs = dict(_pin(p) for p in pins)
     m = _load(file, model, out)
-    values = initial_weights(m.graph, seed)
+    extra: dict[str, Any] = {}
+    if from_keras is None:
+        values = initial_weights(m.graph, seed)
+    else:
+        from ..keras_weights import compare_outputs, from_keras_model, load_keras
+
+        keras_model = load_keras(from_keras, architecture)
+        values, paired = from_keras_model(m, keras_model, pairs)
+        extra = {"keras_model": keras_model.name, "pairs": [list(p) for p in paired]}
+        if not no_check:
+            extra["largest_difference"] = compare_outputs(
+                m, keras_model, values, pairs=pairs, seed=seed
+            )
     save_weights(values, output)
     if out.json:
         out.print_json(
-            {"ok": True, "written": output, "weights": len(values), "params": m.total_params}
+            {
+                "ok": True,
+                "written": output,
+                "weights": len(values),
+                "params": m.total_params,
+                **extra,
+            }
         )
-    else:
-        click.echo(
-            f"wrote {output}: {_count(len(values), 'weight')}, {_count(m.total_params, 'param')}"
+        return
+    source = ""
+    if extra:
+        source = (
+            f" from Keras model `{extra['keras_model']}` "
+            f"({_count(len(extra['pairs']), 'layer')} paired by structure"
+            + (
+                f"; outputs agree, largest difference {extra['largest_difference']:.1e})"
+                if "largest_difference" in extra
+                else ")"
+            )
         )
+    click.echo(
+        f"wrote {output}: {_count(len(values), 'weight')}, {_count(m.total_params, 'param')}"
+        f"{source}"
+    )
+
+
+def _pin(text: str) -> tuple[str, str]:
+    netc_name, sep, keras_name = text.partition("=")
+    if not sep or not netc_name or not keras_name:
+        raise click.BadParameter(f"{text!r} is not NETC=KERAS", param_hint="--pair")
+    return netc_name.strip(), keras_name.strip()
