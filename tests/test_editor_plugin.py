@@ -1,11 +1,19 @@
 """The VS Code plugin (grammar/editors/vscode) stays in sync with the language: every keyword and
-operator of grammar/netc.lark, every op and builtin, every dtype gets its scope. A small
-TextMate tokenizer below runs the plugin's regexes with Python's `re`, as VS Code would."""
+operator of grammar/netc.lark, every op and builtin, every dtype gets its scope.
+
+Text is tokenized by VS Code's own engine: vscode-textmate on Oniguruma (vscode-oniguruma), run
+by tests/editor/tokenize.js in Node. The first use installs them from tests/editor's
+package-lock.json (`npm ci` into tests/editor/node_modules, again when the lock file changes);
+Node.js and npm must be on the PATH, and a missing one fails these tests."""
 
 from __future__ import annotations
 
+import atexit
+import hashlib
 import json
 import re
+import shutil
+import subprocess
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -66,94 +74,101 @@ def _alternation_of(rule: str, containing: str) -> set[str]:
     return words
 
 
-# --- a small TextMate tokenizer ------------------------------------------------------------------
+# --- VS Code's TextMate engine, in Node -----------------------------------------------------------
+
+EDITOR_TOOLS = ROOT / "tests" / "editor"  # package.json, package-lock.json, tokenize.js
 
 
-def _patterns(rule: dict[str, Any]) -> list[dict[str, Any]]:
-    """A rule's patterns with includes resolved, in order."""
-    out: list[dict[str, Any]] = []
-    for p in rule.get("patterns", []):
-        if "include" in p:
-            ref = p["include"]
-            p = _tm() if ref == "$self" else _tm()["repository"][ref.removeprefix("#")]
-        out += [p] if "match" in p or "begin" in p else _patterns(p)
+def _install_engine() -> str:
+    """`npm ci` in tests/editor unless node_modules holds what package-lock.json pins; returns
+    the path of node."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    assert node and npm, "the editor tests run VS Code's TextMate engine: install Node.js and npm"
+    lock = hashlib.sha256((EDITOR_TOOLS / "package-lock.json").read_bytes()).hexdigest()
+    stamp = EDITOR_TOOLS / "node_modules" / ".installed-from-lock"
+    if not stamp.is_file() or stamp.read_text() != lock:
+        r = subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+            cwd=EDITOR_TOOLS,
+            capture_output=True,
+            text=True,
+        )
+        assert r.returncode == 0, f"npm ci in {EDITOR_TOOLS} failed:\n{r.stdout}{r.stderr}"
+        stamp.write_text(lock)
+    return node
+
+
+@cache
+def _engine() -> subprocess.Popen[str]:
+    """tokenize.js --serve, started once; it ends with this process (its stdin closes)."""
+    proc = subprocess.Popen(
+        [_install_engine(), str(EDITOR_TOOLS / "tokenize.js"), "--serve"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+    def stop() -> None:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        proc.wait(timeout=10)
+
+    atexit.register(stop)
+    return proc
+
+
+def _ask(request: dict[str, str]) -> dict[str, Any]:
+    """One request to tokenize.js (see its header) and its answer."""
+    proc = _engine()
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    proc.stdin.write(json.dumps(request) + "\n")
+    proc.stdin.flush()
+    answer = proc.stdout.readline()
+    assert answer, f"tokenize.js stopped: {proc.stderr.read()}"
+    return json.loads(answer)
+
+
+def _per_character(text: str, lines: list[list[list[Any]]]) -> list[list[tuple[str, ...]]]:
+    """Token lists ([start, end, scopes]) as the scopes of each character, per line."""
+    out = []
+    for line, tokens in zip(text.split("\n"), lines, strict=True):
+        chars: list[tuple[str, ...]] = [()] * len(line)
+        for start, end, scopes in tokens:
+            chars[start:end] = [tuple(scopes)] * (end - start)
+        out.append(chars)
     return out
 
 
 @cache
-def _re(src: str) -> re.Pattern[str]:
-    return re.compile(src)
-
-
-def _scope(line: list[tuple[str, ...]], start: int, end: int, name: str | None) -> None:
-    if name:
-        for i in range(start, end):
-            line[i] += (name,)
-
-
-def _captures(
-    line: list[tuple[str, ...]], m: re.Match[str], caps: dict[str, Any], text: str
-) -> None:
-    for key in sorted(caps, key=int):
-        if m.group(int(key)) is None:
-            continue
-        start, end = m.span(int(key))
-        _scope(line, start, end, caps[key].get("name"))
-        if "patterns" in caps[key]:
-            inner = _tokenize_line(text[start:end], [{"patterns": caps[key]["patterns"]}])
-            for i, scopes in enumerate(inner):
-                line[start + i] += scopes
-
-
-def _names(stack: list[dict[str, Any]]) -> tuple[str, ...]:
-    return tuple(r["name"] for r in stack[1:] if r.get("name"))
-
-
-def _tokenize_line(text: str, stack: list[dict[str, Any]]) -> list[tuple[str, ...]]:
-    """Scopes per character of one line; `stack` holds the open begin/end rules (changed).
-
-    As in VS Code: the earliest match wins, then the first pattern, the region's end first."""
-    line: list[tuple[str, ...]] = [() for _ in text]
-    pos = 0
-    while pos <= len(text):
-        top = stack[-1]
-        best: tuple[int, int, str, dict[str, Any], re.Match[str]] | None = None
-        candidates = [("end", top)] if "end" in top else []
-        candidates += [("rule", p) for p in _patterns(top)]
-        for order, (kind, rule) in enumerate(candidates):
-            src = rule["end"] if kind == "end" else rule.get("match") or rule["begin"]
-            m = _re(src).search(text, pos)
-            if m and (best is None or m.start() < best[0]):
-                best = (m.start(), order, kind, rule, m)
-        if best is None:
-            break
-        _, _, kind, rule, m = best
-        base = _names(stack)
-        line[pos : m.start()] = [base] * (m.start() - pos)
-        if kind == "end":
-            line[m.start() : m.end()] = [base] * (m.end() - m.start())
-            _captures(line, m, rule.get("endCaptures") or rule.get("captures", {}), text)
-            stack.pop()
-        elif "match" in rule:
-            _scope(line, m.start(), m.end(), rule.get("name"))
-            line[m.start() : m.end()] = [base + s for s in line[m.start() : m.end()]]
-            _captures(line, m, rule.get("captures", {}), text)
-            if m.end() == m.start():
-                break  # a match must consume text; none of the plugin's does otherwise
-        else:
-            stack.append(rule)
-            line[m.start() : m.end()] = [_names(stack)] * (m.end() - m.start())
-            _captures(line, m, rule.get("beginCaptures") or rule.get("captures", {}), text)
-        pos = m.end()
-    line[pos:] = [_names(stack)] * (len(text) - pos)
-    return line
-
-
 def tokenize(text: str) -> tuple[list[list[tuple[str, ...]]], int]:
-    """Scopes per character, per line, and how many begin/end regions are left open."""
-    stack = [_tm()]
-    lines = [_tokenize_line(line, stack) for line in text.split("\n")]
-    return lines, len(stack) - 1
+    """Scopes per character, per line (the root scope left out), and how many begin/end
+    regions are left open, as VS Code's engine tokenizes `text`."""
+    answer = _ask({"text": text})
+    return _per_character(text, answer["lines"]), answer["open"]
+
+
+def oniguruma_error(regex: str) -> str | None:
+    """Why Oniguruma cannot compile `regex`, or None when it can."""
+    return _ask({"oniguruma": regex})["error"]
+
+
+def javascript_search(regex: str, text: str) -> bool:
+    """Whether JavaScript's RegExp(regex) matches in `text` (VS Code's language-configuration
+    patterns are JavaScript regexes)."""
+    answer = _ask({"javascript": regex, "text": text})
+    assert answer["error"] is None, answer["error"]
+    return answer["match"]
+
+
+def test_the_engine_is_oniguruma_not_pythons_re():
+    """Oniguruma syntax Python's `re` refuses, and the other way round, to show which engine
+    answers."""
+    assert oniguruma_error(r"\h+(?i:ABC)\G") is None  # \h: a hex digit in Oniguruma
+    with pytest.raises(re.error):
+        re.compile(r"\h+")
+    assert oniguruma_error(r"(?P<n>a)(?P=n)") is not None
+    assert oniguruma_error("(unclosed") is not None
 
 
 def _find(text: str, word: str, nth: int = 0) -> int:
@@ -197,11 +212,17 @@ def test_language_configuration_has_comments_brackets_and_indentation():
     assert conf["comments"] == {"lineComment": "#"}
     assert sorted(map(tuple, conf["brackets"])) == [("(", ")"), ("[", "]"), ("{", "}")]
     assert {p["open"] for p in conf["autoClosingPairs"]} == {"(", "[", "{", '"'}
-    increase = re.compile(conf["indentationRules"]["increaseIndentPattern"])
-    decrease = re.compile(conf["indentationRules"]["decreaseIndentPattern"])
-    assert increase.search("block f(x) {") and increase.search("} else {  # comment")
-    assert not increase.search("x = if c { a } else { b }") and not increase.search("# {")
-    assert decrease.search("    }") and not decrease.search("    x = y")
+    rules = conf["indentationRules"]
+
+    def increase(line: str) -> bool:
+        return javascript_search(rules["increaseIndentPattern"], line)
+
+    def decrease(line: str) -> bool:
+        return javascript_search(rules["decreaseIndentPattern"], line)
+
+    assert increase("block f(x) {") and increase("} else {  # comment")
+    assert not increase("x = if c { a } else { b }") and not increase("# {")
+    assert decrease("    }") and not decrease("    x = y")
 
 
 def test_every_regex_of_the_plugin_compiles():
@@ -213,8 +234,8 @@ def test_every_regex_of_the_plugin_compiles():
 
     found = regexes(_tm())
     assert len(found) > 20
-    for src in found:
-        re.compile(src)
+    errors = [(src, error) for src in found if (error := oniguruma_error(src)) is not None]
+    assert not errors, errors
 
 
 def test_readme_says_how_to_install_the_plugin():
@@ -414,7 +435,21 @@ def test_resnet50_gets_the_scopes_a_reader_expects():
     assert has(at("probs = x", "softmax"), "support.function")
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "examples").glob("*.net")), ids=lambda p: p.name)
-def test_every_example_closes_every_region_it_opens(path):
-    _, left_open = tokenize(path.read_text())
-    assert left_open == 0
+def test_every_example_closes_every_region_it_opens():
+    """tokenize.js's command line, on the example files."""
+    paths = sorted((ROOT / "examples").glob("*.net"))
+    r = subprocess.run(
+        [_install_engine(), str(EDITOR_TOOLS / "tokenize.js"), *map(str, paths)],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert sorted(out) == sorted(map(str, paths))
+    for path in paths:
+        assert out[str(path)]["open"] == 0, path.name
+        assert len(out[str(path)]["lines"]) == len(path.read_text().split("\n"))
+        assert (
+            _per_character(path.read_text(), out[str(path)]["lines"])
+            == tokenize(path.read_text())[0]
+        )
