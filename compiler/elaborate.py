@@ -16,13 +16,31 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from . import syntax as ast
-from .ir import DTYPES, Const, Graph, Node, TensorType, numpy_dtype
+from .ir import DTYPES, FLOAT_DTYPES, Const, Graph, Node, TensorType, numpy_dtype
 from .ops import ALIASES, OPS, ShapeError, convert_attr, lookup
-from .ops.registry import describe_hint
+from .ops.registry import (
+    LAYER_ACTIVATIONS,
+    Init,
+    broadcast_shapes,
+    describe_hint,
+)
+from .ops.registry import (
+    ShapeError as _ShapeError,
+)
 from .parse import parse
 from .source import CallSite, NetcError, Reporter, Span, did_you_mean, format_value, read_source
 from .train import TrainSpec, elaborate_train
+from .weights import (
+    INITIALIZER_ARGS,
+    USER_INITIALIZERS,
+    Initializer,
+    canonical_initializer,
+    check_initializer,
+    make_initializer,
+)
 
 MAX_CALL_DEPTH = 64
 MAX_LOOP_ITERATIONS = 100_000
@@ -140,6 +158,24 @@ def _range(*args: int) -> tuple:
     return tuple(r)
 
 
+def _to_str(value: Any) -> str:
+    """`str(v)`: a string as it is, anything else as the language writes it (`3`, `true`)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bool, int, float, tuple, Initializer)) or value is None:
+        return format_value(value) if not isinstance(value, Initializer) else str(value)
+    raise TypeError
+
+
+def _no_call(*args: Any) -> Any:
+    raise AssertionError("a special form is elaborated by its own method")
+
+
+# The initializers a file can call, with Keras' arguments: `random_normal(stddev=0.02)`.
+INITIALIZER_BUILTINS = tuple(
+    n for n in INITIALIZER_ARGS if n not in ("lstm_bias", "uniform", "normal")
+)
+
 BUILTINS: dict[str, Callable[..., Any]] = {
     "range": _range,
     "len": lambda s: len(s),
@@ -157,6 +193,12 @@ BUILTINS: dict[str, Callable[..., Any]] = {
     "shape": _shape_of,
     "rank": lambda x: x.type.rank,
     "dtype": lambda x: x.type.dtype,
+    "str": _to_str,
+    "weight": _no_call,  # Elaborator.call_weight
+    **{
+        name: (lambda *a, _name=name, **k: make_initializer(_name, *a, **k))
+        for name in INITIALIZER_BUILTINS
+    },
 }
 TENSOR_BUILTINS = ("channels", "shape", "rank", "dtype")
 # The ops a .net file may call: the optimizer's fused ops are internal.
@@ -176,6 +218,9 @@ BUILTIN_NEEDS = {  # what each builtin takes, for its error message
     "enumerate": "a list",
     "reversed": "a list",
     "sqrt": "a non-negative number",
+    "str": "a compile-time value",
+    "weight": "a shape (a list of ints), then `init`, `dtype`, `trainable` by name",
+    **{name: "Keras' arguments for this initializer" for name in INITIALIZER_BUILTINS},
 }
 
 _ARITH: dict[str, Callable[[Any, Any], Any]] = {
@@ -219,6 +264,8 @@ def describe(value: Any) -> str:
         return f'the string "{value}"'
     if isinstance(value, tuple):
         return f"a list of {len(value)}"
+    if isinstance(value, Initializer):
+        return f"the initializer {value}"
     return type(value).__name__
 
 
@@ -238,6 +285,7 @@ class Elaborator:
         # After a failed import, unknown names may be defined there: reporting them would only
         # repeat the import's error.
         self.import_failed = False
+        self.assign_target: tuple[ast.Expr, str] | None = None  # (value, the name it gets)
 
     # -- modules and imports --
 
@@ -379,11 +427,14 @@ class Elaborator:
         self.nodes.append(node)
 
     def constant(self, value: Any, dtype: str, span: Span) -> Tensor:
-        """A scalar constant node in the dtype of the tensor it meets."""
-        t = TensorType(dtype, ())
+        """A constant node (a scalar, or an array from nested lists) in the dtype of the tensor
+        it meets."""
+        array = np.asarray(value, dtype=numpy_dtype(dtype))
+        t = TensorType(dtype, tuple(int(d) for d in array.shape))
         name = self._unique("const")
-        array = Const(__import__("numpy").asarray(value, dtype=numpy_dtype(dtype)))
-        self.add_node(Node(name, "constant", (), {"value": array}, t, span, self.frame.calls))
+        self.add_node(
+            Node(name, "constant", (), {"value": Const(array)}, t, span, self.frame.calls)
+        )
         return Tensor(name, t)
 
     def apply_op(
@@ -403,6 +454,14 @@ class Elaborator:
         except ShapeError as e:
             self.r.error(e.message, span, hint=e.hint, calls=self.frame.calls)
             raise _Stop from None
+        # layer attributes live on the weights (initializers) or after the node (activation)
+        activation = attrs.get("activation")
+        attrs = {k: v for k, v in attrs.items() if k not in opdef.layer_attrs}
+        for pname, spec in specs.items():
+            why = check_initializer(spec.init, spec.shape)
+            if why is not None:
+                self.r.error(f"{op_name}: weight `{pname}`: {why}", span, calls=self.frame.calls)
+                raise _Stop
         name = self._unique(layer_name or op_name, explicit=layer_name is not None, span=span)
         calls = self.frame.calls
         param_names = []
@@ -441,6 +500,32 @@ class Elaborator:
                 self.add_node(Node(iname, "item", (name,), {"index": i}, t, span, calls))
                 items.append(Tensor(iname, t))
             return tuple(items)
+        if activation is not None and LAYER_ACTIVATIONS[activation] is not None:
+            return self.layer_activation(Tensor(name, out_type), activation, span)
+        return Tensor(name, out_type)
+
+    def layer_activation(self, x: Tensor, activation: str, span: Span) -> Tensor:
+        """`activation="relu"` on layer `x`: the activation op after it, named `LAYER.relu`
+        (one Keras layer: the weights stay `LAYER.kernel`, ...)."""
+        found = LAYER_ACTIVATIONS[activation]
+        assert found is not None
+        op_name, attrs = found
+        try:
+            out_type, attrs = OPS[op_name].infer([x.type], attrs)
+        except ShapeError as e:
+            self.r.error(e.message, span, hint=e.hint, calls=self.frame.calls)
+            raise _Stop from None
+        name = f"{x.name}.{op_name}"
+        if name in self.node_names:
+            self.r.error(
+                f'the name "{name}" of the activation is already used by another layer',
+                span,
+                calls=self.frame.calls,
+            )
+            raise _Stop
+        self.node_names.add(name)
+        assert isinstance(out_type, TensorType)
+        self.add_node(Node(name, op_name, (x.name,), attrs, out_type, span, self.frame.calls))
         return Tensor(name, out_type)
 
     # -- statements --
@@ -489,7 +574,12 @@ class Elaborator:
 
     def exec_stmt(self, stmt: ast.Stmt, scope: Scope) -> None:
         if isinstance(stmt, ast.Assign):
-            value = self.eval(stmt.value, scope)
+            if len(stmt.targets) == 1:  # `gamma = weight(...)` names the weight `gamma`
+                self.assign_target = (stmt.value, stmt.targets[0])
+            try:
+                value = self.eval(stmt.value, scope)
+            finally:
+                self.assign_target = None
             spans = stmt.target_spans or (stmt.span,) * len(stmt.targets)
             self.assign(scope, stmt.targets, spans, value, stmt.value.span, "var")
         elif isinstance(stmt, ast.ConstDef):
@@ -742,8 +832,48 @@ class Elaborator:
                 )
                 raise _Stop
             return self.constant(v, other.type.dtype, span)
+        if isinstance(v, tuple):
+            return self.list_constant(v, other, span)
         self.r.error(f"cannot combine {describe(v)} with a tensor", span, calls=self.frame.calls)
         raise _Stop
+
+    def list_constant(self, v: tuple, other: Tensor, span: Span) -> Tensor:
+        """`x - [123.675, 116.28, 103.53]`: a (nested) list of numbers next to a tensor is a
+        constant of the tensor's dtype that broadcasts as numpy does."""
+        try:
+            shape = _list_shape(v)
+        except ValueError as exc:
+            self.r.error(f"cannot combine {exc} with {other}", span, calls=self.frame.calls)
+            raise _Stop from None
+        values = np.asarray(v, dtype=np.float64)
+        if not other.type.is_float and (
+            other.type.dtype == "bool" or np.any(values != np.round(values))
+        ):
+            self.r.error(
+                f"cannot combine a list of shape {list(shape)} with {other}: "
+                f"{'its values' if other.type.dtype == 'bool' else 'it'} would be truncated",
+                span,
+                calls=self.frame.calls,
+                hint='cast the tensor first: `x |> cast("f32")`',
+            )
+            raise _Stop
+        try:
+            broadcast_shapes("", other.type.shape, shape)
+        except _ShapeError:
+            mine, theirs = shape[::-1], other.type.shape[::-1]
+            at = next(i for i, (a, b) in enumerate(zip(mine, theirs)) if a != b and 1 not in (a, b))
+            self.r.error(
+                f"cannot combine a list of shape {list(shape)} with {other}: "
+                f"dim {mine[at]} against {theirs[at]}",
+                span,
+                calls=self.frame.calls,
+                hint=f"a list lines up with the tensor's last axis, as in numpy: give it "
+                f"{other.type.shape[-1]} values"
+                if len(shape) == 1 and other.type.rank >= 1
+                else "a list lines up with the tensor's last axes, as in numpy",
+            )
+            raise _Stop from None
+        return self.constant(values, other.type.dtype, span)
 
     def eval_Index(self, e: ast.Index, scope: Scope) -> Any:
         value = self.eval(e.value, scope)
@@ -859,6 +989,10 @@ class Elaborator:
             return self.call_builtin(e, scope, evaluated[0])
         if e.func in LANGUAGE_OPS:
             return self.call_op(e, scope)
+        if e.func == "weight":
+            return self.call_weight(e, scope)
+        if e.func in INITIALIZER_BUILTINS:
+            return self.call_initializer(e, scope)
         if e.func in BUILTINS:
             return self.call_builtin(e, scope)
         b = scope.lookup(e.func)
@@ -898,7 +1032,7 @@ class Elaborator:
             )
             raise _Stop
         try:
-            if any(isinstance(a, str) for a in args) and e.func != "len":
+            if any(isinstance(a, str) for a in args) and e.func not in ("len", "str"):
                 raise TypeError  # Python's int("3") or min("ab") are mistakes here
             return BUILTINS[e.func](*args)
         except OverflowError as exc:
@@ -915,6 +1049,156 @@ class Elaborator:
                 calls=self.frame.calls,
             )
         raise _Stop
+
+    def call_initializer(self, e: ast.Call, scope: Scope) -> Initializer:
+        """`random_normal(stddev=0.02)`: an initializer, with Keras' arguments."""
+        args = [self.eval(a, scope) for a in e.args]
+        kwargs: dict[str, Any] = {}
+        for k, v in e.kwargs:
+            if k in kwargs:
+                self.r.error(f"argument `{k}` is given twice", self._keyword_span(e, k))
+                raise _Stop
+            kwargs[k] = self.eval(v, scope)
+        if any(isinstance(a, Tensor) for a in [*args, *kwargs.values()]):
+            self.r.error(
+                f"`{e.func}` works on compile-time values, not tensors",
+                e.span,
+                calls=self.frame.calls,
+            )
+            raise _Stop
+        try:
+            return make_initializer(e.func, *args, **kwargs)
+        except ValueError as exc:
+            self.r.error(str(exc), e.span, calls=self.frame.calls)
+            raise _Stop from None
+
+    def call_weight(self, e: ast.Call, scope: Scope) -> Tensor:
+        """`weight(shape, init=..., dtype="f32", trainable=true)`: a weight of the block (or
+        model) itself, a `param` node named after the value it is assigned to."""
+        target = (
+            self.assign_target[1] if self.assign_target and self.assign_target[0] is e else None
+        )
+        args, kwargs, layer_name = self._eval_args(e, scope)
+        params = ("shape", "init", "dtype", "trainable")
+        if len(args) > 2:
+            self.r.error(
+                f"weight takes at most 2 arguments by position (shape, init), got {len(args)}",
+                e.args[2].span,
+                calls=self.frame.calls,
+                hint="give `dtype` and `trainable` by name",
+            )
+            raise _Stop
+        given = dict(zip(params, args))
+        spans = {p: a.span for p, a in zip(params, e.args)}
+        for k, v in kwargs.items():
+            if k not in params:
+                self.r.error(
+                    f"weight has no argument `{k}`",
+                    self._keyword_span(e, k),
+                    calls=self.frame.calls,
+                    hint=_keras_name_hint(k, params)
+                    or did_you_mean(k, params)
+                    or "weight(shape, init, dtype, trainable)",
+                )
+                raise _Stop
+            if k in given:
+                self.r.error(
+                    f"weight: `{k}` is given twice (by position and by name)",
+                    self._keyword_span(e, k),
+                    calls=self.frame.calls,
+                )
+                raise _Stop
+            given[k] = v
+            spans[k] = self._kwarg_span(e, k)
+        if "shape" not in given:
+            self.r.error(
+                "weight needs a shape, e.g. `weight([64])`", e.span, calls=self.frame.calls
+            )
+            raise _Stop
+        shape = given["shape"]
+        if isinstance(shape, int) and not isinstance(shape, bool):
+            shape = (shape,)
+        if not isinstance(shape, tuple) or any(
+            isinstance(d, bool) or not isinstance(d, (int, str)) for d in shape
+        ):
+            self.r.error(
+                f"weight: the shape must be a list of ints, got {describe(shape)}",
+                spans["shape"],
+                calls=self.frame.calls,
+            )
+            raise _Stop
+        for d in shape:
+            if isinstance(d, str):
+                self.r.error(
+                    f'weight: the shape must be known sizes, got the symbolic dim "{d}"',
+                    spans["shape"],
+                    calls=self.frame.calls,
+                    hint="a weight is the same for every batch: give it size 1 there and "
+                    "let broadcasting (or `concat` after a `+`) do the rest",
+                )
+                raise _Stop
+            if d < 1:
+                self.r.error(
+                    f"weight: every dim must be >= 1, got {format_value(shape)}",
+                    spans["shape"],
+                    calls=self.frame.calls,
+                )
+                raise _Stop
+        init_value = given.get("init", "glorot_uniform")  # Keras' add_weight default
+        try:
+            init = str(canonical_initializer(init_value))
+        except ValueError as exc:
+            if isinstance(init_value, (str, Initializer)):
+                unknown = str(exc) == f'unknown initializer "{init_value}"'
+                self.r.error(
+                    f"weight: `init`: {exc}",
+                    spans["init"],
+                    calls=self.frame.calls,
+                    hint=did_you_mean(str(init_value), USER_INITIALIZERS) if unknown else None,
+                )
+            else:
+                self.r.error(
+                    f"weight: `init` must be an initializer, got {describe(init_value)}",
+                    spans["init"],
+                    calls=self.frame.calls,
+                )
+            raise _Stop from None
+        dtype = given.get("dtype", "f32")
+        if dtype not in FLOAT_DTYPES:
+            self.r.error(
+                f"weight: `dtype` must be a float dtype "
+                f"({', '.join(map(format_value, FLOAT_DTYPES))}), got {describe(dtype)}",
+                spans["dtype"],
+                calls=self.frame.calls,
+            )
+            raise _Stop
+        trainable = given.get("trainable", True)
+        if not isinstance(trainable, bool):
+            self.r.error(
+                f"weight: `trainable` must be a bool, got {describe(trainable)}",
+                spans["trainable"],
+                calls=self.frame.calls,
+            )
+            raise _Stop
+        why = check_initializer(init, shape)
+        if why is not None:
+            self.r.error(f"weight: {why}", e.span, calls=self.frame.calls)
+            raise _Stop
+        explicit = layer_name is not None
+        name = self._unique(layer_name or target or "weight", explicit=explicit, span=e.span)
+        t = TensorType(dtype, shape)
+        self.add_node(
+            Node(
+                name,
+                "param",
+                (),
+                {"init": init, "trainable": trainable},
+                t,
+                e.span,
+                self.frame.calls,
+            )
+        )
+        return Tensor(name, t)
 
     def _eval_args(self, e: ast.Call, scope: Scope) -> tuple[list, dict[str, Any], str | None]:
         args = [self.eval(a, scope) for a in e.args]
@@ -978,6 +1262,14 @@ class Elaborator:
                     else f"pipe a tensor into it: `x |> {e.func}`",
                 )
                 raise _Stop
+        if opdef.name in CONSTANT_OPERANDS and len(tensor_args) == 2:
+            # `maximum(x, 0.0)`, `minimum(x, [1, 2, 3])`: a number or list beside one tensor
+            tensors = [a for a in tensor_args if isinstance(a, Tensor)]
+            if len(tensors) == 1:
+                tensor_args = [
+                    self.as_tensor(a, tensors[0], e.args[i].span) if _is_constant(a) else a
+                    for i, a in enumerate(tensor_args)
+                ]
         for i, t in enumerate(tensor_args):
             if not isinstance(t, Tensor):
                 label = opdef.inputs[min(i, n_in - 1)]
@@ -987,21 +1279,25 @@ class Elaborator:
                     calls=self.frame.calls,
                 )
                 raise _Stop
-        if len(attr_args) > len(opdef.attrs):
+        positional = opdef.positional_attrs  # layer attributes go by name only
+        if len(attr_args) > len(positional):
             self.r.error(
-                f"{e.func} takes at most {len(opdef.attrs)} attribute"
-                f"{'s' if len(opdef.attrs) != 1 else ''} after its input"
+                f"{e.func} takes at most {len(positional)} attribute"
+                f"{'s' if len(positional) != 1 else ''} after its input"
                 f"{'s' if n_in > 1 else ''}, got {len(attr_args)}",
-                e.args[n_in + len(opdef.attrs)].span
-                if len(e.args) > n_in + len(opdef.attrs)
+                e.args[n_in + len(positional)].span
+                if len(e.args) > n_in + len(positional)
                 else e.span,
                 calls=self.frame.calls,
+                hint=f"give {', '.join(f'`{a}`' for a in opdef.layer_attrs)} by name"
+                if opdef.layer_attrs
+                else None,
             )
             raise _Stop
         attrs: dict[str, Any] = {}
         arg_spans: dict[str, Span] = {}
         first_attr_arg = len(tensor_args)
-        for i, (spec, value) in enumerate(zip(opdef.attrs, attr_args)):
+        for i, (spec, value) in enumerate(zip(positional, attr_args)):
             attrs[spec.name] = value
             arg_spans[spec.name] = e.args[first_attr_arg + i].span
         for k, v in kwargs.items():
@@ -1010,7 +1306,9 @@ class Elaborator:
                     f"{e.func} has no attribute `{k}`",
                     self._keyword_span(e, k),
                     calls=self.frame.calls,
-                    hint=did_you_mean(k, opdef.attr_names) or _attr_list(opdef),
+                    hint=_keras_name_hint(k, opdef.attr_names)
+                    or did_you_mean(k, opdef.attr_names)
+                    or _attr_list(opdef),
                 )
                 raise _Stop
             if k in attrs:
@@ -1046,15 +1344,25 @@ class Elaborator:
                 raise _Stop
             try:
                 final[spec.name] = convert_attr(value, spec.hint)
-            except ValueError:
-                self.r.error(
-                    f"{e.func}: `{spec.name}` must be {describe_hint(spec.hint)}, got "
-                    f"{describe(value)}",
-                    arg_spans[spec.name],
-                    calls=self.frame.calls,
-                )
+            except ValueError as exc:
+                message, hint = self._attr_error(e.func, spec, value, exc)
+                self.r.error(message, arg_spans[spec.name], calls=self.frame.calls, hint=hint)
                 raise _Stop from None
         return self.apply_op(opdef.name, tensor_args, final, e.span, layer_name)
+
+    def _attr_error(
+        self, func: str, spec: Any, value: Any, exc: ValueError
+    ) -> tuple[str, str | None]:
+        """The message and hint for an attribute value its type refuses."""
+        if spec.hint is Init and isinstance(value, (str, Initializer)):
+            unknown = isinstance(value, str) and str(exc) == f'unknown initializer "{value}"'
+            hint = did_you_mean(str(value), USER_INITIALIZERS) if unknown else None
+            return f"{func}: `{spec.name}`: {exc}", hint
+        message = f"{func}: `{spec.name}` must be {describe_hint(spec.hint)}, got {describe(value)}"
+        if spec.name == "activation" and isinstance(value, str):
+            listed = ", ".join(f'"{a}"' for a in LAYER_ACTIVATIONS)
+            return message, did_you_mean(value, LAYER_ACTIVATIONS) or f"use one of {listed}"
+        return message, None
 
     def call_block(self, e: ast.Call, scope: Scope) -> Any:
         block = self.blocks[e.func]
@@ -1344,6 +1652,30 @@ def _compile_time_op(op: str, a: Any, b: Any) -> Any:
     return _ARITH[op](a, b)
 
 
+# ops whose tensor inputs may be written as numbers or lists beside one tensor
+CONSTANT_OPERANDS = ("add", "sub", "mul", "div", "maximum", "minimum")
+
+
+def _is_constant(v: Any) -> bool:
+    """A number or a list: what `as_tensor` turns into a constant next to a tensor."""
+    return isinstance(v, tuple) or (isinstance(v, (int, float)) and not isinstance(v, bool))
+
+
+def _list_shape(v: Any) -> tuple[int, ...]:
+    """The shape of a rectangular nested list of numbers; ValueError describes what it is not."""
+    if not isinstance(v, tuple):
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise ValueError(f"a list holding {describe(v)}")
+        return ()
+    if not v:
+        raise ValueError("an empty list")
+    shapes = [_list_shape(item) for item in v]
+    if any(s != shapes[0] for s in shapes):
+        kinds = ", ".join(str(list(s)) for s in dict.fromkeys(shapes))
+        raise ValueError(f"a ragged list (items of shapes {kinds})")
+    return (len(v), *shapes[0])
+
+
 def _is_tensor_param(t: ast.TypeExpr | None) -> bool:
     """Untyped, `tensor`, a dtype (`f32`) or a tensor type (`f32[N, C]`); `bool` alone is the
     compile-time bool, `bool[N]` a tensor."""
@@ -1353,8 +1685,33 @@ def _is_tensor_param(t: ast.TypeExpr | None) -> bool:
 
 
 def _attr_list(opdef: Any) -> str:
-    parts = [a.name if a.required else f"{a.name}={format_value(a.default)}" for a in opdef.attrs]
+    parts = [
+        a.name if a.required else f"{a.name}={format_value(a.default)}"
+        for a in opdef.positional_attrs
+    ]
     return f"{opdef.name}({', '.join(parts)})"
+
+
+# Keras' argument names for what netc calls otherwise (its `*_initializer`s are `*_init`)
+KERAS_ATTR_NAMES = {
+    "use_bias": "bias",
+    "kernel_size": "kernel",
+    "strides": "stride",
+    "dilation_rate": "dilation",
+    "pool_size": "size",
+    "num_heads": "heads",
+    "initializer": "init",  # add_weight's
+}
+
+
+def _keras_name_hint(name: str, attr_names: Sequence[str]) -> str | None:
+    """ "did you mean `kernel_init`?" for Keras' `kernel_initializer` (and its other names)."""
+    ours = KERAS_ATTR_NAMES.get(name)
+    if ours is None and name.endswith("_initializer"):
+        ours = name.removesuffix("initializer") + "init"
+    if ours in attr_names:
+        return f"did you mean `{ours}`?"
+    return None
 
 
 def elaborate(

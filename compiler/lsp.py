@@ -1135,12 +1135,15 @@ def _argument_items(call: _Call, blocks: Mapping[str, ast.BlockDef]) -> list[lsp
     if call.callee in LANGUAGE_OPS:
         opdef = lookup(call.callee)
         given = call.args + (1 if call.piped else 0) - len(opdef.inputs)
-        for i, a in enumerate(opdef.attrs):
+        for i, a in enumerate(opdef.positional_attrs):
             if (given > i and not opdef.variadic) or a.name in call.keywords:
                 continue
             default = "" if a.required else f" = {format_value(a.default)}"
             names.append((a.name, f"{describe_hint(a.hint)}{default}"))
         names.append(("name", "the layer's name (a string)"))
+        for a in opdef.attrs:  # layer attributes (initializers, activation): by name only
+            if a.name in opdef.layer_attrs and a.name not in call.keywords:
+                names.append((a.name, f"{describe_hint(a.hint)} = {format_value(a.default)}"))
     elif call.callee is not None and call.callee in blocks:
         params = blocks[call.callee].params
         given = call.args + (1 if call.piped else 0)

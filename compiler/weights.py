@@ -1,4 +1,4 @@
-"""Weights: Keras' default initializers, seeded per weight name, and loading/saving by name.
+"""Weights: Keras' initializers, seeded per weight name, and loading/saving by name.
 
 Each weight draws from its own generator, seeded from (seed, weight name), so a weight's
 initial value does not change when another layer is added or removed.
@@ -7,13 +7,17 @@ initial value does not change when another layer is added or removed.
 from __future__ import annotations
 
 import hashlib
+import math
+import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from .ir import Graph, numpy_dtype
-from .source import NetcError, error
+from .source import NetcError, error, format_value
 
 
 def _rng(seed: int, name: str) -> np.random.Generator:
@@ -22,7 +26,8 @@ def _rng(seed: int, name: str) -> np.random.Generator:
 
 
 def _fans(shape: tuple[int, ...]) -> tuple[int, int]:
-    """Keras' fan computation: dense [in, out]; conv [*k, in, out] times the receptive field."""
+    """Keras' compute_fans: dense [in, out]; conv [*k, in, out] times the receptive field; a
+    vector's fans are its length; a scalar's 1."""
     if len(shape) < 1:
         return 1, 1
     if len(shape) == 1:
@@ -31,38 +36,265 @@ def _fans(shape: tuple[int, ...]) -> tuple[int, int]:
     return shape[-2] * receptive, shape[-1] * receptive
 
 
-def _glorot_uniform(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+# --- initializers: Keras 3's, by name and arguments ---------------------------------------------
+
+# name: its arguments in Keras' order with Keras' defaults (the seed aside: netc seeds every
+# weight from the model's seed and the weight's name)
+INITIALIZER_ARGS: dict[str, tuple[tuple[str, Any], ...]] = {
+    "zeros": (),
+    "ones": (),
+    "constant": (("value", 0.0),),
+    "glorot_uniform": (),
+    "glorot_normal": (),
+    "he_uniform": (),
+    "he_normal": (),
+    "lecun_uniform": (),
+    "lecun_normal": (),
+    "orthogonal": (("gain", 1.0),),
+    "random_normal": (("mean", 0.0), ("stddev", 0.05)),
+    "random_uniform": (("minval", -0.05), ("maxval", 0.05)),
+    "truncated_normal": (("mean", 0.0), ("stddev", 0.05)),
+    "variance_scaling": (
+        ("scale", 1.0),
+        ("mode", "fan_in"),
+        ("distribution", "truncated_normal"),
+    ),
+    # Keras' short strings: RandomUniform() and RandomNormal() with their defaults
+    "uniform": (),
+    "normal": (),
+    # LSTM's bias with Keras' unit_forget_bias: `rest` for the i, c, o gates, ones for f
+    "lstm_bias": (("rest", "zeros"),),
+}
+# the names a .net file writes (lstm_bias is lstm's own, through its bias_init)
+USER_INITIALIZERS = tuple(n for n in INITIALIZER_ARGS if n != "lstm_bias")
+_CHOICES = {
+    "mode": ("fan_in", "fan_out", "fan_avg"),
+    "distribution": ("truncated_normal", "untruncated_normal", "uniform", "normal"),
+}
+# scale, mode, distribution of Keras' VarianceScaling subclasses
+_VARIANCE_SCALING = {
+    "glorot_uniform": (1.0, "fan_avg", "uniform"),
+    "glorot_normal": (1.0, "fan_avg", "truncated_normal"),
+    "lecun_uniform": (1.0, "fan_in", "uniform"),
+    "lecun_normal": (1.0, "fan_in", "truncated_normal"),
+    "he_uniform": (2.0, "fan_in", "uniform"),
+    "he_normal": (2.0, "fan_in", "truncated_normal"),
+}
+
+
+@dataclass(frozen=True)
+class Initializer:
+    """An initializer: Keras' name and the arguments that differ from Keras' defaults.
+    `str()` is its canonical text, which a `param` node stores as its `init`:
+    `glorot_uniform`, `constant(value=1e-06)`, `random_normal(stddev=0.02)`."""
+
+    name: str
+    args: tuple[tuple[str, Any], ...] = ()
+
+    def __str__(self) -> str:
+        if not self.args:
+            return self.name
+        return f"{self.name}({', '.join(f'{k}={format_value(v)}' for k, v in self.args)})"
+
+    __repr__ = __str__
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        """Every argument, defaults included."""
+        return {**dict(INITIALIZER_ARGS[self.name]), **dict(self.args)}
+
+
+def make_initializer(name: str, *args: Any, **kwargs: Any) -> Initializer:
+    """`name(args...)` checked against Keras' arguments; ValueError says what is wrong."""
+    if name not in INITIALIZER_ARGS:
+        raise ValueError(f'unknown initializer "{name}"')
+    spec = dict(INITIALIZER_ARGS[name])
+    if len(args) > len(spec):
+        most = f"at most {len(spec)}" if spec else "no"
+        raise ValueError(
+            f"initializer `{name}` takes {most} argument{'' if len(spec) == 1 else 's'}, "
+            f"got {len(args)}"
+        )
+    given = dict(zip(spec, args))
+    for k, v in kwargs.items():
+        if k not in spec:
+            known = ", ".join(f"`{a}`" for a in spec) or "none"
+            raise ValueError(f"initializer `{name}` has no argument `{k}` (it takes {known})")
+        if k in given:
+            raise ValueError(f"initializer `{name}`: `{k}` is given twice")
+        given[k] = v
+    for k, v in given.items():
+        if isinstance(spec[k], float):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                got = format_value(v)
+                raise ValueError(f"initializer `{name}`: `{k}` must be a number, got {got}")
+            given[k] = float(v)
+        elif k == "rest":
+            given[k] = str(canonical_initializer(v))
+        elif v not in _CHOICES[k]:
+            choices = " or ".join(f'"{c}"' for c in _CHOICES[k])
+            got = format_value(v)
+            raise ValueError(f"initializer `{name}`: `{k}` must be {choices}, got {got}")
+    if given.get("distribution") == "normal":  # Keras' alias
+        given["distribution"] = "truncated_normal"
+    full = {**spec, **given}
+    if full.get("scale", 1.0) <= 0:
+        raise ValueError(f"initializer `{name}`: `scale` must be > 0, got {full['scale']}")
+    if full.get("stddev", 0.0) < 0:
+        raise ValueError(f"initializer `{name}`: `stddev` must be >= 0, got {full['stddev']}")
+    if full.get("minval", 0.0) > full.get("maxval", 0.0):
+        raise ValueError(f"initializer `{name}`: `minval` must be <= `maxval`")
+    return Initializer(name, tuple((k, v) for k, v in full.items() if v != spec[k]))
+
+
+_ARG = re.compile(r'\s*([a-z_]+)=("(?:[^"\\]|\\.)*"|[-+0-9.eE]+)\s*(?:,|$)')
+
+
+def parse_initializer(text: str) -> Initializer:
+    """The Initializer a canonical text (or a bare name) stands for; ValueError otherwise."""
+    m = re.fullmatch(r"\s*([a-z_]+)\s*(?:\((.*)\))?\s*", text, re.S)
+    if m is None:
+        raise ValueError(f'unknown initializer "{text}"')
+    kwargs: dict[str, Any] = {}
+    rest, pos = m.group(2) or "", 0
+    while pos < len(rest):
+        arg = _ARG.match(rest, pos)
+        if arg is None or arg.end() == pos:
+            raise ValueError(f'cannot read initializer "{text}"')
+        key, value = arg.groups()
+        if value.startswith('"'):
+            kwargs[key] = re.sub(r"\\(.)", r"\1", value[1:-1])
+        else:
+            try:
+                kwargs[key] = float(value)
+            except ValueError:
+                raise ValueError(f'cannot read initializer "{text}"') from None
+        pos = arg.end()
+    return make_initializer(m.group(1), **kwargs)
+
+
+def canonical_initializer(value: Any) -> Initializer:
+    """An Initializer, or a string naming one, as an Initializer; ValueError otherwise."""
+    if isinstance(value, Initializer):
+        return value
+    if isinstance(value, str):
+        return parse_initializer(value)
+    raise ValueError(f"not an initializer: {format_value(value)}")
+
+
+def check_initializer(init: str, shape: tuple[int, ...]) -> str | None:
+    """Why `init` cannot initialize a weight of `shape` (as Keras would refuse), or None."""
+    if parse_initializer(init).name == "orthogonal" and len(shape) < 2:
+        return f"the orthogonal initializer needs a weight of rank >= 2, got shape {list(shape)}"
+    return None
+
+
+def _truncated_normal(
+    rng: np.random.Generator, mean: float, stddev: float, shape: tuple[int, ...]
+) -> np.ndarray:
+    """TF's truncated normal: values more than 2 deviations from the mean are drawn again."""
+    out = rng.normal(0.0, 1.0, shape)
+    bad = np.abs(out) > 2.0
+    while np.any(bad):
+        out[bad] = rng.normal(0.0, 1.0, int(bad.sum()))
+        bad = np.abs(out) > 2.0
+    return mean + stddev * out
+
+
+def _variance_scaling(
+    rng: np.random.Generator, shape: tuple[int, ...], scale: float, mode: str, distribution: str
+) -> np.ndarray:
+    """Keras' VarianceScaling: n = fan_in, fan_out or their mean (at least 1); a truncated
+    normal of deviation sqrt(scale / n) / .8796... (the truncation's loss), a normal of
+    sqrt(scale / n), or a uniform within +-sqrt(3 scale / n)."""
     fan_in, fan_out = _fans(shape)
-    limit = np.sqrt(6.0 / max(1.0, fan_in + fan_out))
+    n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2.0}[mode]
+    scale = scale / max(1.0, n)
+    if distribution in ("truncated_normal", "normal"):
+        return _truncated_normal(rng, 0.0, math.sqrt(scale) / 0.87962566103423978, shape)
+    if distribution == "untruncated_normal":
+        return rng.normal(0.0, math.sqrt(scale), shape)
+    limit = math.sqrt(3.0 * scale)
     return rng.uniform(-limit, limit, shape)
 
 
-def _orthogonal(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-    """Keras' Orthogonal: QR of a normal matrix, sign-corrected."""
+def _orthogonal(rng: np.random.Generator, shape: tuple[int, ...], gain: float) -> np.ndarray:
+    """Keras' Orthogonal: QR of a normal matrix, sign-corrected, times the gain."""
     rows, cols = int(np.prod(shape[:-1])), shape[-1]
     a = rng.normal(0.0, 1.0, (max(rows, cols), min(rows, cols)))
     q, r = np.linalg.qr(a)
     q *= np.sign(np.diag(r))
     if rows < cols:
         q = q.T
-    return q[:rows, :cols].reshape(shape)
+    return gain * q[:rows, :cols].reshape(shape)
 
 
-def _lstm_bias(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+def _lstm_bias(rng: np.random.Generator, shape: tuple[int, ...], rest: str) -> np.ndarray:
+    """Keras' LSTM bias with unit_forget_bias: rest(units), ones(units), rest(2 * units) for
+    the gates i f c o (each piece initialized on its own shape, as Keras does)."""
     units = shape[-1] // 4
-    out = np.zeros(shape)
-    out[..., units : 2 * units] = 1.0  # unit_forget_bias: the forget gate (Keras order i f c o)
-    return out
+    init = parse_initializer(rest)
+    return np.concatenate(
+        [draw(init, rng, (units,)), np.ones(units), draw(init, rng, (2 * units,))]
+    )
 
 
-INITIALIZERS = {
-    "zeros": lambda rng, shape: np.zeros(shape),
-    "ones": lambda rng, shape: np.ones(shape),
-    "glorot_uniform": _glorot_uniform,
-    "orthogonal": _orthogonal,
-    "uniform": lambda rng, shape: rng.uniform(-0.05, 0.05, shape),
-    "lstm_bias": _lstm_bias,
+def draw(init: Initializer, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Initial values of a weight of `shape` (float64), as Keras' initializer draws them (the
+    same distribution; the random stream is netc's own)."""
+    a = init.kwargs
+    name = init.name
+    if name == "zeros":
+        return np.zeros(shape)
+    if name == "ones":
+        return np.ones(shape)
+    if name == "constant":
+        return np.full(shape, a["value"])
+    if name in _VARIANCE_SCALING:
+        return _variance_scaling(rng, shape, *_VARIANCE_SCALING[name])
+    if name == "variance_scaling":
+        return _variance_scaling(rng, shape, a["scale"], a["mode"], a["distribution"])
+    if name == "orthogonal":
+        return _orthogonal(rng, shape, a["gain"])
+    if name in ("random_normal", "normal"):
+        return rng.normal(a.get("mean", 0.0), a.get("stddev", 0.05), shape)
+    if name in ("random_uniform", "uniform"):
+        return rng.uniform(a.get("minval", -0.05), a.get("maxval", 0.05), shape)
+    if name == "truncated_normal":
+        return _truncated_normal(rng, a["mean"], a["stddev"], shape)
+    if name == "lstm_bias":
+        return _lstm_bias(rng, shape, a["rest"])
+    raise AssertionError(f"initializer {name} has no numpy implementation")
+
+
+_KERAS_CLASS = {
+    "zeros": "Zeros",
+    "ones": "Ones",
+    "constant": "Constant",
+    "glorot_uniform": "GlorotUniform",
+    "glorot_normal": "GlorotNormal",
+    "he_uniform": "HeUniform",
+    "he_normal": "HeNormal",
+    "lecun_uniform": "LecunUniform",
+    "lecun_normal": "LecunNormal",
+    "orthogonal": "Orthogonal",
+    "random_normal": "RandomNormal",
+    "random_uniform": "RandomUniform",
+    "truncated_normal": "TruncatedNormal",
+    "variance_scaling": "VarianceScaling",
+    "uniform": "RandomUniform",
+    "normal": "RandomNormal",
 }
+
+
+def keras_initializer(init: str) -> dict[str, Any]:
+    """A param node's `init` as a Keras initializer config, for `keras.initializers.get`:
+    `{"class_name": "RandomNormal", "config": {"mean": 0.0, "stddev": 0.02}}`. lstm_bias has
+    none: it is Keras' LSTM(bias_initializer=rest, unit_forget_bias=True)."""
+    i = parse_initializer(init)
+    if i.name == "lstm_bias":
+        raise ValueError("lstm_bias is LSTM(bias_initializer=rest, unit_forget_bias=True)")
+    return {"class_name": _KERAS_CLASS[i.name], "config": i.kwargs}
 
 
 def initial_weights(graph: Graph, seed: int = 0) -> dict[str, np.ndarray]:
@@ -70,7 +302,8 @@ def initial_weights(graph: Graph, seed: int = 0) -> dict[str, np.ndarray]:
     out = {}
     for n in graph.params:
         t = n.tensor_type
-        value = INITIALIZERS[n.attrs["init"]](_rng(seed, n.name), tuple(t.shape))
+        shape = tuple(int(d) for d in t.shape)
+        value = draw(parse_initializer(n.attrs["init"]), _rng(seed, n.name), shape)
         out[n.name] = np.asarray(value, dtype=numpy_dtype(t.dtype))
     return out
 
@@ -82,12 +315,12 @@ def randomized_weights(graph: Graph, seed: int = 0) -> dict[str, np.ndarray]:
     variances and gammas in [0.5, 2), the others normal with deviation 0.3. Kernels keep
     Keras' scale, so deep networks stay numerically tame."""
     rng = np.random.default_rng(seed)
-    inits = {n.name: n.attrs["init"] for n in graph.params}
+    inits = {n.name: parse_initializer(n.attrs["init"]).name for n in graph.params}
     out = {}
     for name, value in initial_weights(graph, seed).items():
         if name.endswith(("moving_variance", "gamma")):
             value = rng.uniform(0.5, 2.0, value.shape).astype(value.dtype)
-        elif inits[name] in ("zeros", "ones"):
+        elif inits[name] in ("zeros", "ones", "constant"):
             value = rng.normal(0.0, 0.3, value.shape).astype(value.dtype)
         out[name] = value
     return out

@@ -576,3 +576,33 @@ case(
 )
 case("transpose", "batch_axis", SEQ, "y = x |> transpose((1, 0, 2))")
 case("concat", "axis0", "x: f32[2, 3], z: f32[3, 3]", "y = concat(x, z, axis=0)")
+
+
+# --- the language's Keras-application features: activation=, per-channel list constants,
+# weights declared by a block (weight(...)), broadcast_like for class tokens
+case("gelu", "dense_activation", "x: f32[N, 7]", 'y = x |> dense(5, activation="gelu")')
+case("leaky_relu", "conv_activation", IMG, 'y = x |> conv2d(4, 3, activation="leaky_relu")')
+case(
+    "hard_swish",
+    "separable_activation",
+    IMG,
+    'y = x |> separable_conv2d(4, 3, padding="same", activation="hard_swish")',
+)
+case("softmax", "dense_activation_rank3", SEQ, 'y = x |> dense(3, activation="softmax")')
+case("sub", "per_channel_lists", IMG, "y = (x - [0.5, -1.0, 2.0]) / [0.25, 2.0, 4.0]")
+case("mul", "per_channel_after_conv", IMG, f"y = {CONV} * [1.0, -2.0, 0.5, 3.0]")
+case("add", "nested_list_after_conv", IMG, f"y = {CONV} + [[1.0], [2.0], [3.0], [4.0], [5.0]]")
+case("maximum", "list", IMG, "y = maximum(x, [0.0, -0.5, 0.5])")
+case("minimum", "scalar_after_conv", IMG, f"y = minimum({CONV}, 0.25)")
+case("add", "int_list", "x: i32[N, 4]", "y = x + [1, -2, 3, 0]")
+case("mul", "layer_scale_weight", SEQ, "y = x * weight([6], init=constant(1e-6))")
+case("mul", "layer_scale_after_conv", IMG, f'y = {CONV} * weight([4], init="ones")')
+case("add", "position_weight", SEQ, "y = x + weight([4, 6], init=random_normal(stddev=0.02))")
+case(
+    "broadcast_like",
+    "class_token",
+    SEQ,
+    'y = concat(broadcast_like(weight([1, 1, 6], init="zeros"), x[:, :1]), x, axis=1)',
+)
+case("broadcast_like", "after_conv", IMG, f"y = broadcast_like(x[:, :1, :, :1], {CONV})")
+case("broadcast_like", "both_ways", "x: f32[N, 4, 1], z: f32[5]", "y = broadcast_like(x, z)")

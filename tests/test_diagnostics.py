@@ -190,7 +190,7 @@ def test_one_bad_statement_does_not_cascade_into_the_statements_that_use_its_res
         "}\n"
         "\n"
         "model m(image: f32[N, 784]) -> (logits: f32[N, 10], aux: f32[N, 64]) {\n"
-        '    h = image |> dense(128, activation="relu")\n'
+        '    h = image |> dense(128, kernel_initializer="he_normal")\n'
         "    a, b = h |> split(2)\n"
         "    for i in range(2) {\n"
         "        h = h |> dense(128) |> relu\n"
@@ -204,7 +204,7 @@ def test_one_bad_statement_does_not_cascade_into_the_statements_that_use_its_res
         "}\n"
     )
     assert [(d.span.line, d.severity, d.message) for d in e.diagnostics] == [
-        (6, "error", "dense has no attribute `activation`")
+        (6, "error", "dense has no attribute `kernel_initializer`")
     ]
 
 

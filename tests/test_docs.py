@@ -63,10 +63,12 @@ def test_signatures_use_the_languages_syntax():
 
 def test_weights_are_listed_with_shapes_in_terms_of_the_attributes():
     text = render_markdown()
-    assert "- `kernel` `[C, units]`: glorot_uniform" in text
-    assert "- `kernel` `[*kernel, C, filters]`: glorot_uniform" in text
-    assert "- `bias` `[filters]`: zeros, only with `bias=true`" in text
-    assert "- `moving_mean` `[C]`: zeros, not trainable" in text
+    assert "- `kernel` `[C, units]`: glorot_uniform (`kernel_init`)" in text
+    assert "- `kernel` `[*kernel, C, filters]`: glorot_uniform (`kernel_init`)" in text
+    assert "- `bias` `[filters]`: zeros (`bias_init`), only with `bias=true`" in text
+    assert "- `moving_mean` `[C]`: zeros (`moving_mean_init`), not trainable" in text
+    assert "- `kernel` `[*kernel, C, depth_multiplier]`: glorot_uniform (`depthwise_init`)" in text
+    assert "- `recurrent_kernel` `[units, 4 * units]`: orthogonal (`recurrent_init`)" in text
 
 
 def test_operators_named_in_ops_md_are_the_languages():

@@ -1077,3 +1077,10 @@ def _hard_activation(ctx: OnnxContext, node: Node) -> Value:
     clipped = ctx.add("Clip", [shifted, ctx.scalar(0, dt, "min"), ctx.scalar(6, dt, "max")])
     y = ctx.add("Div", [clipped, ctx.scalar(6, dt, "six")])
     return Value(ctx.add("Mul", [x.name, y]) if node.op == "hard_swish" else y, x.cf)
+
+
+@RULES.on("broadcast_like")
+def _broadcast_like(ctx: OnnxContext, node: Node) -> Value:
+    # Expand broadcasts both ways, as numpy: to the shape of x and like broadcast together
+    x, like = (ctx.get(i, cf=False).name for i in node.inputs)
+    return Value(ctx.add("Expand", [x, ctx.add("Shape", [like])]))

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..ir import TensorType
-from .registry import Infer, Param, ShapeError, op
+from .registry import GLOROT_UNIFORM, ZEROS, Infer, Init, Param, ShapeError, op
 
 _ROLES = ("query", "value", "key")  # Keras' call order
 
@@ -91,6 +91,8 @@ def _mha_params(
     output_dim: int | None = None,
     bias: bool = True,
     causal: bool = False,
+    kernel_init: str = "glorot_uniform",
+    bias_init: str = "zeros",
 ) -> dict[str, Param]:
     d = _dims(query_value_key, heads, key_dim, value_dim, output_dim)
     vd, od = d["value_dim"], d["output_dim"]
@@ -102,9 +104,9 @@ def _mha_params(
     }
     out = {}
     for name, (kernel, bias_shape) in shapes.items():
-        out[f"{name}_kernel"] = Param(kernel, "glorot_uniform")
+        out[f"{name}_kernel"] = Param(kernel, kernel_init)
         if bias:
-            out[f"{name}_bias"] = Param(bias_shape, "zeros")
+            out[f"{name}_bias"] = Param(bias_shape, bias_init)
     return out
 
 
@@ -164,6 +166,8 @@ def multi_head_attention(
     output_dim: int | None = None,
     bias: bool = True,
     causal: bool = False,
+    kernel_init: Init = GLOROT_UNIFORM,
+    bias_init: Init = ZEROS,
 ):
     """Multi-head scaled dot-product attention (Keras `MultiHeadAttention`, inference).
 

@@ -15,7 +15,17 @@ from typing import Any, Literal
 import numpy as np
 
 from ..ir import Dim, TensorType, dim_mul
-from .registry import Infer, Param, ShapeError, expect_float, op
+from .registry import (
+    GLOROT_UNIFORM,
+    ZEROS,
+    Infer,
+    Init,
+    LayerActivation,
+    Param,
+    ShapeError,
+    expect_float,
+    op,
+)
 
 Ints = int | tuple[int, ...]
 Padding = Literal["valid", "same"] | tuple[tuple[int, int], ...]
@@ -249,23 +259,38 @@ def _conv_transpose_eval(inputs: Sequence[np.ndarray], attrs: Any) -> np.ndarray
 
 
 def _conv_params(
-    x: TensorType, *, filters: int, kernel: Ints, groups: int = 1, bias: bool = True, **_: Any
+    x: TensorType,
+    *,
+    filters: int,
+    kernel: Ints,
+    groups: int = 1,
+    bias: bool = True,
+    kernel_init: str = "glorot_uniform",
+    bias_init: str = "zeros",
+    **_: Any,
 ) -> dict[str, Param]:
     k = spatial_tuple("conv", kernel, x.rank - 2, "kernel")
-    out = {"kernel": Param((*k, channels("conv", x) // groups, filters), "glorot_uniform")}
+    out = {"kernel": Param((*k, channels("conv", x) // groups, filters), kernel_init)}
     if bias:
-        out["bias"] = Param((filters,), "zeros")
+        out["bias"] = Param((filters,), bias_init)
     return out
 
 
 def _depthwise_params(
-    x: TensorType, *, kernel: Ints, depth_multiplier: int = 1, bias: bool = True, **_: Any
+    x: TensorType,
+    *,
+    kernel: Ints,
+    depth_multiplier: int = 1,
+    bias: bool = True,
+    depthwise_init: str = "glorot_uniform",
+    bias_init: str = "zeros",
+    **_: Any,
 ) -> dict[str, Param]:
     k = spatial_tuple("depthwise_conv", kernel, x.rank - 2, "kernel")
     c = channels("depthwise_conv", x)
-    out = {"kernel": Param((*k, c, depth_multiplier), "glorot_uniform")}
+    out = {"kernel": Param((*k, c, depth_multiplier), depthwise_init)}
     if bias:
-        out["bias"] = Param((c * depth_multiplier,), "zeros")
+        out["bias"] = Param((c * depth_multiplier,), bias_init)
     return out
 
 
@@ -276,27 +301,37 @@ def _separable_params(
     kernel: Ints,
     depth_multiplier: int = 1,
     bias: bool = True,
+    depthwise_init: str = "glorot_uniform",
+    pointwise_init: str = "glorot_uniform",
+    bias_init: str = "zeros",
     **_: Any,
 ) -> dict[str, Param]:
     n = x.rank - 2
     k = spatial_tuple("separable_conv", kernel, n, "kernel")
     c = channels("separable_conv", x)
     out = {
-        "depthwise_kernel": Param((*k, c, depth_multiplier), "glorot_uniform"),
-        "pointwise_kernel": Param(((1,) * n + (c * depth_multiplier, filters)), "glorot_uniform"),
+        "depthwise_kernel": Param((*k, c, depth_multiplier), depthwise_init),
+        "pointwise_kernel": Param(((1,) * n + (c * depth_multiplier, filters)), pointwise_init),
     }
     if bias:
-        out["bias"] = Param((filters,), "zeros")
+        out["bias"] = Param((filters,), bias_init)
     return out
 
 
 def _transpose_params(
-    x: TensorType, *, filters: int, kernel: Ints, bias: bool = True, **_: Any
+    x: TensorType,
+    *,
+    filters: int,
+    kernel: Ints,
+    bias: bool = True,
+    kernel_init: str = "glorot_uniform",
+    bias_init: str = "zeros",
+    **_: Any,
 ) -> dict[str, Param]:
     k = spatial_tuple("conv_transpose", kernel, x.rank - 2, "kernel")
-    out = {"kernel": Param((*k, filters, channels("conv_transpose", x)), "glorot_uniform")}
+    out = {"kernel": Param((*k, filters, channels("conv_transpose", x)), kernel_init)}
     if bias:
-        out["bias"] = Param((filters,), "zeros")
+        out["bias"] = Param((filters,), bias_init)
     return out
 
 
@@ -354,6 +389,9 @@ def _make_conv(n: int):
         dilation: Ints = 1,
         groups: int = 1,
         bias: bool = True,
+        activation: LayerActivation | None = None,
+        kernel_init: Init = GLOROT_UNIFORM,
+        bias_init: Init = ZEROS,
     ) -> Infer:
         expect_layout(name, x, n)
         if filters < 1:
@@ -408,6 +446,9 @@ def _make_depthwise(n: int):
         dilation: Ints = 1,
         depth_multiplier: int = 1,
         bias: bool = True,
+        activation: LayerActivation | None = None,
+        depthwise_init: Init = GLOROT_UNIFORM,
+        bias_init: Init = ZEROS,
     ) -> Infer:
         expect_layout(name, x, n)
         if depth_multiplier < 1:
@@ -459,6 +500,10 @@ def _make_separable(n: int):
         dilation: Ints = 1,
         depth_multiplier: int = 1,
         bias: bool = True,
+        activation: LayerActivation | None = None,
+        depthwise_init: Init = GLOROT_UNIFORM,
+        pointwise_init: Init = GLOROT_UNIFORM,
+        bias_init: Init = ZEROS,
     ) -> Infer:
         expect_layout(name, x, n)
         if filters < 1:
@@ -560,6 +605,9 @@ def _make_transpose(n: int):
         dilation: Ints = 1,
         bias: bool = True,
         output_padding: Ints | None = None,
+        activation: LayerActivation | None = None,
+        kernel_init: Init = GLOROT_UNIFORM,
+        bias_init: Init = ZEROS,
     ) -> Infer:
         expect_layout(name, x, n)
         if filters < 1:

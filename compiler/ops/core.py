@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from .registry import Param, ShapeError, expect_float, op
+from .registry import (
+    GLOROT_UNIFORM,
+    ZEROS,
+    Init,
+    LayerActivation,
+    Param,
+    ShapeError,
+    expect_float,
+    op,
+)
 
 
 def _dense_eval(inputs, attrs):
@@ -11,12 +20,10 @@ def _dense_eval(inputs, attrs):
     return y + bias[0] if bias else y
 
 
-def _dense_params(x, *, units, bias):
-    out = {
-        "kernel": Param((_static(x.shape[-1], "dense input's last dim"), units), "glorot_uniform")
-    }
+def _dense_params(x, *, units, bias, kernel_init, bias_init, **_):
+    out = {"kernel": Param((_static(x.shape[-1], "dense input's last dim"), units), kernel_init)}
     if bias:
-        out["bias"] = Param((units,), "zeros")
+        out["bias"] = Param((units,), bias_init)
     return out
 
 
@@ -34,7 +41,15 @@ def _static(dim, what: str) -> int:
         2 * out.numel() * ins[0].shape[-1] + (out.numel() if a["bias"] else 0)
     ),
 )
-def dense(x, *, units: int, bias: bool = True):
+def dense(
+    x,
+    *,
+    units: int,
+    bias: bool = True,
+    activation: LayerActivation | None = None,
+    kernel_init: Init = GLOROT_UNIFORM,
+    bias_init: Init = ZEROS,
+):
     """Fully connected layer over the last axis: `x @ kernel + bias`, kernel `[in, units]`."""
     expect_float("dense", x)
     if x.rank < 2:

@@ -16,7 +16,15 @@ from typing import Any
 from ..ir import TensorType
 from ..source import format_value
 from . import OPS
-from .registry import ALIASES, OpDef, Param, ShapeError, convert_attr, describe_hint
+from .registry import (
+    ALIASES,
+    Init,
+    OpDef,
+    Param,
+    ShapeError,
+    convert_attr,
+    describe_hint,
+)
 
 CATEGORIES: dict[str, str] = {
     # category: section title, in the order of the page
@@ -94,8 +102,28 @@ def signature(opdef: OpDef) -> str:
         f"{name}..." if opdef.variadic and i == len(opdef.inputs) - 1 else name
         for i, name in enumerate(opdef.inputs)
     ]
-    parts += [a.name if a.required else f"{a.name}={format_value(a.default)}" for a in opdef.attrs]
+    parts += [
+        a.name if a.required else f"{a.name}={format_value(a.default)}"
+        for a in opdef.positional_attrs
+    ]
     return f"{opdef.name}({', '.join(parts)})"
+
+
+def initialized_by(opdef: OpDef) -> dict[str, str]:
+    """For each weight, the layer attribute that sets its initializer (found by probing)."""
+    probed = _probe(opdef)
+    if probed is None:
+        return {}
+    base, _, attrs, inputs = probed
+    out: dict[str, str] = {}
+    for a in opdef.attrs:
+        if a.hint is not Init:
+            continue
+        changed = _specs(opdef, inputs, {**attrs, a.name: "lecun_normal"}) or {}
+        for name, p in changed.items():
+            if name in base and p.init != base[name].init:
+                out[name] = a.name
+    return out
 
 
 # --- weights, by probing the weight rule ------------------------------------------------------
@@ -259,8 +287,10 @@ def weight_lines(opdef: OpDef) -> tuple[list[str], bool]:
             if name not in base:
                 extra[name] = (p, f"only with `{a.name}={format_value(not a.default)}`")
     lines = []
+    init_attrs = initialized_by(opdef)
     for name, p in [*base.items(), *((n, p) for n, (p, _) in extra.items())]:
-        facts = [p.init] + ([] if p.trainable else ["not trainable"])
+        init = f"{p.init} (`{init_attrs[name]}`)" if name in init_attrs else p.init
+        facts = [init] + ([] if p.trainable else ["not trainable"])
         facts += notes.get(name, []) + ([extra[name][1]] if name in extra else [])
         lines.append(f"- `{name}`{shape(p)}: {', '.join(facts)}")
     return lines, uses_c
@@ -270,13 +300,25 @@ def weight_lines(opdef: OpDef) -> tuple[list[str], bool]:
 
 
 def _attr_lines(opdef: OpDef) -> list[str]:
-    if not opdef.attrs:
-        return []
-    lines = ["Attributes:", ""]
-    for a in opdef.attrs:
-        default = "" if a.required else f" = {format_value(a.default)}"
-        lines.append(f"- `{a.name}{default}`: {describe_hint(a.hint)}")
-    return [*lines, ""]
+    lines: list[str] = []
+    if opdef.positional_attrs:
+        lines += ["Attributes:", ""]
+        for a in opdef.positional_attrs:
+            default = "" if a.required else f" = {format_value(a.default)}"
+            lines.append(f"- `{a.name}{default}`: {describe_hint(a.hint)}")
+        lines.append("")
+    layer = [a for a in opdef.attrs if a.name in opdef.layer_attrs]
+    if layer:
+        lines += ["Layer attributes (by name only; see language.md):", ""]
+        for a in layer:
+            what = (
+                "an activation name: the activation after the op, in the same layer"
+                if a.hint is not Init
+                else "an initializer"
+            )
+            lines.append(f"- `{a.name} = {format_value(a.default)}`: {what}")
+        lines.append("")
+    return lines
 
 
 def _input_line(opdef: OpDef) -> str:

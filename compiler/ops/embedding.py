@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..ir import INT_DTYPES, TensorType
-from .registry import Param, ShapeError, expect_float, op
+from .registry import GLOROT_UNIFORM, UNIFORM, Init, Param, ShapeError, expect_float, op
 
 
 def _embedding_eval(inputs: Sequence[np.ndarray], attrs: Mapping[str, Any]) -> np.ndarray:
@@ -22,8 +22,10 @@ def _embedding_eval(inputs: Sequence[np.ndarray], attrs: Mapping[str, Any]) -> n
     return np.take(table, ids, axis=0)
 
 
-def _embedding_params(ids: TensorType, *, vocab: int, dim: int) -> dict[str, Param]:
-    return {"embeddings": Param((vocab, dim), "uniform", dtype="f32")}
+def _embedding_params(
+    ids: TensorType, *, vocab: int, dim: int, embeddings_init: str = "uniform"
+) -> dict[str, Param]:
+    return {"embeddings": Param((vocab, dim), embeddings_init, dtype="f32")}
 
 
 @op(
@@ -33,7 +35,7 @@ def _embedding_params(ids: TensorType, *, vocab: int, dim: int) -> dict[str, Par
     flops=lambda ins, out, attrs: 0,
     category="embedding",
 )
-def embedding(ids, *, vocab: int, dim: int):
+def embedding(ids, *, vocab: int, dim: int, embeddings_init: Init = UNIFORM):
     """Look up a learned vector per integer id (Keras `Embedding(vocab, dim)`).
 
     `ids` is an integer tensor (i32 or i64) `[N, ...]`; the result is f32 `[N, ..., dim]`,
@@ -79,8 +81,10 @@ def _feature_size(x: TensorType) -> int:
     return d
 
 
-def _positional_params(x: TensorType, *, max_length: int) -> dict[str, Param]:
-    return {"embeddings": Param((max_length, _feature_size(x)), "glorot_uniform")}
+def _positional_params(
+    x: TensorType, *, max_length: int, embeddings_init: str = "glorot_uniform"
+) -> dict[str, Param]:
+    return {"embeddings": Param((max_length, _feature_size(x)), embeddings_init)}
 
 
 @op(
@@ -89,7 +93,7 @@ def _positional_params(x: TensorType, *, max_length: int) -> dict[str, Param]:
     evaluate=_positional_eval,
     category="embedding",
 )
-def positional_embedding(x, *, max_length: int):
+def positional_embedding(x, *, max_length: int, embeddings_init: Init = GLOROT_UNIFORM):
     """Add a learned vector per position: `x + embeddings[:T]` for `x [N, T, D]`.
 
     The weight `embeddings [max_length, D]` (glorot_uniform, as Keras-hub's

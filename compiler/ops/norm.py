@@ -11,7 +11,18 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..ir import TensorType
-from .registry import Infer, Param, ShapeError, elementwise_flops, expect_float, normalize_axis, op
+from .registry import (
+    ONES,
+    ZEROS,
+    Infer,
+    Init,
+    Param,
+    ShapeError,
+    elementwise_flops,
+    expect_float,
+    normalize_axis,
+    op,
+)
 
 
 def _known(op_name: str, x: TensorType, axis: int) -> int:
@@ -38,16 +49,25 @@ def _compute_dtype(x: np.ndarray) -> np.dtype:
 
 
 def _batchnorm_params(
-    x: TensorType, *, axis: int, center: bool, scale: bool, **_: object
+    x: TensorType,
+    *,
+    axis: int,
+    center: bool,
+    scale: bool,
+    gamma_init: str = "ones",
+    beta_init: str = "zeros",
+    moving_mean_init: str = "zeros",
+    moving_variance_init: str = "ones",
+    **_: object,
 ) -> dict[str, Param]:
     c = (_known("batchnorm", x, axis),)
     out = {}
     if scale:
-        out["gamma"] = Param(c, "ones")
+        out["gamma"] = Param(c, gamma_init)
     if center:
-        out["beta"] = Param(c, "zeros")
-    out["moving_mean"] = Param(c, "zeros", trainable=False)
-    out["moving_variance"] = Param(c, "ones", trainable=False)
+        out["beta"] = Param(c, beta_init)
+    out["moving_mean"] = Param(c, moving_mean_init, trainable=False)
+    out["moving_variance"] = Param(c, moving_variance_init, trainable=False)
     return out
 
 
@@ -80,6 +100,10 @@ def batchnorm(
     momentum: float = 0.99,
     center: bool = True,
     scale: bool = True,
+    gamma_init: Init = ONES,
+    beta_init: Init = ZEROS,
+    moving_mean_init: Init = ZEROS,
+    moving_variance_init: Init = ONES,
 ):
     """Batch normalization over the channel `axis` (default the last), as Keras' BatchNormalization.
 
@@ -121,14 +145,21 @@ def _axes(op_name: str, axis: int | Sequence[int], rank: int) -> tuple[int, ...]
 
 
 def _layernorm_params(
-    x: TensorType, *, axis: int | tuple[int, ...], center: bool, scale: bool, **_: object
+    x: TensorType,
+    *,
+    axis: int | tuple[int, ...],
+    center: bool,
+    scale: bool,
+    gamma_init: str = "ones",
+    beta_init: str = "zeros",
+    **_: object,
 ) -> dict[str, Param]:
     shape = tuple(_known("layernorm", x, a) for a in _axes("layernorm", axis, x.rank))
     out = {}
     if scale:
-        out["gamma"] = Param(shape, "ones")
+        out["gamma"] = Param(shape, gamma_init)
     if center:
-        out["beta"] = Param(shape, "zeros")
+        out["beta"] = Param(shape, beta_init)
     return out
 
 
@@ -164,6 +195,8 @@ def layernorm(
     epsilon: float = 1e-3,
     center: bool = True,
     scale: bool = True,
+    gamma_init: Init = ONES,
+    beta_init: Init = ZEROS,
 ):
     """Layer normalization over `axis` (default the last), as Keras' LayerNormalization.
 

@@ -12,7 +12,18 @@ from typing import Any
 import numpy as np
 
 from ..ir import TensorType
-from .registry import Infer, Param, ShapeError, expect_float, op
+from ..weights import make_initializer
+from .registry import (
+    GLOROT_UNIFORM,
+    ORTHOGONAL,
+    ZEROS,
+    Infer,
+    Init,
+    Param,
+    ShapeError,
+    expect_float,
+    op,
+)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -85,12 +96,22 @@ def _lstm_eval(inputs: Sequence[np.ndarray], attrs: Mapping[str, Any]) -> Any:
     return _scan("lstm", x, attrs, step, (zeros, zeros))
 
 
-def _lstm_params(x: TensorType, *, units: int, **_: Any) -> dict[str, Param]:
+def _lstm_params(
+    x: TensorType,
+    *,
+    units: int,
+    kernel_init: str = "glorot_uniform",
+    recurrent_init: str = "orthogonal",
+    bias_init: str = "zeros",
+    **_: Any,
+) -> dict[str, Param]:
     f = _check_sequence("lstm", x, units)
+    # Keras' unit_forget_bias: bias_init for the i, c, o quarters, ones for the forget gate
+    bias = "lstm_bias" if bias_init == "zeros" else str(make_initializer("lstm_bias", bias_init))
     return {
-        "kernel": Param((f, 4 * units), "glorot_uniform"),
-        "recurrent_kernel": Param((units, 4 * units), "orthogonal"),
-        "bias": Param((4 * units,), "lstm_bias"),
+        "kernel": Param((f, 4 * units), kernel_init),
+        "recurrent_kernel": Param((units, 4 * units), recurrent_init),
+        "bias": Param((4 * units,), bias),
     }
 
 
@@ -109,6 +130,9 @@ def lstm(
     return_sequences: bool = False,
     return_state: bool = False,
     go_backwards: bool = False,
+    kernel_init: Init = GLOROT_UNIFORM,
+    recurrent_init: Init = ORTHOGONAL,
+    bias_init: Init = ZEROS,
 ):
     """Long short-term memory layer over an `[N, T, F]` sequence (Keras `LSTM`).
 
@@ -121,12 +145,12 @@ def lstm(
         h = o * tanh(c)
 
     Weights (Keras layout, so Keras weights load by name): `kernel [F, 4u]`
-    (glorot_uniform), `recurrent_kernel [u, 4u]` (orthogonal), `bias [4u]` (zeros with ones
-    on the forget quarter: Keras' unit_forget_bias). The gate order along the 4u axis is
-    **i, f, c, o** (input, forget, cell candidate, output). ONNX's LSTM orders gates
-    **i, o, f, c**, stores W/R transposed `[4u, F]`, and has a `[8u]` bias (input bias then
-    recurrent bias): a lowering to ONNX reorders the quarters and pads the recurrent half
-    with zeros. PyTorch orders gates i, f, g, o with two biases.
+    (glorot_uniform), `recurrent_kernel [u, 4u]` (orthogonal), `bias [4u]` (`bias_init`,
+    zeros, on the i, c, o quarters and ones on the forget quarter: Keras' unit_forget_bias).
+    The gate order along the 4u axis is **i, f, c, o** (input, forget, cell candidate,
+    output). ONNX's LSTM orders gates **i, o, f, c**, stores W/R transposed `[4u, F]`, and has
+    a `[8u]` bias (input bias then recurrent bias): a lowering to ONNX reorders the quarters
+    and pads the recurrent half with zeros. PyTorch orders gates i, f, g, o with two biases.
 
     Output: `[N, T, u]` (every step's h) with `return_sequences`, else `[N, u]` (the last
     h). With `return_state` the op has three results `(output, h, c)`, h and c `[N, u]` from
@@ -172,13 +196,20 @@ def _gru_eval(inputs: Sequence[np.ndarray], attrs: Mapping[str, Any]) -> Any:
 
 
 def _gru_params(
-    x: TensorType, *, units: int, reset_after: bool = True, **_: Any
+    x: TensorType,
+    *,
+    units: int,
+    reset_after: bool = True,
+    kernel_init: str = "glorot_uniform",
+    recurrent_init: str = "orthogonal",
+    bias_init: str = "zeros",
+    **_: Any,
 ) -> dict[str, Param]:
     f = _check_sequence("gru", x, units)
     return {
-        "kernel": Param((f, 3 * units), "glorot_uniform"),
-        "recurrent_kernel": Param((units, 3 * units), "orthogonal"),
-        "bias": Param((2, 3 * units) if reset_after else (3 * units,), "zeros"),
+        "kernel": Param((f, 3 * units), kernel_init),
+        "recurrent_kernel": Param((units, 3 * units), recurrent_init),
+        "bias": Param((2, 3 * units) if reset_after else (3 * units,), bias_init),
     }
 
 
@@ -199,6 +230,9 @@ def gru(
     return_state: bool = False,
     go_backwards: bool = False,
     reset_after: bool = True,
+    kernel_init: Init = GLOROT_UNIFORM,
+    recurrent_init: Init = ORTHOGONAL,
+    bias_init: Init = ZEROS,
 ):
     """Gated recurrent unit layer over an `[N, T, F]` sequence (Keras `GRU`).
 

@@ -13,11 +13,12 @@ import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NewType
 
 import numpy as np
 
 from ..ir import Dim, TensorType, Type
+from ..weights import canonical_initializer
 
 OPS: dict[str, OpDef] = {}
 # Other names the language accepts for an op (Keras' aliases); the IR always uses the op's own.
@@ -38,12 +39,45 @@ class ShapeError(Exception):
         self.hint = hint
 
 
+# Layer attributes: what a Keras layer holds beside its op, given by name only and kept off
+# the op's IR node. An `Init` attribute (`kernel_init`, ...) sets the initializer of the
+# weights its op's params rule gives it to; `activation` adds the activation after the op.
+Init = NewType("Init", str)  # an initializer's canonical text (netc.weights.Initializer)
+LayerActivation = NewType("LayerActivation", str)  # a Keras activation name, LAYER_ACTIVATIONS
+# Keras' default initializers, as attribute defaults
+ZEROS, ONES, GLOROT_UNIFORM, ORTHOGONAL, UNIFORM = (
+    Init(name) for name in ("zeros", "ones", "glorot_uniform", "orthogonal", "uniform")
+)
+
+# Keras' activation strings (keras.activations.get) -> the op and attributes that compute
+# exactly that activation; "linear" adds nothing.
+LAYER_ACTIVATIONS: dict[str, tuple[str, dict[str, Any]] | None] = {
+    "linear": None,
+    "relu": ("relu", {}),
+    "relu6": ("relu6", {}),
+    "sigmoid": ("sigmoid", {}),
+    "tanh": ("tanh", {}),
+    "softmax": ("softmax", {"axis": -1}),
+    "softplus": ("softplus", {}),
+    "silu": ("silu", {}),
+    "swish": ("silu", {}),
+    "gelu": ("gelu", {"approximate": False}),
+    "elu": ("elu", {"alpha": 1.0}),
+    "leaky_relu": ("leaky_relu", {"alpha": 0.2}),  # keras.activations.leaky_relu's slope
+    "hard_sigmoid": ("hard_sigmoid", {}),
+    "hard_silu": ("hard_swish", {}),
+    "hard_swish": ("hard_swish", {}),
+    "exponential": ("exp", {}),
+}
+
+
 @dataclass(frozen=True)
 class Param:
-    """A weight an op instance owns: its shape and Keras' default initializer for it."""
+    """A weight an op instance owns: its shape and its initializer (Keras' default unless the
+    layer's `*_init` attribute says otherwise)."""
 
     shape: tuple[int, ...]
-    init: str = "zeros"  # see netc.weights.INITIALIZERS
+    init: str = "zeros"  # an initializer's canonical text, see netc.weights
     dtype: str | None = None  # None: the dtype of the op's first input
     trainable: bool = True
 
@@ -88,6 +122,16 @@ class OpDef:
     @property
     def attr_names(self) -> tuple[str, ...]:
         return tuple(a.name for a in self.attrs)
+
+    @property
+    def layer_attrs(self) -> tuple[str, ...]:
+        """The layer attributes (initializers, activation): by name only, not in the IR node."""
+        return tuple(a.name for a in self.attrs if is_layer_attr(a.hint))
+
+    @property
+    def positional_attrs(self) -> tuple[AttrSpec, ...]:
+        """The attributes a call may give by position, in order."""
+        return tuple(a for a in self.attrs if not is_layer_attr(a.hint))
 
     def infer(
         self, in_types: Sequence[TensorType], attrs: Mapping[str, Any]
@@ -155,7 +199,14 @@ def op(
 # --- attribute values -------------------------------------------------------------------------
 
 
+def is_layer_attr(hint: Any) -> bool:
+    """Whether an attribute of this type is a layer attribute (see `Init`)."""
+    return hint is Init or LayerActivation in typing.get_args(hint) or hint is LayerActivation
+
+
 _NAMES = {
+    Init: ("an initializer", "initializer", "initializers"),
+    LayerActivation: ("an activation name", "activation name", "activation names"),
     int: ("an int", "int", "ints"),
     float: ("a float", "float", "floats"),
     bool: ("a bool", "bool", "bools"),
@@ -212,6 +263,11 @@ def convert_attr(value: Any, hint: Any) -> Any:
                 return tuple(convert_attr(v, args[0]) for v in value)
             if len(args) == len(value):
                 return tuple(convert_attr(v, a) for v, a in zip(value, args))
+    elif hint is Init:
+        return Init(str(canonical_initializer(value)))
+    elif hint is LayerActivation:
+        if isinstance(value, str) and value in LAYER_ACTIVATIONS:
+            return value
     elif hint is bool:
         if isinstance(value, bool):
             return value

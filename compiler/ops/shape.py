@@ -1,5 +1,5 @@
 """Shape manipulation: flatten, reshape, transpose, concat, split, slice, squeeze, expand_dims,
-pad, upsample, resize and cast.
+broadcast_like, pad, upsample, resize and cast.
 
 Layout is channels-last throughout, as in Keras; none of these ops has weights.
 """
@@ -14,7 +14,15 @@ import numpy as np
 
 from ..ir import Dim, TensorType, dim_mul, dims_product, numpy_dtype
 from .conv import spatial_tuple
-from .registry import Infer, ShapeError, expect_float, expect_rank, normalize_axis, op
+from .registry import (
+    Infer,
+    ShapeError,
+    broadcast_shapes,
+    expect_float,
+    expect_rank,
+    normalize_axis,
+    op,
+)
 
 
 def _no_flops(ins: Sequence[TensorType], out: object, attrs: object) -> int:
@@ -322,6 +330,26 @@ def expand_dims(x, *, axis: int):
     """
     axis = normalize_axis("expand_dims", axis, x.rank + 1)
     return Infer(x.with_shape(x.shape[:axis] + (1,) + x.shape[axis:]), {"axis": axis})
+
+
+@op(
+    "broadcast_like",
+    evaluate=lambda ins, a: np.broadcast_to(
+        ins[0], np.broadcast_shapes(ins[0].shape, ins[1].shape)
+    ).copy(),
+    flops=_no_flops,
+    category="shape",
+)
+def broadcast_like(x, like):
+    """`x` repeated to the shape that `x` and `like` broadcast to (numpy's rules).
+
+    Only `like`'s shape is read, never its values; the result has `x`'s dtype. It gives a
+    weight a batch axis, as Keras' `ops.broadcast_to(token, [batch, 1, dim])`: a vision
+    transformer's class token `cls = weight([1, 1, D])` goes before the patches `x [N, T, D]`
+    with `concat(broadcast_like(cls, x[:, :1]), x, axis=1)`. A symbolic dim broadcasts only
+    against 1 or the same symbol.
+    """
+    return x.with_shape(broadcast_shapes("broadcast_like", x.shape, like.shape))
 
 
 # --- pad -------------------------------------------------------------------------------------

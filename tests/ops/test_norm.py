@@ -125,6 +125,10 @@ def test_batchnorm_defaults_are_keras():
         "momentum": 0.99,
         "center": True,
         "scale": True,
+        "gamma_init": "ones",
+        "beta_init": "zeros",
+        "moving_mean_init": "zeros",
+        "moving_variance_init": "ones",
     }
 
 
@@ -235,7 +239,14 @@ def test_layernorm_stores_sorted_axes_idempotently():
 
 def test_layernorm_defaults_are_keras():
     defaults = {a.name: a.default for a in OPS["layernorm"].attrs}
-    assert defaults == {"axis": -1, "epsilon": 1e-3, "center": True, "scale": True}
+    assert defaults == {
+        "axis": -1,
+        "epsilon": 1e-3,
+        "center": True,
+        "scale": True,
+        "gamma_init": "ones",
+        "beta_init": "zeros",
+    }
 
 
 def test_layernorm_errors():

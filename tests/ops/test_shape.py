@@ -323,6 +323,35 @@ def test_expand_dims_inserts_an_axis_as_numpy():
     )
 
 
+def test_broadcast_like_repeats_x_to_the_broadcast_shape():
+    cls = randn(1, 1, 4)
+    like = randn(3, 1, 4)
+    y = run("broadcast_like", cls, like)
+    assert y.shape == (3, 1, 4)
+    for n in range(3):
+        assert values(y[n]) == values(cls[0])
+    z = run("broadcast_like", randn(2, 1), randn(5).astype(np.int32))  # like's values unread
+    assert z.shape == (2, 5) and z.dtype == np.float32
+    assert all(values(z[i]) == [z[i, 0]] * 5 for i in range(2))
+
+
+def test_broadcast_like_shapes_are_numpys_with_symbols():
+    assert infer("broadcast_like", t(1, 1, 8), t("N", 1, 8)) == (t("N", 1, 8), {})
+    assert infer("broadcast_like", t("N", 4, 1), t(6))[0] == t("N", 4, 6)
+    assert infer("broadcast_like", t(8), t("N", "T", 1))[0] == t("N", "T", 8)
+    assert infer("broadcast_like", t(1, 8, dtype="f16"), t("N", 1, dtype="i32"))[0] == t(
+        "N", 8, dtype="f16"
+    )
+    assert error("broadcast_like", t(1, 3), t("N", 4)) == (
+        "broadcast_like cannot broadcast shapes [1, 3] and [N, 4]: dim 3 against 4"
+    )
+    assert error("broadcast_like", t("T", 3), t("N", 3)) == (
+        "broadcast_like cannot broadcast shapes [T, 3] and [N, 3]: dim T against N"
+    )
+    out = infer("broadcast_like", t(1, 3), t("N", 3))[0]
+    assert OPS["broadcast_like"].count_flops([t(1, 3), t("N", 3)], out, {}) == 0
+
+
 # --- pad -------------------------------------------------------------------------------------
 
 
