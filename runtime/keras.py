@@ -7,6 +7,7 @@ netc's custom layers registered, so `keras.models.load_model` can rebuild the fi
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,11 @@ def read_model(path: str | Path) -> Any:
     if not p.is_file():
         raise error(f"no such model file: {p}" if not p.exists() else f"{p} is not a file")
     try:
-        return keras.models.load_model(p)
+        with warnings.catch_warnings():
+            # a file saved before training holds an optimizer without its slots yet: Keras
+            # warns that it skips loading them, which is what should happen
+            warnings.filterwarnings("ignore", "Skipping variable loading for optimizer")
+            return keras.models.load_model(p)
     except Exception as e:  # a zip that is not Keras', a config naming unknown layers, OSError...
         detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise error(f"{p} is not a valid Keras model: {detail}") from None
@@ -120,7 +125,7 @@ class KerasSession:
 
 
 def _numpy(tensor: Any) -> np.ndarray:
-    a = np.asarray(tensor)
+    a = tensor.numpy() if hasattr(tensor, "numpy") else np.asarray(tensor)
     return a.astype(np.float32) if a.dtype.name == "bfloat16" else a  # bf16 is read as f32
 
 

@@ -8,20 +8,21 @@ model that gives the same outputs; together they cover every custom layer class.
 
 from __future__ import annotations
 
+import tempfile
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 import pytest
 from conformance import CASES, INPUT_KINDS, build, compare, inputs_for
 
 import netc.runtime
+from netc.backends import keras_layers, to_keras  # imports TensorFlow and Keras, quietly
 from netc.ops import OPS
+from netc.runtime import keras as keras_runtime
 from netc.runtime import reference
 
-pytest.importorskip("tensorflow")
-
-from netc.backends import keras_layers, to_keras  # noqa: E402  (needs TensorFlow)
-from netc.runtime import keras as keras_runtime  # noqa: E402
+keras = keras_layers.keras  # imported by netc after TensorFlow's quiet start-up
 
 DEVICES = [
     "cpu",
@@ -97,7 +98,6 @@ def test_op_matches_the_reference(case_id: str, device: str, tmp_path):
     if case_id in ROUND_TRIP:
         path = tmp_path / "m.keras"
         to_keras.save(model, path)
-        keras = pytest.importorskip("keras")
         loaded = keras.models.load_model(path)
         assert [type(layer) for layer in loaded.layers] == [type(layer) for layer in model.layers]
         sessions["loaded"] = netc.runtime.load(loaded, device=device)
@@ -131,11 +131,6 @@ def test_loaded_outputs_are_bit_identical():
     graph, weights, model = lowered("conv2d-explicit_pads")
     feed = inputs_for(graph, 3)
     x = feed[graph.inputs[0]]
-    import tempfile
-    from pathlib import Path
-
-    import keras
-
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "m.keras"
         to_keras.save(model, path)

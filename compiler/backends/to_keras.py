@@ -222,12 +222,6 @@ class KerasContext:
         )
         for var, name in zip(variables, params, strict=True):
             value = self.array(name)
-            short = var.path.split("/", 1)[1]
-            for cell in RNN_CELLS:
-                short = short.removeprefix(cell)
-            assert not name.startswith(layer.name + ".") or name.endswith(
-                "." + short.replace("/", "_")
-            ), f"keras: variable {var.path} is not netc's {name}"
             assert tuple(var.shape) == value.shape, (
                 f"keras: variable {var.path} has shape {tuple(var.shape)}, {name} {value.shape}"
             )
@@ -406,12 +400,14 @@ def compile_model(model: Any, train: TrainSpec) -> None:
     )
     if train.loss is None:
         model.compile(optimizer=optimizer)
-        return
-    model.compile(
-        optimizer=optimizer,
-        loss=loss() if n == 1 else [loss() for _ in range(n)],
-        metrics=(metrics() if n == 1 else [metrics() for _ in range(n)]) if train.metrics else None,
-    )
+    else:
+        model.compile(
+            optimizer=optimizer,
+            loss=loss() if n == 1 else [loss() for _ in range(n)],
+            metrics=(metrics() if n == 1 else [metrics() for _ in range(n)])
+            if train.metrics
+            else None,
+        )
 
 
 def fit(model: Any, x: Any, y: Any, **overrides: Any) -> Any:
@@ -472,10 +468,17 @@ def save(model: Any, path: str | Path) -> None:
     tmp = Path(tmp_name)
     try:
         model.save(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0o600 is for the temporary, not the file
         os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 # --- rules: helpers --------------------------------------------------------------------------
