@@ -756,6 +756,25 @@ class Elaborator:
             )
         raise _Stop
 
+    def eval_FString(self, e: ast.FString, scope: Scope) -> str:
+        """`f"conv{i}_block{j}"`: each value as `str(v)` writes it, in the text."""
+        out = []
+        for part in e.parts:
+            if isinstance(part, str):
+                out.append(part)
+                continue
+            value = self.eval(part, scope)
+            if isinstance(value, Tensor):
+                self.r.error(
+                    f"an f-string takes compile-time values, not {value}",
+                    part.span,
+                    calls=self.frame.calls,
+                    hint="to put a tensor's size in a string, use `channels(x)` or `shape(x)`",
+                )
+                raise _Stop
+            out.append(_to_str(value))
+        return "".join(out)
+
     def eval_TupleExpr(self, e: ast.TupleExpr, scope: Scope) -> Any:
         return tuple(self.eval(i, scope) for i in e.items)
 

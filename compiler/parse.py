@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from .source import Span, error
+from .source import NetcError, Span, error
 from .syntax import (
     Assign,
     BinOp,
@@ -15,6 +15,7 @@ from .syntax import (
     EllipsisExpr,
     Expr,
     For,
+    FString,
     If,
     IfExpr,
     Import,
@@ -65,6 +66,7 @@ def _parser() -> Any:
         lexer="basic",
         propagate_positions=True,
         maybe_placeholders=True,
+        start=["start", "expr"],  # `expr`: the expressions inside an f-string
     )
 
 
@@ -74,7 +76,7 @@ def parse(text: str, path: str = "<input>") -> Module:
 
     _check_brackets(text, path)
     try:
-        tree = _parser().parse(text)
+        tree = _parser().parse(text, start="start")
     except lark.exceptions.UnexpectedInput as e:
         raise _syntax_error(e, text, path) from None
     try:
@@ -145,6 +147,7 @@ _TERMINAL_WORDS = {
     "INT": "a number",
     "FLOAT": "a number",
     "STRING": "a string",
+    "FSTRING": "a string",
     "COMPARE": "a comparison",
     "$END": "the end of the file",
 }
@@ -153,6 +156,7 @@ _EXPR_START = {
     "INT",
     "FLOAT",
     "STRING",
+    "FSTRING",
     "LPAR",
     "LSQB",
     "MINUS",
@@ -442,6 +446,9 @@ def _lark_transformer() -> type:
         def string(self, c):
             return Literal(self._tok(c[0]), _unquote(c[0]))
 
+        def fstring(self, c):
+            return FString(self._tok(c[0]), _fstring_parts(c[0], self.path))
+
         @lark.v_args(meta=True)
         def true(self, m, c):
             return Literal(self._span(m), True)
@@ -488,6 +495,90 @@ def _split_args(
     kwargs = tuple((k, v) for k, v, _ in (a for a in items if isinstance(a, tuple)))
     names = tuple(span for _, _, span in (a for a in items if isinstance(a, tuple)))
     return args, kwargs, names
+
+
+def _fstring_parts(tok: Any, path: str) -> tuple[str | Expr, ...]:
+    """The literal text and the `{expr}` parts of an f-string token; each expression is parsed
+    where it stands, so its spans (and its syntax errors) point into the line."""
+    raw = str(tok)[2:-1]  # without f" and "
+    line, col0 = tok.line, tok.column + 2  # the column of raw[0]
+    parts: list[str | Expr] = []
+    text, i = "", 0
+
+    def at(j: int, width: int = 1) -> Span:
+        return Span(path, line, col0 + j, line, col0 + j + width)
+
+    while i < len(raw):
+        c = raw[i]
+        if c == "\\":
+            text, i = text + raw[i : i + 2], i + 2
+        elif raw.startswith("{{", i) or raw.startswith("}}", i):
+            text, i = text + c, i + 2
+        elif c == "}":
+            raise error(
+                "a single `}` in an f-string", at(i), hint="write `}}` for a brace in the text"
+            )
+        elif c == "{":
+            depth, j = 1, i + 1
+            while j < len(raw) and depth:
+                depth += {"{": 1, "}": -1}.get(raw[j], 0)
+                if raw[j] == "\\":
+                    raise error("an f-string's `{...}` cannot hold a backslash", at(j))
+                j += 1
+            if depth:
+                raise error(
+                    "`{` in an f-string is never closed",
+                    at(i),
+                    hint="close it with `}`, or write `{{` for a brace in the text",
+                )
+            source = raw[i + 1 : j - 1]
+            if not source.strip():
+                raise error("empty `{}` in an f-string", at(i, j - i), hint="put a value in it")
+            if text:
+                parts.append(_unquote(f'"{text}"'))
+                text = ""
+            parts.append(_parse_embedded(source, path, line, col0 + i + 1))
+            i = j
+        else:
+            text, i = text + c, i + 1
+    if text or not parts:
+        parts.append(_unquote(f'"{text}"'))
+    return tuple(parts)
+
+
+def _parse_embedded(source: str, path: str, line: int, col: int) -> Expr:
+    """An expression written at (line, col) of a file, parsed with its real positions."""
+    import lark
+
+    padded = "\n" * (line - 1) + " " * (col - 1) + source
+    try:
+        tree = _parser().parse(padded, start="expr")
+    except lark.exceptions.UnexpectedInput as e:
+        if isinstance(e, lark.exceptions.UnexpectedEOF) or (
+            isinstance(e, lark.exceptions.UnexpectedToken) and e.token.type == "$END"
+        ):  # the text ran out at the closing brace
+            end = col + len(source)
+            raise error(
+                f"unexpected `}}` in an f-string; expected {_expected(set(e.expected))}",
+                Span(path, line, end, line, end + 1),
+            ) from None
+        exc = _syntax_error(e, padded, path)
+        assert isinstance(exc, NetcError)
+        d = exc.diagnostics[0]
+        if d.message.endswith("; expected "):  # only the end could come: one expression ends
+            what = d.message.removeprefix("unexpected ").removesuffix("; expected ")
+            raise error(
+                f"unexpected {what} after the expression in an f-string's `{{...}}`",
+                d.span,
+                hint="a `{...}` holds one expression",
+            ) from None
+        raise exc from None
+    try:
+        expr = _Builder(path).transform(tree)
+    except lark.exceptions.VisitError as e:
+        raise e.orig_exc from None
+    assert isinstance(expr, Expr)
+    return expr
 
 
 def _unquote(tok: Any) -> str:

@@ -28,6 +28,13 @@ class Literal(Expr):
 
 
 @dataclass(frozen=True)
+class FString(Expr):
+    """`f"conv{i}_block{j}"`: literal text and the expressions put in, in order."""
+
+    parts: tuple[str | Expr, ...]
+
+
+@dataclass(frozen=True)
 class TupleExpr(Expr):
     items: tuple[Expr, ...]
 
@@ -202,6 +209,11 @@ def format_expr(e: Expr, prec: float = 0) -> str:
         return e.id
     if isinstance(e, Literal):
         return format_value(e.value)
+    if isinstance(e, FString):
+        inner = "".join(
+            "{" + format_expr(p) + "}" if isinstance(p, Expr) else _fstring_text(p) for p in e.parts
+        )
+        return f'f"{inner}"'
     if isinstance(e, TupleExpr):
         inner = ", ".join(format_expr(i) for i in e.items)
         return f"({inner},)" if len(e.items) == 1 else f"({inner})"
@@ -248,6 +260,11 @@ def format_expr(e: Expr, prec: float = 0) -> str:
         )
         return f"({text})" if prec > 0 else text
     raise AssertionError(f"format_expr: unknown node {type(e).__name__}")
+
+
+def _fstring_text(text: str) -> str:
+    """Literal text of an f-string as written there: `"` and `\\` escaped, braces doubled."""
+    return format_value(text)[1:-1].replace("{", "{{").replace("}", "}}")
 
 
 def format_type(t: TypeExpr) -> str:

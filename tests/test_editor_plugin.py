@@ -395,6 +395,21 @@ def test_literals_get_their_scopes():
     assert has(line[len("y = x |> conv")], "support.function")
 
 
+def test_an_f_string_highlights_its_text_and_the_expressions_in_it():
+    text = 'y = x |> relu(name=f"conv{stage + 2}_{{b}}_{str(i)}") |> dense(4)'
+    assert has(scopes_of(text, "f", 0), "storage.type.string")
+    assert has(scopes_of(text, "conv"), "string.interpolated")
+    assert has(scopes_of(text, "stage"), "meta.interpolation")
+    assert has(scopes_of(text, "+"), "keyword.operator")
+    assert has(scopes_of(text, "2"), "constant.numeric.integer")
+    assert has(scopes_of(text, "{{"), "constant.character.escape")
+    assert has(scopes_of(text, "str"), "support.function.builtin")
+    assert has(scopes_of(text, "dense"), "support.function")  # the f-string ended
+    assert not has(scopes_of(text, "dense"), "string")
+    _, left_open = tokenize(text)
+    assert left_open == 0
+
+
 # --- a real file --------------------------------------------------------------------------------
 
 

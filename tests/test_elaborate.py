@@ -633,3 +633,96 @@ def test_layer_attribute_mistakes_are_located(errors_of):
         (9, 19, "error", "relu has no attribute `activation`"),
         (10, 35, "error", "initializer `he_normal` takes no arguments, got 1"),
     ]
+
+
+# --- strings of compile-time values: f-strings and str() ----------------------------------------
+
+
+def test_f_strings_and_str_make_keras_names_in_loops(compile_net):
+    m = compile_net("""
+        block unit(x, stage: int, index: int) {
+            prefix = f"conv{stage}_block{index}"
+            return x |> dense(4, name=f"{prefix}_1_dense") |> relu(name=prefix + "_out")
+        }
+        model m(x: f32[N, 4]) -> (y: f32[N, 4]) {
+            y = x
+            for stage, blocks in zip([2, 3], [2, 1]) {
+                for i in range(blocks) {
+                    y = y |> unit(stage, i + 1, name="s" + str(stage) + f"b{i + 1}")
+                }
+            }
+        }""")
+    assert [n.name for n in m.graph.nodes if n.op == "relu"] == [
+        "s2b1.conv2_block1_out",
+        "s2b2.conv2_block2_out",
+        "s3b1.conv3_block1_out",
+    ]
+    assert list(m.weights)[:2] == [
+        "s2b1.conv2_block1_1_dense.kernel",
+        "s2b1.conv2_block1_1_dense.bias",
+    ]
+
+
+def value_of(expr: str):
+    """A compile-time expression's value, as the elaborator computes it."""
+    from netc.elaborate import Elaborator, Frame
+    from netc.parse import parse
+    from netc.source import Reporter
+
+    el = Elaborator(Reporter())
+    el.frames.append(Frame("", ()))
+    return el.eval(parse(f"const V = {expr}", "t.net").items[0].value, el.globals)
+
+
+def test_values_in_strings_are_written_as_the_language_writes_them():
+    assert {
+        expr: value_of(expr)
+        for expr in (
+            "str(3)",
+            "str(-0.5)",
+            "str(1e-3)",
+            "str(true)",
+            'str("a")',
+            "str(none)",
+            "str([1, (2, 3)])",
+            "str(random_normal(stddev=0.02))",
+            'f"{1}|{2.5}|{false}|{[1]}|{{}}|{he_normal()}"',
+            'f"{str(7)}{len([1, 2, 3])}{3 // 2}"',
+            'f""',
+        )
+    } == {
+        "str(3)": "3",
+        "str(-0.5)": "-0.5",
+        "str(1e-3)": "0.001",
+        "str(true)": "true",
+        'str("a")': "a",
+        "str(none)": "none",
+        "str([1, (2, 3)])": "(1, (2, 3))",
+        "str(random_normal(stddev=0.02))": "random_normal(stddev=0.02)",
+        'f"{1}|{2.5}|{false}|{[1]}|{{}}|{he_normal()}"': "1|2.5|false|(1,)|{}|he_normal",
+        'f"{str(7)}{len([1, 2, 3])}{3 // 2}"': "731",
+        'f""': "",
+    }
+
+
+def test_string_mistakes_are_located(errors_of):
+    errors = errors_of("""
+        model m(x: f32[N, 4]) -> (y: f32[N, 4]) {
+            a = x |> relu(name=f"act{x}")
+            b = str(x)
+            c = x |> relu(name=f"r{undefined}")
+            d = x |> relu(name=f"r-{1}")
+            y = x |> relu(name=f"out{1}") |> relu(name=f"out{0 + 1}")
+        }""")
+    assert errors == [
+        (3, 30, "error", "an f-string takes compile-time values, not a tensor f32[N, 4]"),
+        (4, 9, "error", "`str` works on compile-time values, not tensors"),
+        (5, 28, "error", "unknown name `undefined`"),
+        (
+            6,
+            24,
+            "error",
+            '`name` must be a string of letters, digits and `_`, got the string "r-1"',
+        ),
+        (7, 38, "error", 'the name "out1" is already used by another layer'),
+    ]

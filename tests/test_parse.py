@@ -68,6 +68,61 @@ def test_indexing_with_slices_and_ellipsis():
     assert format_expr(e) == "x[:, 1:3, ::2, ..., -1]"
 
 
+def test_an_f_string_holds_text_and_expressions_at_their_places():
+    e = parse('const a = f"conv{stage + 1}_b{{{i}}}\\"x"', "t.net").items[0].value
+    assert isinstance(e, ast.FString)
+    text1, stage, text2, i, text3 = e.parts
+    assert (text1, text2, text3) == ("conv", "_b{", '}"x')
+    assert stage == ast.BinOp(None, "+", ast.Name(None, "stage"), ast.Literal(None, 1))
+    assert (stage.span.line, stage.span.col, stage.span.end_col) == (1, 18, 27)
+    assert (i.span.line, i.span.col) == (1, 33)
+    assert format_expr(e) == 'f"conv{stage + 1}_b{{{i}}}\\"x"'
+    assert parse('const a = f""', "t.net").items[0].value.parts == ("",)
+    assert parse('const a = f"{x}"', "t.net").items[0].value.parts == (ast.Name(None, "x"),)
+    nested = parse('const a = f"{if c { 1 } else { 2 }}"', "t.net").items[0].value
+    assert isinstance(nested.parts[0], ast.IfExpr)
+    assert parse("const f = 1\nconst a = f", "t.net").items[1].value == ast.Name(None, "f")
+
+
+def test_an_f_string_on_a_later_line_points_into_that_line():
+    e = parse('\n\nmodel m(x: f32[N]) -> (y: f32[N]) {\n  y = x |> relu(name=f"r{k}")\n}', "t.net")
+    call = e.items[0].body[0].value
+    k = dict(call.kwargs)["name"].parts[1]
+    assert (k.span.line, k.span.col) == (4, 26)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ('const a = f"{x +}"', "1:17: unexpected `}` in an f-string; expected an expression"),
+        (
+            'const a = f"{x y}"',
+            "1:16: unexpected `y` after the expression in an f-string's `{...}` | a `{...}` "
+            "holds one expression",
+        ),
+        (
+            'const a = f"a}b"',
+            "1:14: a single `}` in an f-string | write `}}` for a brace in the text",
+        ),
+        (
+            'const a = f"{x"',
+            "1:13: `{` in an f-string is never closed | close it with `}`, or write `{{` for a "
+            "brace in the text",
+        ),
+        ('const a = f"{ }"', "1:13: empty `{}` in an f-string | put a value in it"),
+        ('const a = f"{x\\n}"', "1:15: an f-string's `{...}` cannot hold a backslash"),
+        ('const a = f"{(}"', "1:15: unexpected `}` in an f-string; expected an expression or `)`"),
+        (
+            'const a = f"{x = 1}"',
+            "1:16: unexpected `=` after an expression | compare with `==`; "
+            "assignments stand on their own",
+        ),
+    ],
+)
+def test_f_string_mistakes_are_located_in_the_line(text, expected):
+    assert first_error(text) == expected
+
+
 @pytest.mark.parametrize(
     "text, expected",
     [
@@ -153,7 +208,22 @@ def _extend(children):
     )
 
 
-_exprs = st.recursive(_leaf, _extend, max_leaves=12)
+def _fstring(items: list) -> ast.FString:
+    """Parts as the parser gives them: adjacent texts merged, no empty text but in `f""`."""
+    parts: list = []
+    for item in items:
+        if isinstance(item, str) and parts and isinstance(parts[-1], str):
+            parts[-1] += item
+        elif item != "":
+            parts.append(item)
+    return ast.FString(None, tuple(parts) or ("",))
+
+
+_fstrings = st.lists(
+    st.one_of(st.text('ab{}"\\_ ', max_size=3), _names.map(lambda n: ast.Name(None, n))),
+    max_size=4,
+).map(_fstring)
+_exprs = st.recursive(st.one_of(_leaf, _fstrings), _extend, max_leaves=12)
 
 
 @settings(max_examples=300, deadline=None)
