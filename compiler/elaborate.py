@@ -1088,7 +1088,18 @@ class Elaborator:
         try:
             return make_initializer(e.func, *args, **kwargs)
         except ValueError as exc:
-            self.r.error(str(exc), e.span, calls=self.frame.calls)
+            # point at the argument the message names: its keyword, or its value
+            span = e.span
+            names = [k for k, _ in INITIALIZER_ARGS[e.func]]
+            for i, arg in enumerate(e.args[: len(names)]):
+                if f"`{names[i]}`" in str(exc):
+                    span = arg.span
+            for k in kwargs:
+                if f"no argument `{k}`" in str(exc) or f"`{k}` is given twice" in str(exc):
+                    span = self._keyword_span(e, k)
+                elif f"`{k}`" in str(exc):
+                    span = self._kwarg_span(e, k)
+            self.r.error(str(exc), span, calls=self.frame.calls)
             raise _Stop from None
 
     def call_weight(self, e: ast.Call, scope: Scope) -> Tensor:

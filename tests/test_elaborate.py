@@ -377,7 +377,7 @@ def test_weight_mistakes_are_located(errors_of):
         (12, 29, "error", "weight takes at most 2 arguments by position (shape, init), got 3"),
         (
             13,
-            26,
+            40,
             "error",
             "initializer `random_normal` has no argument `std` (it takes `mean`, `stddev`)",
         ),
@@ -616,7 +616,7 @@ def test_layer_attribute_mistakes_are_located(errors_of):
         (4, 35, "error", 'dense: `kernel_init`: unknown initializer "he_normall"'),
         (
             5,
-            33,
+            55,
             "error",
             'initializer `variance_scaling`: `mode` must be "fan_in" or "fan_out" or '
             '"fan_avg", got "fan_up"',
