@@ -71,6 +71,11 @@ Conventions that hold for every op:
   `xs...` stands for any number of tensor inputs (`concat(a, b, c)`, or a list:
   `concat([a, b, c])`). Attributes are compile-time values; defaults are shown after `=`.
   Every op also takes `name="..."`, the explicit layer name (see language.md).
+- **Layer attributes.** Ops with weights also take, by name only, an initializer per weight
+  (`kernel_init`, `bias_init`, ...: Keras' `*_initializer`, defaults Keras') and, for dense
+  and the convolutions, `activation` (a Keras activation name, applied after the op in the
+  same layer). They are listed under each op; they set the weights' `init` and add the
+  activation node, and are not attributes of the op's IR node (language.md).
 - **Channels-last.** Images are `[N, H, W, C]`, sequences `[N, T, C]`, volumes
   `[N, D, H, W, C]`, as in Keras. Axis 0 is the batch axis; `axis` attributes count it.
   Backends that prefer channels-first get it from the compiler, not from the model.
