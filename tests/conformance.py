@@ -574,6 +574,7 @@ case(
     "x: f32[N, 3, 4, 3, 2]",
     "y = x |> conv3d_transpose(2, 3, stride=2, padding=((1, 0), (0, 2), (2, 1)))",
 )
+case("sigmoid", "of_weight", SEQ, 'y = x * sigmoid(weight([6], init="zeros"))')
 case("transpose", "batch_axis", SEQ, "y = x |> transpose((1, 0, 2))")
 case("concat", "axis0", "x: f32[2, 3], z: f32[3, 3]", "y = concat(x, z, axis=0)")
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import builtins
 import json
 import os
+import re
 import sys
 from functools import cache
 from pathlib import Path
@@ -199,6 +200,31 @@ def test_fused_and_folded_nodes_keep_their_layers():
         ("relu", "ReLU"),
     ]
     assert k.get_layer("conv2d").padding == "valid"
+    # a -1 pad folded into a max pooling of relus: its own layer keeps its value
+    src = """
+    model pool(x: f32[N, 6, 6, 2]) -> (a: tensor, b: tensor, c: tensor) {
+        a = x
+        b = x |> relu |> pad(((0, 0), (1, 1), (1, 1), (0, 0)), value=-1.0) |> maxpool(3, 2)
+        c = b
+    }
+    """
+    pooled = netc.compile(src)
+    graph, _ = driver.optimized(pooled, {}, 2, keep_training=True)
+    assert "pad" not in {n.op for n in graph}
+    k = driver.emit(pooled, "keras")
+    assert [(x.name, type(x).__name__) for x in k.layers] == [
+        ("x", "InputLayer"),
+        ("relu", "ReLU"),
+        ("pad", "Pad"),
+        ("maxpool", "MaxPooling2D"),
+    ]
+    assert k.get_layer("pad").value == -1.0
+    for kind in INPUT_KINDS:
+        feed = inputs_for(pooled.graph, 3, kind)
+        want = reference.run(pooled.graph, feed, {}, wide=True)
+        got = run_model(k, feed)
+        for name in ("a", "b", "c"):  # an input and one value twice as outputs
+            assert_close(got[name], want[name], err_msg=f"{name}, {kind} inputs")
 
 
 def test_get_layer_by_netc_name_holds_that_layers_weights():
@@ -410,6 +436,59 @@ def test_several_outputs_share_the_one_loss():
     assert history.history["loss"][-1] < history.history["loss"][0]
 
 
+def language_example(name: str) -> str:
+    """The full example of docs/language.md that defines model `name`."""
+    text = (Path(__file__).resolve().parent.parent / "docs" / "language.md").read_text()
+    blocks = re.findall(r"^```net\n(.*?)^```$", text, re.M | re.S)
+    return next(b for b in blocks if f"model {name}(" in b)
+
+
+def test_block_weights_train_in_keras_and_frozen_ones_stay(tmp_path):
+    # docs/language.md's vit_stem: a class token through broadcast_like, learned positions,
+    # a LayerScale gamma and a gate read by sigmoid are weights of the netc layer reading them
+    src = language_example("vit_stem").replace(
+        'init="zeros", name="class_token"', 'init="zeros", name="class_token", trainable=false'
+    )
+    model = netc.compile(src)
+    weights = drawn_weights(model.graph)
+    k = driver.emit(model, "keras", weights=weights)
+    rows = {i: 0 for i in model.graph.inputs} | {x.name: x.params for x in model.layers}
+    assert {x.name: x.count_params() for x in k.layers} == rows
+    assert type(k.get_layer("sigmoid")).__name__ == "Unary"  # owns `gate`
+    feed = inputs_for(model.graph, 3, "large")
+    want = reference.run(model.graph, feed, weights, wide=True)["y"]
+    assert_close(run_model(k, feed)["y"], want, scope="model")
+    path = tmp_path / "vit.keras"
+    to_keras.save(k, path)
+    loaded = keras.models.load_model(path)
+    assert_close(run_model(loaded, feed)["y"], want, scope="model")
+    loaded.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    loaded.fit(feed["image"], np.zeros((3, 17, 32), np.float32), epochs=2, verbose=0)
+    trained = to_keras.weights_by_name(loaded)
+    assert set(trained) == set(weights)
+    np.testing.assert_array_equal(trained["tokens_0.class_token"], weights["tokens_0.class_token"])
+    for name in ("gate", "scale.gamma", "tokens_0.positions", "conv2d.kernel"):
+        assert not np.allclose(trained[name], weights[name]), name
+
+
+def test_a_weight_read_by_two_layers_is_a_located_error():
+    src = """model m(x: f32[N, 4]) -> (a: tensor, b: tensor) {
+    g = weight([4])
+    a = x * g
+    b = x + g
+}
+"""
+    model = netc.compile(src)
+    with pytest.raises(netc.NetcError) as info:
+        driver.emit(model, "keras")
+    d = info.value.diagnostics[0]
+    assert d.message == (
+        "the keras backend cannot lower `add`: its weight `g` is read by several layers "
+        "(mul, add), and a Keras variable belongs to one layer"
+    )
+    assert (d.span.line, d.span.col) == (4, 9)
+
+
 # --- semantics Keras' layers would get wrong ----------------------------------------------------
 
 
@@ -498,6 +577,32 @@ def test_session_checks_names_dtypes_and_symbols(tmp_path):
         session.run({"x": ok.astype(np.float64), "z": ok})
 
 
+def test_a_keras_model_netc_did_not_build_runs_by_its_own_names():
+    L = keras.layers
+    image = keras.Input((4, 3), name="image")
+    steps = keras.Input((4,), name="steps", dtype="int32")
+    h = L.Dense(5, name="hidden")(image)
+    out = L.Add(name="total")([h, L.Embedding(10, 5, name="embed")(steps)])
+    model = keras.Model([image, steps], [out, L.Flatten(name="flat")(h)])
+    session = netc.runtime.load(model)
+    assert [(s.name, s.dtype, s.shape) for s in session.inputs] == [
+        ("image", "f32", (None, 4, 3)),
+        ("steps", "i32", (None, 4)),
+    ]
+    assert [(s.name, s.shape) for s in session.outputs] == [
+        ("total", (None, 4, 5)),
+        ("flat", (None, 20)),
+    ]
+    feed = {
+        "image": np.ones((2, 4, 3), np.float32),
+        "steps": np.arange(8, dtype=np.int32).reshape(2, 4),
+    }
+    got = session.run(feed)
+    want = model([feed["image"], feed["steps"]], training=False)
+    for (name, value), expected in zip(got.items(), want, strict=True):
+        np.testing.assert_array_equal(value, expected.numpy(), err_msg=name)
+
+
 @pytest.mark.skipif(keras_runtime.gpu_available(), reason="a GPU is present: cuda would work")
 def test_cuda_without_a_gpu_is_a_clear_error():
     with pytest.raises(netc.NetcError, match="device cuda: TensorFlow sees no GPU here"):
@@ -549,15 +654,25 @@ def test_netc_verify_keras_passes_and_points_at_a_broken_rule(tmp_path, monkeypa
 # --- weights trained in Keras, deployed elsewhere ----------------------------------------------
 
 
-@pytest.mark.parametrize("suffix", [".npz", ".safetensors"])
-def test_weights_trained_in_keras_deploy_to_onnx_by_netc_name(tmp_path, suffix):
-    path = tmp_path / "digits.net"
+@cache
+def trained_digits() -> tuple[Path, object, dict[str, np.ndarray]]:
+    """digits.net (in a temporary folder), its Keras model trained one epoch, and the trained
+    weights by netc name."""
+    import tempfile
+
+    path = Path(tempfile.mkdtemp()) / "digits.net"
     path.write_text(DIGITS)
-    model = netc.compile(path)
-    k = driver.emit(model, "keras")
+    k = driver.emit(netc.compile(path), "keras")
     x, y = digits_data()
     to_keras.fit(k, x, y, epochs=1, verbose=0)
-    trained = to_keras.weights_by_name(k)
+    return path, k, to_keras.weights_by_name(k)
+
+
+@pytest.mark.parametrize("target", ["onnx", "tf"])
+@pytest.mark.parametrize("suffix", [".npz", ".safetensors"])
+def test_weights_trained_in_keras_deploy_by_netc_name(tmp_path, suffix, target):
+    path, k, trained = trained_digits()
+    model = netc.compile(path)
     initial = driver.model_weights(model)
     assert set(trained) == set(initial)
     assert not np.allclose(trained["dense.kernel"], initial["dense.kernel"])
@@ -565,12 +680,12 @@ def test_weights_trained_in_keras_deploy_to_onnx_by_netc_name(tmp_path, suffix):
     save_weights(trained, file)
     for name, value in load_weights(file).items():
         np.testing.assert_array_equal(value, trained[name])
-    onnx = netc.runtime.load(path, target="onnx", weights=file)
+    deployed = netc.runtime.load(path, target=target, weights=file)
     keras_session = netc.runtime.load(k)
     for kind in INPUT_KINDS:
         feed = {"image": inputs_for(model.graph, 3, kind)["image"]}
         assert_close(
-            onnx.run(feed)["logits"],
+            deployed.run(feed)["logits"],
             keras_session.run(feed)["logits"],
             scope="model",
             err_msg=kind,

@@ -39,6 +39,10 @@ ROUND_TRIP = (
     "gelu-tanh",  # Unary (gelu_tanh)
     "div-broadcast",  # Binary, two inputs
     "add-scalar",  # Binary with a constant
+    "sub-per_channel_lists",  # Binary with constants on both sides of a chain
+    "mul-layer_scale_weight",  # Binary owning a weight
+    "broadcast_like-class_token",  # Binary (broadcast_like) owning a weight
+    "sigmoid-of_weight",  # Unary of a weight
     "matmul-broadcast",  # Binary (matmul)
     "conv2d-explicit_pads",  # PaddedConv2D
     "conv1d-explicit_pads",  # PaddedConv1D

@@ -229,6 +229,39 @@ class CroppedConv3DTranspose(_Cropping, keras.layers.Conv3DTranspose):
 
 # --- elementwise -----------------------------------------------------------------------------
 
+
+class _Operands:
+    """Operands of an op that are the layer's inputs (each "input" takes the next tensor it is
+    called with), constants held in its config ({"constant": nested list, "dtype": name}) or
+    weights it owns ({"weight": name, "shape": [...], "dtype": name, "trainable": bool})."""
+
+    def _own(self, operands: Sequence[Any]) -> None:
+        self.operands: list[Any] = [o if isinstance(o, str) else dict(o) for o in operands]
+        self.owned: dict[str, Any] = {}
+        for o in self.operands:
+            if isinstance(o, dict) and "weight" in o:
+                self.owned[o["weight"]] = self.add_weight(  # type: ignore[attr-defined]
+                    name=o["weight"],
+                    shape=tuple(o["shape"]),
+                    dtype=o["dtype"],
+                    initializer="zeros",  # netc sets the values
+                    trainable=o.get("trainable", True),
+                )
+
+    def _values(self, inputs: Any) -> list[Any]:
+        given = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        feed = iter(given)
+        out = []
+        for o in self.operands:
+            if o == "input":
+                out.append(next(feed))
+            elif "constant" in o:
+                out.append(ops.convert_to_tensor(o["constant"], dtype=o["dtype"]))
+            else:
+                out.append(self.owned[o["weight"]])
+        return out
+
+
 UNARY = {
     "log": ops.log,
     "sqrt": ops.sqrt,
@@ -238,25 +271,42 @@ UNARY = {
 }
 
 
-@_register
-class Unary(keras.layers.Layer):
-    """An elementwise function Keras has no layer or activation name for (`function`: log,
-    sqrt, abs, neg, gelu_tanh)."""
+def _unary(function: str) -> Any:
+    return UNARY.get(function) or keras.activations.get(function)
 
-    def __init__(self, function: str, **kwargs: Any):
+
+@_register
+class Unary(_Operands, keras.layers.Layer):
+    """An elementwise function: one Keras has no layer or activation name for (log, sqrt,
+    abs, neg, gelu_tanh), or any Keras activation (with `args`, e.g. leaky_relu's
+    negative_slope) of a weight or constant the layer holds (`operand`, as `Binary`'s; the
+    tensor it is called with then only places it in the model)."""
+
+    def __init__(
+        self, function: str, operand: Any = "input", args: dict | None = None, **kwargs: Any
+    ):
         super().__init__(**kwargs)
         if function not in UNARY:
-            raise ValueError(f"unknown function `{function}`")
-        self.function = function
+            keras.activations.get(function)  # a ValueError for an unknown name
+        self.function, self.args = function, dict(args or {})
+        self._own([operand])
 
     def call(self, x: Any) -> Any:
-        return UNARY[self.function](x)
-
-    def compute_output_shape(self, input_shape: Any) -> Any:
-        return input_shape
+        (value,) = self._values(x) if self.operands[0] == "input" else self._values([])
+        return _unary(self.function)(value, **self.args)
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "function": self.function}
+        return {
+            **super().get_config(),
+            "function": self.function,
+            "operand": self.operands[0],
+            "args": self.args,
+        }
+
+
+def _broadcast_like(x: Any, like: Any) -> Any:
+    """`x` repeated to the shape `x` and `like` broadcast to, in `x`'s dtype."""
+    return ops.where(ops.ones_like(like, dtype="bool"), x, x)
 
 
 BINARY = {
@@ -267,43 +317,25 @@ BINARY = {
     "maximum": ops.maximum,
     "minimum": ops.minimum,
     "matmul": ops.matmul,
+    "broadcast_like": _broadcast_like,
 }
 
 
 @_register
-class Binary(keras.layers.Layer):
-    """A binary op with numpy broadcasting (add, sub, mul, div, maximum, minimum, matmul) whose
-    operands are the layer's inputs, constants held in the config, or weights the layer owns.
-
-    `operands` lists both operands in order: "input" (the next tensor passed to the layer),
-    {"constant": nested list, "dtype": name}, or {"weight": name, "shape": [...], "dtype": name}.
-    """
+class Binary(_Operands, keras.layers.Layer):
+    """A binary op with numpy broadcasting (add, sub, mul, div, maximum, minimum, matmul,
+    broadcast_like) whose operands are the layer's inputs, constants held in the config, or
+    weights the layer owns (`operands`, see `_Operands`)."""
 
     def __init__(self, op: str, operands: Sequence[Any] = ("input", "input"), **kwargs: Any):
         super().__init__(**kwargs)
         if op not in BINARY:
             raise ValueError(f"unknown binary op `{op}`")
         self.op = op
-        self.operands: list[Any] = [o if isinstance(o, str) else dict(o) for o in operands]
-        self.owned: dict[str, Any] = {}
-        for o in self.operands:
-            if isinstance(o, dict) and "weight" in o:
-                self.owned[o["weight"]] = self.add_weight(
-                    name=o["weight"], shape=tuple(o["shape"]), dtype=o["dtype"], initializer="zeros"
-                )
+        self._own(operands)
 
-    def call(self, *inputs: Any) -> Any:
-        given = list(inputs[0]) if len(inputs) == 1 and isinstance(inputs[0], list) else inputs
-        feed = iter(given)
-        args = []
-        for o in self.operands:
-            if o == "input":
-                args.append(next(feed))
-            elif "constant" in o:
-                args.append(ops.convert_to_tensor(o["constant"], dtype=o["dtype"]))
-            else:
-                args.append(self.owned[o["weight"]])
-        return BINARY[self.op](*args)
+    def call(self, inputs: Any) -> Any:
+        return BINARY[self.op](*self._values(inputs))
 
     def get_config(self) -> dict:
         return {**super().get_config(), "op": self.op, "operands": self.operands}
@@ -332,8 +364,10 @@ class Reduce(keras.layers.Layer):
     def call(self, x: Any) -> Any:
         if not self.axis:  # netc's empty axis list reduces nothing (numpy would reduce all)
             return ops.copy(x)
-        y = REDUCE[self.op](x, axis=tuple(self.axis), keepdims=self.keepdims)
-        # f16 sums accumulate in float32 in netc; the mean of ints stays an int there
+        narrow = keras.backend.standardize_dtype(x.dtype) in ("float16", "bfloat16")
+        wide = ops.cast(x, "float32") if narrow else x
+        y = REDUCE[self.op](wide, axis=tuple(self.axis), keepdims=self.keepdims)
+        # f16 sums accumulate in float32, as netc's; the mean of ints stays an int there
         return ops.cast(y, x.dtype) if y.dtype != x.dtype else y
 
     def get_config(self) -> dict:

@@ -188,6 +188,34 @@ class KerasContext:
         assert not isinstance(value, tuple), f"`{name}` is a tuple, read it through `item`"
         return value
 
+    def operand(self, name: str) -> tuple[Any, Any, str | None]:
+        """An operand of a `netc>Binary` or `netc>Unary` layer: (its spec, the tensor to call
+        the layer with or None, the weight the layer owns or None)."""
+        value = self.graph[name]
+        t = value.tensor_type
+        if value.op == "constant":
+            return (
+                {"constant": self.array(name).tolist(), "dtype": KERAS_DTYPES[t.dtype]},
+                None,
+                None,
+            )
+        if value.op == "param":
+            spec = {
+                "weight": name.rsplit(".", 1)[-1],
+                "shape": list(t.shape),
+                "dtype": KERAS_DTYPES[t.dtype],
+                "trainable": bool(value.attrs.get("trainable", True)),
+            }
+            return spec, None, name
+        return "input", self.tensor(name), None
+
+    def anchor(self) -> Any:
+        """A tensor to call a layer with that computes from its own weights or constants
+        alone (Keras' functional models connect every layer to the inputs)."""
+        if not self.graph.inputs:
+            raise RULES.cannot(self.node, ": a model without inputs")
+        return self.values[self.graph.inputs[0]]
+
     def params(self, node: Node) -> list[str]:
         """The node's weights (its `param` inputs), in input order: Keras' order."""
         return [i for i in node.inputs if self.graph[i].op == "param"]
@@ -221,6 +249,13 @@ class KerasContext:
             f"{len(params)} weights ({', '.join(params)})"
         )
         for var, name in zip(variables, params, strict=True):
+            if name in self.variables:  # one Keras variable belongs to one layer
+                readers = [n for n in self.graph.readers.get(name, ())]
+                raise RULES.cannot(
+                    self.node,
+                    f": its weight `{name}` is read by several layers ({', '.join(readers)}), "
+                    "and a Keras variable belongs to one layer",
+                )
             value = self.array(name)
             assert tuple(var.shape) == value.shape, (
                 f"keras: variable {var.path} has shape {tuple(var.shape)}, {name} {value.shape}"
@@ -237,6 +272,16 @@ class KerasContext:
         result = RULES.rule(node)(self, node)
         self.values[node.name] = tuple(result) if isinstance(result, (list, tuple)) else result
         self.layer_of[node.name] = self.layer_name(result)
+
+    def lower_as(self, node: Node, name: str) -> Any:
+        """Run the rule of `node`, a source-graph node the optimizer merged away, as a layer
+        named `name`; the current node stays current."""
+        current = self.node, self.name
+        self.node, self.name = node, self.claim(name)
+        try:
+            return RULES.rule(node)(self, node)
+        finally:
+            self.node, self.name = current
 
     @staticmethod
     def layer_name(tensor: Any) -> str:
@@ -546,10 +591,26 @@ def _activation_layer(
 ELEMENTWISE = ("relu", "relu6", "leaky_relu", "elu", "gelu", *ACTIVATIONS, *UNARY)
 
 
+# each activation as a Keras activation function (name, arguments), for a weight's value
+FUNCTIONS: dict[str, Any] = {
+    "exp": lambda a: ("exponential", {}),
+    "leaky_relu": lambda a: ("leaky_relu", {"negative_slope": a["alpha"]}),
+    "elu": lambda a: ("elu", {"alpha": a["alpha"]}),
+    "gelu": lambda a: ("gelu_tanh" if a["approximate"] else "gelu", {}),
+    "hard_swish": lambda a: ("hard_silu", {}),
+}
+
+
 @RULES.on(*ELEMENTWISE)
 def _elementwise(ctx: KerasContext, node: Node) -> Any:
+    x = node.inputs[0]
+    if ctx.is_data(x):  # a weight or constant of the model (`sigmoid(gate)`)
+        spec, _, param = ctx.operand(x)
+        function, args = FUNCTIONS.get(node.op, lambda a: (node.op, {}))(node.attrs)
+        layer = ctx.custom.Unary(function, spec, args, **ctx.kw())
+        return ctx.apply(layer, ctx.anchor(), params=[param] if param else [])
     layer = _activation_layer(ctx, node.op, node.attrs, node, ctx.name)
-    return ctx.apply(layer, ctx.tensor(node.inputs[0]))
+    return ctx.apply(layer, ctx.tensor(x))
 
 
 def _register_optional(*ops: str) -> None:
@@ -590,42 +651,23 @@ MERGE = {
 }
 
 
-@RULES.on(*MERGE, "div", "matmul")
+@RULES.on(*MERGE, "div", "matmul", *(op for op in ("broadcast_like",) if op in OPS))
 def _binary(ctx: KerasContext, node: Node) -> Any:
     a, b = node.inputs
-    t = node.type
     if (
         node.op in MERGE
         and not ctx.is_data(a)
         and not ctx.is_data(b)
-        and ctx.type(a) == ctx.type(b) == t
+        and ctx.type(a) == ctx.type(b) == node.type
     ):  # Keras' merge layers: same shapes, no broadcasting
         layer = getattr(ctx.layers, MERGE[node.op])(**ctx.kw())
         return ctx.apply(layer, [ctx.tensor(a), ctx.tensor(b)])
-    operands: list[Any] = []
-    inputs, params = [], []
-    for i in (a, b):
-        value = ctx.graph[i]
-        if value.op == "constant":
-            array = ctx.array(i)
-            operands.append(
-                {"constant": array.tolist(), "dtype": KERAS_DTYPES[value.tensor_type.dtype]}
-            )
-        elif value.op == "param":
-            operands.append(
-                {
-                    "weight": i.rsplit(".", 1)[-1],
-                    "shape": list(value.tensor_type.shape),
-                    "dtype": KERAS_DTYPES[value.tensor_type.dtype],
-                }
-            )
-            params.append(i)
-        else:
-            operands.append("input")
-            inputs.append(ctx.tensor(i))
+    operands = [ctx.operand(i) for i in (a, b)]
+    inputs = [t for _, t, _ in operands if t is not None]
+    params = [p for _, _, p in operands if p is not None]
     if not inputs:
         raise RULES.cannot(node, ": both operands are weights or constants")
-    layer = ctx.custom.Binary(node.op, operands, **ctx.kw())
+    layer = ctx.custom.Binary(node.op, [spec for spec, _, _ in operands], **ctx.kw())
     return ctx.apply(layer, inputs[0] if len(inputs) == 1 else inputs, params=params)
 
 
@@ -707,21 +749,15 @@ def _transposed_layer(ctx: KerasContext, node: Node, x: TensorType) -> Any:
 
 
 def _padded_input(ctx: KerasContext, node: Node, absorbed: Absorbed) -> tuple[Any, Node]:
-    """The conv or pool's input and the node to lower: with a zero pad the optimizer folded
-    in, that pad's own layer (named after it) and the node with its padding before the fold."""
+    """The conv or pool's input and the node to lower: with a pad the optimizer folded in,
+    that pad's own layer (named after it, made once) and the node's padding before the fold."""
     x = node.inputs[0]
     if absorbed.pad is None or absorbed.padding is None:
         return ctx.tensor(x), node
     pad = absorbed.pad
-    if pad.name in ctx.values:  # the pad stayed for other readers: read its value
-        padded = ctx.values[pad.name]
-    else:
-        r = len(pad.attrs["pads"])
-        layer = getattr(ctx.layers, f"ZeroPadding{r - 2}D")(
-            padding=_zero_padding(pad.attrs["pads"]), **ctx.kw(node, ctx.claim(pad.name))
-        )
-        padded = ctx.apply(layer, ctx.tensor(x))
-    return padded, node.with_(attrs={**node.attrs, "padding": absorbed.padding})
+    if pad.name not in ctx.values:  # not computed for other readers, nor for another fold
+        ctx.values[pad.name] = ctx.lower_as(pad.with_(inputs=(x,)), pad.name)
+    return ctx.values[pad.name], node.with_(attrs={**node.attrs, "padding": absorbed.padding})
 
 
 def _zero_padding(pads: Sequence[Sequence[int]]) -> Any:
