@@ -82,14 +82,8 @@ def mismatch(
         r0, a0 = tolerance(w.dtype.name, scope, device)
         r = r0 if rtol is None else rtol
         a = a0 if atol is None else atol
-        g64, w64 = g.astype(np.float64), w.astype(np.float64)
-        finite = np.abs(w64[np.isfinite(w64)])
-        a *= max(1.0, float(finite.max()) if finite.size else 1.0)
-        with np.errstate(all="ignore"):
-            err = np.abs(g64 - w64)
-            same = (g64 == w64) | (np.isnan(g64) & np.isnan(w64))
-            bad = ~same & ~(err <= a + r * np.abs(w64))
-            err = np.where(same, 0.0, np.where(np.isnan(err), np.inf, err))
+        err, _, bad = elementwise(g, w, r, a)
+        a = scaled_atol(w, a)
     else:
         bad = g != w
         err = np.where(bad, 1.0, 0.0)
@@ -108,6 +102,32 @@ def mismatch(
         r,
         a,
     )
+
+
+def scaled_atol(want: Any, atol: float) -> float:
+    """`atol` times the scale of `want`: max(1, its largest finite magnitude)."""
+    w = np.abs(np.asarray(want, dtype=np.float64))
+    finite = w[np.isfinite(w)]
+    return atol * max(1.0, float(finite.max()) if finite.size else 1.0)
+
+
+def elementwise(
+    got: Any, want: Any, rtol: float, atol: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The float comparison element by element, in float64: (error, bound, bad). The error is
+    |got - want|, 0 where the two are equal (infinities) or both NaN, inf where only one is
+    NaN; the bound is the scaled atol + rtol * |want| where want is finite, and 0 where it is
+    not (an infinity or a NaN is matched exactly); bad is error > bound."""
+    g = np.asarray(got, dtype=np.float64)
+    w = np.asarray(want, dtype=np.float64)
+    a = scaled_atol(w, atol)
+    with np.errstate(all="ignore"):
+        err = np.abs(g - w)
+        same = (g == w) | (np.isnan(g) & np.isnan(w))
+        err = np.where(same, 0.0, np.where(np.isnan(err), np.inf, err))
+        bound = np.where(np.isfinite(w), a + rtol * np.abs(w), 0.0)
+        bad = err > bound
+    return err, bound, bad
 
 
 def assert_close(got: Any, want: Any, *, err_msg: str = "", **how: Any) -> None:

@@ -504,6 +504,122 @@ case(
 )
 case("separable_conv2d", "f16", F16, 'y = x |> separable_conv2d(4, 3, padding="same")')
 
+# Runtime fusions at their edges: a runtime's optimizer must not change what these mean
+# (ONNX Runtime folds a zero Pad into the Conv/MaxPool/AveragePool after it, BatchNorm into a
+# Conv, activations and Clip into a Conv, Gelu/LayerNorm/bias patterns into fused kernels).
+# The all-negative inputs make whole pooling windows negative.
+PAD1 = "pad(((0, 0), (1, 1), (1, 1), (0, 0)))"
+case("pad", "zero_then_maxpool_after_conv", IMG, f"y = {CONV} |> {PAD1} |> maxpool(3, stride=2)")
+case("pad", "zero_then_maxpool_of_input", IMG, f"y = x |> {PAD1} |> maxpool(3, stride=2)")
+case(
+    "pad",
+    "zero_then_maxpool_own_padding",
+    "x: f32[N, 9, 7, 3]",
+    f'y = {CONV} |> pad(((0, 0), (1, 0), (0, 2), (0, 0))) |> maxpool(3, stride=2, padding="same")',
+)
+case(
+    "pad",
+    "zero_then_maxpool_1d",
+    "x: f32[N, 9, 3]",
+    "y = (x |> conv1d(4, 1)) |> pad(((0, 0), (2, 1), (0, 0))) |> maxpool(3, stride=2)",
+)
+case(
+    "pad",
+    "zero_then_maxpool_3d",
+    "x: f32[N, 4, 5, 4, 2]",
+    "y = (x |> conv3d(3, 1)) |> pad(((0, 0), (1, 1), (0, 1), (1, 0), (0, 0))) |> maxpool(2)",
+)
+case(
+    "pad",
+    "value_then_maxpool",
+    IMG,
+    f"y = {CONV} |> pad(((0, 0), (1, 1), (1, 1), (0, 0)), value=-0.5) |> maxpool(3, stride=2)",
+)
+case("pad", "zero_cast_then_maxpool", IMG, f'y = {CONV} |> {PAD1} |> cast("f64") |> maxpool(3)')
+case("pad", "zero_then_avgpool", IMG, f"y = {CONV} |> {PAD1} |> avgpool(3, stride=2)")
+case(
+    "pad",
+    "zero_then_avgpool_own_padding",
+    "x: f32[N, 9, 7, 3]",
+    f'y = {CONV} |> pad(((0, 0), (1, 0), (0, 2), (0, 0))) |> avgpool(3, stride=2, padding="same")',
+)
+case(
+    "pad",
+    "zero_then_conv",
+    IMG,
+    f"y = {CONV} |> pad(((0, 0), (1, 2), (2, 0), (0, 0))) |> conv2d(3, 3, stride=2)",
+)
+case(
+    "pad",
+    "zero_then_conv_same",
+    IMG,
+    f'y = {CONV} |> {PAD1} |> conv2d(3, 3, padding="same", bias=false)',
+)
+case(
+    "pad",
+    "value_then_conv",
+    IMG,
+    f"y = {CONV} |> pad(((0, 0), (1, 1), (1, 1), (0, 0)), value=0.5) |> conv2d(3, 3)",
+)
+case(
+    "pad",
+    "zero_then_depthwise",
+    IMG,
+    f'y = {CONV} |> {PAD1} |> depthwise_conv2d(3, stride=2, padding="same")',
+)
+case(
+    "pad",
+    "edge_then_maxpool",
+    IMG,
+    f'y = {CONV} |> pad(((0, 0), (1, 1), (1, 1), (0, 0)), mode="edge") |> maxpool(3, stride=2)',
+)
+case("maxpool", "negative_windows_same", IMG, f'y = {CONV} |> maxpool(3, stride=2, padding="same")')
+case("batchnorm", "after_conv_no_bias", IMG, "y = (x |> conv2d(4, 3, bias=false)) |> batchnorm")
+case(
+    "batchnorm",
+    "after_depthwise",
+    IMG,
+    'y = (x |> depthwise_conv2d(3, padding="same", depth_multiplier=2)) |> batchnorm',
+)
+case("batchnorm", "after_dense", "x: f32[N, 7]", "y = (x |> dense(5)) |> batchnorm")
+case("relu6", "after_conv_batchnorm", IMG, f"y = ({CONV} * 4.0) |> batchnorm |> relu6")
+case("relu6", "after_relu", "x: f32[N, 7]", "y = (x * 4.0) |> relu |> relu6")
+case(
+    "relu",
+    "after_conv_batchnorm_then_maxpool",
+    IMG,
+    f"y = {CONV} |> batchnorm |> relu |> maxpool(3, stride=2)",
+)
+case("gelu", "after_dense", SEQ, "y = x |> dense(5) |> gelu")
+case("gelu", "tanh_after_dense", SEQ, "y = x |> dense(5) |> gelu(approximate=true)")
+case("silu", "after_dense", SEQ, "y = x |> dense(5) |> silu")
+case("layernorm", "after_residual_add", SEQ, "y = (x + (x |> dense(6))) |> layernorm")
+case(
+    "layernorm",
+    "decomposed_after_residual_add",
+    SEQ,
+    "y = (x + (x |> dense(6, bias=false))) |> layernorm(axis=1)",
+)
+case("add", "after_matmul", "x: f32[N, 3, 4], z: f32[4, 5], b: f32[5]", "y = x @ z + b")
+case(
+    "mul",
+    "after_matmul_scale",
+    "x: f32[N, 3, 4], z: f32[N, 5, 4]",
+    "y = (x @ (z |> transpose((0, 2, 1)))) * 0.5 |> softmax",
+)
+case(
+    "transpose",
+    "twice_cancels",
+    SEQ,
+    "y = x |> transpose((0, 2, 1)) |> relu |> transpose((0, 2, 1))",
+)
+case(
+    "transpose",
+    "after_conv_then_reshape",
+    IMG,
+    f"y = {CONV} |> transpose((0, 2, 1, 3)) |> reshape((30, 4))",
+)
+
 # Explicit paddings Keras' "same" and "valid" cannot express, a transpose of the batch axis
 # and a concatenation along it: the Keras backend's own layers (keras_layers.py) run these.
 case("conv1d", "explicit_pads", "x: f32[N, 9, 3]", "y = x |> conv1d(4, 3, padding=[(2, 0)])")

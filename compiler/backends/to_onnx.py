@@ -873,6 +873,27 @@ def _expand_dims(ctx: OnnxContext, node: Node) -> Value:
     return Value(ctx.add("Unsqueeze", [x.name, ctx.ints([node.attrs["axis"]], "axes")]))
 
 
+# ONNX Runtime's PadFusion (ENABLE_BASIC and above; onnxruntime/core/optimizer/pad_fusion.cc)
+# folds a constant-0 Pad into the Conv, MaxPool or AveragePool it feeds, directly or through a
+# Cast. Into Conv that is exact. Into MaxPool it is not: MaxPool's own padding is -inf, so a
+# window of negative values loses the pad's 0 (ResNet-50 v2's stem: conv, pad, maxpool). The
+# fusion leaves alone a Pad given its `axes` input (opset 18), which means the same when it
+# lists every axis: netc emits that form unless only convolutions read the pad.
+PAD_FUSES_EXACTLY = ("conv1d", "conv2d", "conv3d", "depthwise_conv1d", "depthwise_conv2d")
+
+
+def _pad_fusion_is_exact(ctx: OnnxContext, pad: Node) -> bool:
+    """Whether every reader of `pad` is a convolution reading it as its data input."""
+    for name in ctx.graph.readers[pad.name]:
+        if name == "<output>":
+            return False
+        n = ctx.graph[name]
+        base = n.attrs["base"] if n.op == "fused_conv" else n.op
+        if base not in PAD_FUSES_EXACTLY or pad.name in n.inputs[1:]:
+            return False
+    return True
+
+
 @RULES.on("pad")
 def _pad(ctx: OnnxContext, node: Node) -> Value:
     x = ctx.get(node.inputs[0])
@@ -881,6 +902,8 @@ def _pad(ctx: OnnxContext, node: Node) -> Value:
     ins = [x.name, ctx.ints([p[0] for p in pairs] + [p[1] for p in pairs], "pads")]
     if a["mode"] == "constant":
         ins.append(ctx.scalar(a["value"], node.tensor_type.dtype, "value"))
+        if a["value"] == 0 and not _pad_fusion_is_exact(ctx, node):
+            ins.append(ctx.ints(range(r), "axes"))  # every axis: ONNX Runtime does not fuse it
     return Value(ctx.add("Pad", ins, mode=a["mode"]), x.cf)
 
 

@@ -193,10 +193,43 @@ def bench(
 @_model_options
 @_target_option("The backend checked against the reference.")
 @_level_option("Optimization level of the graph that is checked.")
-@_weights_option
-@_seed_option
-@click.option("--batch", type=click.IntRange(1), default=2, show_default=True)
-@_device_option(("cpu", "cuda"), default="cpu")
+@click.option(
+    "--weights",
+    type=click.Path(),
+    metavar="FILE",
+    help="Weights by name (.npz or .safetensors); default: randomized, every bias and "
+    "batchnorm statistic drawn, so that a dropped one shows.",
+)
+@click.option(
+    "--initial-weights",
+    "initial",
+    is_flag=True,
+    help="Check with the seeded initial weights (what `netc run` uses without --weights).",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seed of the weights (randomized or initial) and of the inputs.",
+)
+@click.option(
+    "--batch",
+    type=click.IntRange(1),
+    default=2,
+    show_default=True,
+    help="Batch size of the inputs checked.",
+)
+@click.option(
+    "--ort-opt",
+    "ort_opt",
+    type=click.Choice(["disable", "basic", "extended", "all"]),
+    default="all",
+    show_default=True,
+    help="-t onnx: ONNX Runtime's graph optimizer level of the checked session (`netc run` "
+    "uses all).",
+)
+@_device_option()
 def verify(
     file: str,
     model: str | None,
@@ -205,18 +238,31 @@ def verify(
     target: str,
     level: int,
     weights: str | None,
+    initial: bool,
     seed: int,
     batch: int,
+    ort_opt: str,
     device: str,
 ) -> None:
-    """Run the backend and the numpy reference value by value; report the first source line
-    whose value differs (exit 1), or that all agree."""
+    """Check the session `netc run` deploys against the numpy reference on normal,
+    all-negative, large and near-zero inputs, and every value one by one; report the first
+    source line whose value differs (exit 1), or that all agree."""
     from netc.runtime.verify import verify as verify_model
 
     out = _start(json_, quiet)
+    if weights is not None and initial:
+        raise click.UsageError("--weights and --initial-weights exclude each other")
     m = _load(file, model, out)
     report = verify_model(
-        m, target=target, level=level, weights=weights, seed=seed, batch=batch, device=device
+        m,
+        target=target,
+        level=level,
+        weights=weights,
+        initial=initial,
+        seed=seed,
+        batch=batch,
+        device=device,
+        graph_optimization=ort_opt,
     )
     if out.json:
         out.print_json({"ok": report.ok, **report.to_json()})
