@@ -1,13 +1,17 @@
-"""fold_pad: a zero pad before conv/maxpool -> the op's own padding."""
+"""fold_pad: a zero pad before conv/maxpool -> the op's own padding, only where that is exact
+(checked on all-negative inputs, where a wrong fold into a max pooling shows)."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
-from netc.passes import eliminate_dead_nodes, fold_pad
+from netc.passes import eliminate_dead_nodes, fold_pad, fuse_activation, optimize
+from netc.runtime import reference
+from netc.runtime.tolerance import assert_close
 
 
 def test_fold_pad_golden(net, ir, same_numbers):
@@ -157,3 +161,83 @@ def test_fold_pad_of_a_graph_without_pads_is_the_same_graph(net):
         }""")
     g2, w2 = fold_pad(g, w)
     assert g2 is g and w2 is w
+
+
+# --- exactness on the inputs where a wrong fold shows: windows of negative values ----------
+
+
+def negative_outputs(graph, weights):
+    """The graph's outputs in float64 on all-negative inputs (seeded)."""
+    rng = np.random.default_rng(0)
+    feed = {
+        i: (-np.abs(rng.standard_normal((2, 6, 6, 2))) - 0.1).astype(np.float32)
+        for i in graph.inputs
+    }
+    return reference.run(graph, feed, weights, wide=True)
+
+
+@pytest.mark.parametrize(
+    "before",
+    ["relu", "relu6", "sigmoid", "softplus", "exp", "abs", "conv2d(2, 1) |> relu"],
+)
+@pytest.mark.parametrize("value", ["0.0", "-2.0"])
+def test_fold_pad_into_a_maxpool_of_non_negative_values_is_exact(net, before, value):
+    g, w = net(f"""
+        model m(x: f32[N, 6, 6, 2]) -> (y: f32[N, 3, 3, 2]) {{
+            y = x |> {before} |> pad(((0, 0), (1, 1), (1, 1), (0, 0)), value={value})
+                  |> maxpool(3, stride=2)
+        }}""")
+    g2, w2 = eliminate_dead_nodes(*fold_pad(g, w))
+    assert "pad" not in {n.op for n in g2.nodes}
+    assert g2["maxpool"].attrs["padding"] == ((1, 1), (1, 1))
+    a, b = negative_outputs(g, w)["y"], negative_outputs(g2, w2)["y"]
+    assert (a == b).all()
+
+
+@pytest.mark.parametrize(
+    "before",
+    ["conv2d(2, 1)", "leaky_relu", "tanh", "elu", "gelu", "silu", "neg", "batchnorm"],
+)
+def test_fold_pad_refuses_a_maxpool_of_values_that_can_be_negative(net, before):
+    # ResNet-50 v2's stem is conv2d, zero pad, maxpool: a window of negative values keeps the
+    # pad's 0, which maxpool's own (-inf) padding would lose
+    g, w = net(f"""
+        model m(x: f32[N, 6, 6, 2]) -> (y: f32[N, 3, 3, 2]) {{
+            y = x |> {before} |> pad(((0, 0), (1, 1), (1, 1), (0, 0))) |> maxpool(3, stride=2)
+        }}""")
+    assert fold_pad(g, w)[0] is g
+
+
+def test_fold_pad_refuses_a_positive_value_even_after_relu(net):
+    g, w = net("""
+        model m(x: f32[N, 6, 2]) -> (y: f32[N, 3, 2]) {
+            y = x |> relu |> pad(((0, 0), (1, 1), (0, 0)), value=0.5) |> maxpool(3, stride=2)
+        }""")
+    assert fold_pad(g, w)[0] is g
+
+
+@pytest.mark.parametrize(("activation", "folds"), [("relu", True), ("leaky_relu", False)])
+def test_fold_pad_after_a_fused_conv_depends_on_its_activation(net, activation, folds):
+    g, w = net(f"""
+        model m(x: f32[N, 6, 6, 2]) -> (y: f32[N, 3, 3, 2]) {{
+            y = x |> conv2d(2, 1) |> {activation} |> pad(((0, 0), (1, 1), (1, 1), (0, 0)))
+                  |> maxpool(3, stride=2)
+        }}""")
+    g, w = fuse_activation(g, w)
+    assert g["conv2d"].op == "fused_conv"
+    g2, w2 = eliminate_dead_nodes(*fold_pad(g, w))
+    assert (g2["maxpool"].inputs == ("conv2d",)) is folds
+    a, b = negative_outputs(g, w)["y"], negative_outputs(g2, w2)["y"]
+    assert (a == b).all()
+
+
+def test_the_optimizer_keeps_the_pad_of_the_resnet50_v2_stem(net):
+    g, w = net("""
+        model m(x: f32[N, 6, 6, 2]) -> (y: f32[N, 3, 3, 4]) {
+            y = x |> conv2d(4, 3, padding="same") |> batchnorm
+                  |> pad(((0, 0), (1, 1), (1, 1), (0, 0))) |> maxpool(3, stride=2)
+        }""")
+    g2, w2 = optimize(g, w, 2)
+    assert "pad" in {n.op for n in g2.nodes}
+    # the folded batchnorm rounds its kernel to float32 once: the op tolerance
+    assert_close(negative_outputs(g2, w2)["y"], negative_outputs(g, w)["y"])
