@@ -52,6 +52,7 @@ from netc.source import CallSite, Diagnostic, NetcError, SourceMap, Span, error
 from netc.summary import Model
 
 from . import reference
+from .onnx import GRAPH_OPTIMIZATION  # ONNX Runtime's optimizer levels (a light import)
 from .reference import wide_attrs, widened
 from .tolerance import elementwise, mismatch, scaled_atol, tolerance
 
@@ -65,7 +66,6 @@ INPUT_KINDS = {
     "large": "large",  # 10 N(0, 1)
     "small": "near-zero",  # 1e-3 N(0, 1), 30% exact zeros
 }
-GRAPH_OPTIMIZATION = ("disable", "basic", "extended", "all")  # ONNX Runtime's levels
 
 
 @dataclass(frozen=True)
@@ -224,7 +224,7 @@ class Report:
             bad = next((o for o in self.outputs if not o.ok), None)
             if bad is None:
                 return None
-            return Diagnostic(  # only when even the reference of the graph could not be run
+            return Diagnostic(  # the session failed on some inputs, and no value is to blame
                 "error",
                 f"the deployed {self.target} session's output `{bad.output}` differs from the "
                 f"reference on {INPUT_KINDS[bad.kind]} inputs ({bad.what})",
