@@ -233,7 +233,7 @@ def keras_skeleton(keras_model: Any) -> list[Vertex]:
         inputs = [graph.canonical(t) for t in node.input_tensors]
         links = [x for x in (where[id(t)] for t in inputs) if x is not None]
         outputs = node.output_tensors
-        if op.weights:
+        if getattr(op, "weights", None):
             cls = type(op).__name__
             kind = KERAS_OPS.get(cls)
             if kind is None:
@@ -982,11 +982,23 @@ def _pairing(model: Model, keras_model: Any, pairs: Mapping[str, str] | None) ->
 def from_keras_model(
     model: Model, keras_model: Any, pairs: Mapping[str, str] | None = None
 ) -> tuple[dict[str, np.ndarray], list[tuple[str, str]]]:
-    """`model`'s weights from a loaded Keras model, and the (netc, Keras) layer pairs."""
+    """`model`'s weights from a loaded Keras model, and the (netc, Keras) layer pairs. A
+    model netc's Keras backend built records each netc weight's variable: its weights load by
+    those names (`to_keras.weights_by_name`); any other is paired by structure."""
     from .weights import check_weights
 
+    source = f"Keras model `{keras_model.name}`"
+    recorded = getattr(keras_model, "netc", None)
+    if isinstance(recorded, dict) and recorded.get("weights") and not pairs:
+        from .backends.to_keras import weights_by_name
+
+        values = check_weights(model.graph, weights_by_name(keras_model), source)
+        layers = {
+            name.rsplit(".", 1)[0]: path.split("/")[0] for name, path in recorded["weights"].items()
+        }
+        return values, sorted(layers.items())
     pairing = _pairing(model, keras_model, pairs)
-    values = check_weights(model.graph, weight_values(pairing), f"Keras model `{keras_model.name}`")
+    values = check_weights(model.graph, weight_values(pairing), source)
     return values, [(a.name, b.name) for a, b in pairing.pairs() if a.has_weights]
 
 
@@ -1140,7 +1152,8 @@ def _first_difference(
         compared.append((a, b, name, tensor))
     summary = f"the largest difference is {largest:.3g}"
     try:
-        probe = keras.Model(functional.inputs, [t for _, _, _, t in compared])
+        inputs = functional.inputs[0] if len(functional.inputs) == 1 else functional.inputs
+        probe = keras.Model(inputs, [t for _, _, _, t in compared])
         theirs = probe(_keras_feed(feed, graph), training=False)
     except Exception:  # a nested model's tensors are not reachable from the outer inputs
         return error(
@@ -1151,7 +1164,8 @@ def _first_difference(
         )
     if not isinstance(theirs, (list, tuple)):
         theirs = [theirs]
-    last = None
+    agreed: dict[int, Vertex] = {}  # netc vertex index -> its Keras partner, values equal
+    index = {id(v): i for i, v in enumerate(pairing.netc)}
     for (a, b, name, _), want in zip(compared, theirs):
         want = np.asarray(want)
         got = np.asarray(values[name])
@@ -1160,24 +1174,30 @@ def _first_difference(
             if got.shape != want.shape
             else mismatch(got, want.astype(got.dtype), scope="model")
         )
-        if found is not None:
-            notes = [f"Keras layer `{b.name}` ({type(b.ref[0]).__name__}): {found}"]
-            notes.append(
-                f"the paired layers before it agree (the last: `{last}`)"
-                if last
-                else "it is the first paired layer"
+        if found is None:
+            agreed[index[id(a)]] = b
+            continue
+        inputs = [pairing.netc[i] for i, _ in a.inputs if pairing.netc[i].kind != "input"]
+        if inputs and all(index[id(u)] in agreed for u in inputs):
+            agreeing = ", ".join(
+                f"netc's `{u.name}` with `{agreed[index[id(u)]].name}`" for u in inputs
             )
-            notes.append(f"at the outputs {summary}")
-            return _diagnostic(
-                f"netc layer `{a.name}` computes other values than its Keras partner "
-                f"`{b.name}`, with the same weights",
-                a,
-                notes,
-                "the models differ between this layer and the ones before it, where weights "
-                "do not show: an activation, a pooling, a constant",
-                model,
-            )
-        last = a.name
+            before = f"its inputs agree with Keras': {agreeing}"
+        elif not inputs:
+            before = "it reads the model's inputs"
+        else:
+            before = "some of its inputs differ already, where Keras' values cannot be read"
+        notes = [f"Keras' `{b.name}` ({type(b.ref[0]).__name__}): {found}", before]
+        notes.append(f"at the outputs {summary}")
+        return _diagnostic(
+            f"{_describe(a).split(' (')[0]} (line {a.ref.span.line if a.ref.span else '?'}) "
+            f"computes other values than Keras' `{b.name}`, with the same weights",
+            a,
+            notes,
+            "the models differ between its inputs and it, where weights do not show: an "
+            "activation, a pooling, a constant",
+            model,
+        )
     return error(
         f"with the weights paired, netc's outputs differ from Keras model "
         f"`{keras_model.name}`'s, after the last paired layer: {summary}",
@@ -1189,7 +1209,8 @@ def _first_difference(
 
 
 def _keras() -> Any:
-    """Keras, with TensorFlow imported quietly; a NetcError naming the extra when missing."""
+    """Keras, with TensorFlow imported quietly and netc's own Keras layers registered (so
+    that a `.keras` file netc wrote loads); a NetcError naming the extra when missing."""
     from .backends import tensorflow
 
     try:
@@ -1201,14 +1222,18 @@ def _keras() -> Any:
         ) from None
     import keras
 
+    from .backends import keras_layers  # noqa: F401  (registers netc>... layers)
+
     return keras
 
 
 def load_keras(source: Any, architecture: str | Path | None = None) -> Any:
     """A keras.Model from a keras.Model (returned as it is), a `.keras` file, or a
     `.weights.h5` file loaded into the model `architecture` describes (a `.keras` file or a
-    JSON config from `model.to_json()`). Never unpickles: Keras' safe mode refuses Lambda
-    layers, whose code only pickled bytes hold."""
+    JSON config from `model.to_json()`). A `.weights.h5` alone is refused: Keras 3 addresses
+    its layers by class and position, not by name, so loading it into any model but the one
+    it was saved from can succeed with the wrong pairs. Never unpickles: Keras' safe mode
+    refuses Lambda layers, whose code only pickled bytes hold."""
     if not isinstance(source, (str, Path)):
         if architecture is not None:
             raise error("an architecture is for a .weights.h5 file, not for a Keras model")
@@ -1216,25 +1241,25 @@ def load_keras(source: Any, architecture: str | Path | None = None) -> Any:
     path = Path(source)
     if not path.exists():
         raise error(f"no such Keras file: {path}")
-    name = path.name
-    if name.endswith(".keras"):
+    if path.name.endswith(".keras"):
         if architecture is not None:
             raise error(f"{path} holds its architecture; --keras-architecture is for .weights.h5")
         return _read(path, lambda keras: keras.saving.load_model(path, compile=False))
-    if name.endswith(".h5"):
-        if architecture is None:
-            raise error(
-                f"{path} holds weights only: which layer feeds which is not in it",
-                hint="pass the architecture they belong to: --keras-architecture MODEL.keras "
-                "or a JSON file from model.to_json() (library: architecture=...)",
-            )
-        model = load_keras_architecture(architecture)
-        _read(path, lambda keras: model.load_weights(path))
-        return model
-    raise error(
-        f"netc reads Keras models from .keras and .weights.h5 files, not {path.name}",
-        hint="save the model with model.save('MODEL.keras')",
-    )
+    if not path.name.endswith(".h5"):
+        raise error(
+            f"netc reads Keras models from .keras and .weights.h5 files, not {path.name}",
+            hint="save the model with model.save('MODEL.keras')",
+        )
+    if architecture is None:
+        raise error(
+            f"{path} holds weights only: which layer feeds which is not in it, and Keras "
+            f"addresses its layers by class and position, not by name",
+            hint="pass the Keras model they were saved from: --keras-architecture MODEL.keras "
+            "or a JSON file from model.to_json() (library: architecture=...)",
+        )
+    keras_model = load_keras_architecture(architecture)
+    _read(path, lambda keras: keras_model.load_weights(path))
+    return keras_model
 
 
 def load_keras_architecture(path: str | Path) -> Any:
@@ -1260,10 +1285,15 @@ def load_keras_architecture(path: str | Path) -> Any:
 
 
 def _read(path: Path, read: Any) -> Any:
-    """Run `read(keras)`; Keras' errors become a NetcError naming the file."""
+    """Run `read(keras)`; Keras' errors become a NetcError naming the file (and its warnings
+    about skipped variables, which come with an error, are not printed)."""
+    import warnings
+
     keras = _keras()
     try:
-        return read(keras)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return read(keras)
     except NetcError:
         raise
     except Exception as e:  # Keras raises ValueError, TypeError, OSError... for a bad file

@@ -4,6 +4,7 @@ summarize, write the artifact), `summary`, `check` and `weights`."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -27,10 +28,20 @@ if TYPE_CHECKING:
     from ..summary import Model
 
 
+# What `--emit` takes in the default command: the IR printed, or (-t tf) the frozen GraphDef
+# written instead of the SavedModel.
+COMPILE_EMITS = ("ir", "graphdef")
+
+
 # The default command: check, print the summary, write the artifact (model.onnx).
 @click.command(DEFAULT_COMMAND)
 @_model_options
-@_emit_option
+@click.option(
+    "--emit",
+    type=click.Choice(COMPILE_EMITS),
+    help="ir: print the IR graph instead of the summary; graphdef (-t tf): write the frozen "
+    "GraphDef MODEL.pb instead of the SavedModel folder.",
+)
 @_target_options
 @click.option(
     "-o",
@@ -62,7 +73,8 @@ def compile_cmd(
     """Check a model, print its summary and write it for the target (the default command).
 
     `netc MODEL.net` is short for `netc compile MODEL.net`; it writes MODEL.onnx
-    (MODEL.keras with -t keras, the SavedModel folder MODEL.savedmodel with -t tf).
+    (MODEL.keras with -t keras, the SavedModel folder MODEL.savedmodel with -t tf, the frozen
+    GraphDef MODEL.pb with -t tf --emit graphdef).
     """
     from .. import driver
 
@@ -70,6 +82,8 @@ def compile_cmd(
     m = _load(file, model, out)
     options = dict(io_layout=io_layout, inference=inference, xla=xla)
     driver.target_options(target, options)  # a flag the target does not take: before any work
+    if emit == "graphdef":
+        _check_graphdef(target, xla)
     keep_training = driver.TARGETS[target].trains and not inference
     pass_stats: dict | None = {} if stats else None
     if emit == "ir":
@@ -91,6 +105,16 @@ def compile_cmd(
             keep_training=keep_training,
             **_pass_options(2 if level is None else level, verify_passes, print_after, pass_stats),
         )
+    elif not no_write and emit == "graphdef":
+        path = Path(output or Path(file).with_suffix(".pb"))
+        artifact = driver.emit(
+            m,
+            target,
+            weights=weights,
+            seed=seed,
+            **_pass_options(2 if level is None else level, verify_passes, print_after, pass_stats),
+        )
+        driver.backend(target).save_graphdef(artifact, path)
     elif not no_write:
         path = driver.write(
             m,
@@ -105,6 +129,21 @@ def compile_cmd(
     _print_stats(pass_stats or {}, out)
     if path and not out.json:
         click.echo(f"wrote {path}")
+
+
+def _check_graphdef(target: str, xla: bool) -> None:
+    """`--emit graphdef` is the TF backend's frozen graph: -t tf, and no --xla (a GraphDef holds
+    no jit_compile; the program that loads it decides)."""
+    from ..source import error
+
+    if target != "tf":
+        raise error(f"--emit graphdef applies to -t tf, not to -t {target}")
+    if xla:
+        raise error(
+            "--xla does not apply to --emit graphdef: a GraphDef holds the plain graph",
+            hint="jit-compile it where it is loaded, or drop --emit graphdef for a SavedModel "
+            "with --xla",
+        )
 
 
 def _show_ir(graph: Any, m: Model, out: Output) -> None:
