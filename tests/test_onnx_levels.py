@@ -16,6 +16,7 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 from conformance import INPUT_KINDS, inputs_for
 
@@ -25,9 +26,6 @@ from netc.backends import to_onnx
 from netc.runtime import load, reference
 from netc.runtime.tolerance import assert_close
 from netc.weights import randomized_weights
-
-onnx = pytest.importorskip("onnx")
-pytest.importorskip("onnxruntime")
 
 LEVELS = ("disable", "basic", "extended", "all")  # ONNX Runtime's graph optimization levels
 EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.net"))
