@@ -637,9 +637,10 @@ def test_netc_verify_keras_passes_and_points_at_a_broken_rule(tmp_path, monkeypa
         "    y = h |> dense(4) |> softmax\n"
         "}\n"
     )
-    ok = CliRunner().invoke(cli, ["verify", "m.net", "-t", "keras"])
-    assert ok.exit_code == 0, ok.output
-    assert "the keras backend agrees with the reference" in ok.stdout
+    for path in ("m.net", str(EXAMPLES[STEMS.index("lenet")])):
+        ok = CliRunner().invoke(cli, ["verify", path, "-t", "keras"])
+        assert ok.exit_code == 0, ok.output
+        assert "the keras backend agrees with the reference" in ok.stdout
 
     def sigmoid(ctx, node):  # a broken lowering: softmax computed as a sigmoid
         return ctx.apply(ctx.layers.Activation("sigmoid", **ctx.kw()), ctx.tensor(node.inputs[0]))
