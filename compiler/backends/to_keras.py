@@ -15,7 +15,7 @@ import itertools
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -250,7 +250,7 @@ class KerasContext:
         )
         for var, name in zip(variables, params, strict=True):
             if name in self.variables:  # one Keras variable belongs to one layer
-                readers = [n for n in self.graph.readers.get(name, ())]
+                readers = self.graph.readers.get(name, ())
                 raise RULES.cannot(
                     self.node,
                     f": its weight `{name}` is read by several layers ({', '.join(readers)}), "
@@ -303,7 +303,6 @@ class Built:
     layer_of: dict[str, str]
     variables: dict[str, Any]
     failed: tuple[Node, str] | None = None
-    context: Any = field(default=None, repr=False)
 
 
 def build(
@@ -345,7 +344,7 @@ def build(
             detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             failed = (node, f"Keras cannot build `{node.name}`: {detail}")
             break
-    return Built(inputs, ctx.values, ctx.layer_of, ctx.variables, failed, ctx)
+    return Built(inputs, ctx.values, ctx.layer_of, ctx.variables, failed)
 
 
 def emit(
@@ -359,7 +358,7 @@ def emit(
     """Lower `graph` with `weights` to a functional `keras.Model` (a `NetcModel`), compiled
     from `train` (loss, optimizer, metrics) unless `inference`. `source`, the graph before
     the optimizer, lets the layers of merged nodes keep their own names (see `Absorbed`)."""
-    keras, custom = _modules()
+    _, custom = _modules()
     built = build(graph, weights, source=source)
     outputs = []
     for out, value in graph.outputs:
