@@ -100,7 +100,7 @@ class KerasSession:
     `model(x, training=False)`."""
 
     def __init__(self, source: Any, *, name: str = "model", device: str = "auto"):
-        tf, _ = _modules()
+        _modules()
         self.model = read_model(source) if isinstance(source, (str, Path)) else source
         self.device = _device(device)
         self.name = name
