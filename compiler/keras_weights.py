@@ -49,6 +49,8 @@ KERAS_OPS = {
     "GRU": "gru",
     "MultiHeadAttention": "multi_head_attention",
     "Embedding": "embedding",
+    # keras.applications' ConvNeXt: x * gamma, netc's `x * weight([C])`
+    "LayerScale": "mul",
 }
 
 # Weightless Keras layers and ops with several tensor inputs -> the netc join they are. Average
@@ -136,7 +138,7 @@ def _merge_commutative(vertices: list[Vertex]) -> list[Vertex]:
     readers = Counter(i for v in vertices for i, _ in v.inputs)
     folded: set[int] = set()
     for v in vertices:
-        if v.kind not in COMMUTATIVE:
+        if v.kind not in COMMUTATIVE or v.has_weights:  # a LayerScale's mul reads one tensor
             continue
         inputs, direct = [], []
         for (i, k), d in zip(v.inputs, v.direct):
@@ -183,7 +185,7 @@ def netc_skeleton(graph: Graph) -> list[Vertex]:
                 query = links[0]
                 values = links[1] if len(links) > 1 else query
                 links = [query, values, links[2] if len(links) > 2 else values]
-            weights = {_weight_name(p, n): p for p in params}
+            weights = _netc_layer_weights(n, graph)
             v = Vertex(
                 NETC,
                 n.name,
@@ -212,9 +214,19 @@ def netc_skeleton(graph: Graph) -> list[Vertex]:
     return _merge_commutative(vertices)
 
 
-def _weight_name(param: Node, node: Node) -> str:
-    prefix = node.name + "."
-    return param.name[len(prefix) :] if param.name.startswith(prefix) else param.name
+def _netc_layer_weights(node: Node, graph: Graph) -> dict[str, Node]:
+    """A netc layer's weights by the names a Keras layer has for them: an op's own weights by
+    their names in ops.md (`conv2d_3.kernel` is `kernel`); weights a block declares with
+    `weight(...)` by where the op reads them (`x * gamma`: `operand`, Keras' LayerScale)."""
+    from .ops import OPS
+
+    params = [(i, graph[name]) for i, name in enumerate(node.inputs) if graph[name].op == "param"]
+    if OPS[node.op].params is not None:
+        prefix = node.name + "."
+        return {p.name.removeprefix(prefix): p for _, p in params}
+    if node.op in COMMUTATIVE and len(params) == 1:
+        return {"operand": params[0][1]}
+    return {f"operand_{i}": p for i, p in params}
 
 
 def keras_skeleton(keras_model: Any) -> list[Vertex]:
@@ -306,6 +318,7 @@ class _KerasGraph:
         self.inputs = {id(t) for t in model.inputs}
         self.alias: dict[int, Any] = {}  # a nested model's input tensor -> the outer tensor
         self.used: dict[int, Any] = {}
+        self.expanded: set[int] = set()  # the nested models' calls seen
 
     def canonical(self, t: Any) -> Any:
         """The tensor `t` is: through the inputs and outputs of nested models."""
@@ -320,9 +333,11 @@ class _KerasGraph:
             if inner is None:
                 return t
             node = op._inbound_nodes[node_index]
-            self.use(op)
-            for a, b in zip(inner.inputs, node.input_tensors):
-                self.alias[id(a)] = b
+            if id(node) not in self.expanded:  # a call seen for the first time
+                self.expanded.add(id(node))
+                self.use(op)
+                for a, b in zip(inner.inputs, node.input_tensors):
+                    self.alias[id(a)] = b
             t = inner.outputs[tensor_index]
 
     def use(self, op: Any) -> None:
@@ -390,6 +405,8 @@ def _nested(op: Any) -> Any:
 def _keras_layer_weights(layer: Any) -> dict[str, Any]:
     """A Keras layer's weights under netc's names for them (netc took Keras' names: the last
     part of a weight's path, and `<sublayer>_<name>` for MultiHeadAttention's four denses)."""
+    if type(layer).__name__ == "LayerScale":
+        return {"operand": layer.gamma}
     out: dict[str, Any] = {}
     for w in layer.weights:
         name = w.name
