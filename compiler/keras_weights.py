@@ -428,7 +428,10 @@ def _keras_join_kind(op: Any) -> str:
 
 
 def _keras_concat_axis(op: Any, out: Any) -> int:
-    axis = op.get_config()["axis"] if hasattr(op, "get_config") else getattr(op, "axis", -1)
+    """A concatenation's axis, non-negative: a Concatenate layer's, or keras.ops.concatenate's."""
+    axis = getattr(op, "axis", None)
+    if axis is None:
+        axis = op.get_config().get("axis", -1)
     return int(axis) % len(out.shape)
 
 
@@ -446,7 +449,8 @@ def _keras_data_links(
     tensors = {k: v for k, v in bound.items() if _is_tensor(v)}
     if kind == "multi_head_attention":
         query, value = tensors.pop("query", None), tensors.pop("value", None)
-        key = tensors.pop("key", None) or value
+        key = tensors.pop("key", None)
+        key = value if key is None else key
         wanted = [query, value, key]
     else:
         first = next(iter(bound))
@@ -560,6 +564,15 @@ def pair(
     for netc_name, keras_name in (pins or {}).items():
         i = _by_name(a, netc_name, NETC)
         j = _by_name(b, keras_name, KERAS) + c.split
+        if c.label(a[i]) != c.label(c.vertices[j]):
+            raise _diagnostic(
+                f"{_describe(a[i])} cannot pair with {_describe(c.vertices[j])} (given in the "
+                f"pairs): their kinds or weights differ",
+                a[i],
+                [],
+                None,
+                model,
+            )
         fresh = c.colour(("pin", netc_name, keras_name))
         colours[i] = colours[j] = fresh
     colours = c.refine(colours)

@@ -318,6 +318,76 @@ def test_attention_pairs_each_call_with_its_own_keras_layer():
     assert pairs["embedding"] == "embedding"
 
 
+ZOO = """
+# Every Keras layer with weights that a netc op takes, in one model of four inputs.
+model zoo(img: f32[N, 8, 8, 3], vol: f32[N, 4, 6, 6, 2], seq: f32[N, T, 5], ids: i32[N, 7])
+        -> (a: f32[N, 3], v: f32[N, 8, 12, 12, 2], s: f32[N, 4], h: f32[N, 4], c: f32[N, 4],
+            e: f32[N, 7, 6]) {
+    a = img
+        |> conv2d(4, 3, stride=2, padding="same")
+        |> depthwise_conv2d(3, depth_multiplier=2, padding="same")
+        |> separable_conv2d(6, 3, depth_multiplier=2)
+        |> conv2d_transpose(5, 3, stride=2, padding="same")
+        |> batchnorm(center=false)
+        |> layernorm(axis=(1, 2, 3))
+        |> flatten |> dense(3)
+    v = vol |> conv3d(3, 2, padding="same") |> conv3d_transpose(2, 2, stride=2)
+    s, h, c = seq
+        |> conv1d(6, 3, padding=((2, 0),))                  # Keras' padding="causal"
+        |> depthwise_conv1d(3, padding="same")
+        |> separable_conv1d(4, 3, padding="same")
+        |> gru(5, return_sequences=true, reset_after=false)
+        |> gru(5, return_sequences=true)
+        |> lstm(4, return_state=true, go_backwards=true)
+    e = ids |> embedding(20, 6) |> multi_head_attention(heads=2, key_dim=3, bias=false)
+}
+"""
+
+
+@cache
+def zoo():
+    keras = keras_module()
+    layers = keras.layers
+    keras.utils.set_random_seed(11)
+    img, vol = keras.Input((8, 8, 3)), keras.Input((4, 6, 6, 2))
+    seq, ids = keras.Input((None, 5)), keras.Input((7,), dtype="int32")
+    a = layers.Conv2D(4, 3, strides=2, padding="same")(img)
+    a = layers.DepthwiseConv2D(3, depth_multiplier=2, padding="same")(a)
+    a = layers.SeparableConv2D(6, 3, depth_multiplier=2)(a)
+    a = layers.Conv2DTranspose(5, 3, strides=2, padding="same")(a)
+    a = layers.BatchNormalization(center=False)(a)
+    a = layers.LayerNormalization(axis=[1, 2, 3])(a)
+    a = layers.Dense(3)(layers.Flatten()(a))
+    v = layers.Conv3D(3, 2, padding="same")(vol)
+    v = layers.Conv3DTranspose(2, 2, strides=2)(v)
+    s = layers.Conv1D(6, 3, padding="causal")(seq)
+    s = layers.DepthwiseConv1D(3, padding="same")(s)
+    s = layers.SeparableConv1D(4, 3, padding="same")(s)
+    s = layers.GRU(5, return_sequences=True, reset_after=False)(s)
+    s = layers.GRU(5, return_sequences=True)(s)
+    s, h, c = layers.LSTM(4, return_state=True, go_backwards=True)(s)
+    e = layers.Embedding(20, 6)(ids)
+    e = layers.MultiHeadAttention(2, 3, use_bias=False)(e, e, e)
+    keras_model = keras.Model([img, vol, seq, ids], [a, v, s, h, c, e], name="zoo")
+    randomize(keras_model, seed=11)
+    return keras_model, netc.compile_text(ZOO, path="zoo.net")
+
+
+@pytest.mark.parametrize("kind", INPUT_KINDS)
+@pytest.mark.parametrize("batch", [1, 3])
+def test_every_keras_layer_with_weights_netc_takes_agrees_with_netc(batch, kind):
+    keras_model, model = zoo()
+    assert model.total_params == keras_model.count_params()
+    weights = keras_weights.from_keras(model, keras_model, check=batch == 1)
+    feed = inputs_for(model.graph, batch, kind, seed=batch)
+    want = keras_outputs(keras_model, feed, model.graph)
+    got = load(driver.emit(model, weights=weights)).run(feed)
+    wide = reference.run(model.graph, feed, weights, wide=True)
+    for output, value in want.items():
+        assert_close(got[output], value, scope="model", err_msg=f"ONNX Runtime, {output}")
+        assert_close(wide[output], value, scope="model", err_msg=f"reference, {output}")
+
+
 # --- the command line ------------------------------------------------------------------------
 
 
@@ -437,6 +507,9 @@ def test_a_pin_settles_an_ambiguity_and_a_wrong_pin_is_caught(compile_net):
     text = refusal(model, keras_model, pairs={"p": "b"})
     assert "model.net:5:9: error: netc's `add` (line 5) computes other values than Keras' " in text
     assert "its inputs agree with Keras': netc's `p` with `b`, netc's `q` with `a`" in text
+    # pins name layers with weights on both sides, of one kind and shape
+    text = refusal(model, keras_model, pairs={"p": "nothing"})
+    assert "no Keras layer with weights is called `nothing` (in the pairs given)" in text
     # with the activations inside Keras' Dense layers, the settings show it before any run
     text = refusal(model, two_branches(keras, inside=True), pairs={"p": "b"}, check=False)
     assert "netc layer `p` is paired with Keras layer `b` (Dense), but they compute" in text
