@@ -66,6 +66,7 @@ KERAS_JOINS = {
     "Divide": "div",
     "TrueDivide": "div",
     "Matmul": "matmul",
+    "Split": "split",
 }
 # Joins whose inputs may come in any order; the others are paired input by input.
 COMMUTATIVE = frozenset({"add", "mul", "maximum", "minimum"})
@@ -232,7 +233,7 @@ def _netc_layer_weights(node: Node, graph: Graph) -> dict[str, Node]:
 def keras_skeleton(keras_model: Any) -> list[Vertex]:
     """The skeleton of a functional or Sequential Keras model (nested models are flattened),
     in topological order."""
-    model = _functional(keras_model, keras_model)
+    model = _functional(keras_model)
     graph = _KerasGraph(model)
     vertices: list[Vertex] = []
     where: dict[int, Link | None] = {}
@@ -289,7 +290,7 @@ def keras_skeleton(keras_model: Any) -> list[Vertex]:
     return _merge_commutative(vertices)
 
 
-def _functional(model: Any, top: Any) -> Any:
+def _functional(model: Any) -> Any:
     """The functional graph of a Keras model: itself, or a Sequential's inner one."""
     if hasattr(model, "_nodes_by_depth") and hasattr(model, "inputs"):
         return model
@@ -398,7 +399,7 @@ def _nested(op: Any) -> Any:
     if type(op).__name__ in ("Functional", "Sequential", "Model") or (
         hasattr(op, "_nodes_by_depth") and hasattr(op, "inputs")
     ):
-        return _functional(op, op)
+        return _functional(op)
     return None
 
 
@@ -589,8 +590,7 @@ def pair(
             partner[mine[0]] = theirs[0]
         elif any(a[i].has_weights for i in mine):
             ambiguous.append((mine, theirs))
-        else:  # weightless joins nobody can tell apart carry nothing to pair: any order works
-            partner.update(zip(mine, theirs))
+        # weightless joins that nothing tells apart carry no weights: they stay unpaired
     if ambiguous:
         raise _ambiguous(a, b, ambiguous, model)
     return Pairing(a, b, partner)
@@ -783,8 +783,9 @@ def _ambiguous(a, b, groups, model) -> NetcError:
         ]
         pins = ", ".join(f"{a[i].name}={b[j].name}" for i, j in zip(mine, theirs))
         hint = (
-            f"pair them by name with `--pair NETC=KERAS` (`pairs={{...}}`), e.g. --pair "
-            f"{pins.split(', ')[0]}; pinning one pair settles the rest when they are linked"
+            f"pair them by name with `--pair NETC=KERAS` (`pairs={{...}}` in Python), e.g. "
+            f"`--pair {pins.split(', ')[0]}` if those two go together; one pin settles the "
+            f"layers linked to it too"
         )
         diagnostics.append(
             Diagnostic(
@@ -808,7 +809,7 @@ def check_pairs(pairing: Pairing, model: Model) -> None:
     """Compare each pair's settings that weight shapes do not show (strides, padding, epsilon,
     activation, output shape, recurrent and attention options); one error per differing pair."""
     same_inputs = all(
-        _shape(a.ref.type)[1:] == _keras_shape(b.ref[0].output)[1:]
+        _same_dims(_shape(a.ref.type)[1:], _keras_shape(b.ref[0].output)[1:])
         for a, b in pairing.pairs()
         if a.kind == "input"
     )
@@ -834,6 +835,13 @@ def check_pairs(pairing: Pairing, model: Model) -> None:
         raise NetcError(diagnostics, model.sources)
 
 
+def _same_dims(mine: Sequence[Any], theirs: Sequence[Any]) -> bool:
+    """Equal ranks and equal sizes where both are known (netc's symbols, Keras' None)."""
+    return len(mine) == len(theirs) and all(
+        x == y for x, y in zip(mine, theirs) if isinstance(x, int) and isinstance(y, int)
+    )
+
+
 def _shape(t: Any) -> tuple:
     first = t[0] if isinstance(t, tuple) else t
     return tuple(first.shape)
@@ -856,10 +864,8 @@ def _differences(a: Vertex, b: Vertex, graph: Graph, same_inputs: bool) -> list[
 
     if same_inputs:
         mine, theirs = _shape(node.type)[1:], _keras_shape(knode.output_tensors)[1:]
-        if len(mine) != len(theirs) or any(
-            isinstance(x, int) and isinstance(y, int) and x != y for x, y in zip(mine, theirs)
-        ):
-            differ("output shape", list(mine), [d for d in theirs])
+        if not _same_dims(mine, theirs):
+            differ("output shape (batch aside)", list(mine), list(theirs))
     if a.kind.startswith(CONVS) or a.kind.endswith("_transpose"):
         for name, key in (("stride", "strides"), ("dilation", "dilation_rate")):
             if tuple(attrs[name]) != tuple(config[key]):
@@ -995,7 +1001,7 @@ def match(
 def _pairing(model: Model, keras_model: Any, pairs: Mapping[str, str] | None) -> Pairing:
     netc_side = netc_skeleton(model.graph)
     keras_side = keras_skeleton(keras_model)
-    functional = _functional(keras_model, keras_model)
+    functional = _functional(keras_model)
     n_in, k_in = len(model.graph.inputs), len(functional.inputs)
     n_out, k_out = len(model.graph.outputs), len(functional.outputs)
     if (n_in, n_out) != (k_in, k_out):
@@ -1072,7 +1078,7 @@ def compare_outputs(
     # the oracle and the tolerance table live in the runtime; only this check needs them
     from netc.runtime.tolerance import mismatch
 
-    functional = _functional(keras_model, keras_model)
+    functional = _functional(keras_model)
     feed = _random_inputs(model.graph, functional, seed)
     if feed is None:
         return None
@@ -1158,7 +1164,7 @@ def _first_difference(
 
     keras = _keras()
     pairing = _pairing(model, keras_model, pairs)
-    functional = _functional(keras_model, keras_model)
+    functional = _functional(keras_model)
     graph = model.graph
     compared = []
     for a, b in pairing.pairs():
