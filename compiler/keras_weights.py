@@ -458,9 +458,13 @@ def _keras_data_links(
         wanted = [tensors.pop(first, None)]
     if tensors or any(t is None for t in wanted):
         extra = ", ".join(f"`{k}`" for k in tensors) or "a nested structure"
+        masked = "mask" in tensors
         raise error(
             f"Keras layer `{layer.name}` ({type(layer).__name__}) is called with {extra}, which "
-            f"netc's `{kind}` does not take"
+            f"netc's `{kind}` does not take",
+            hint="netc has no masks: build the Keras model without mask_zero=True or Masking"
+            if masked
+            else None,
         )
     links = []
     for t in wanted:

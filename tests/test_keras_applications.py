@@ -583,6 +583,14 @@ def test_keras_layers_netc_cannot_hold_are_refused(compile_net):
     text = refusal(model, keras.Model(x, layers.PReLU(name="prelu")(layers.Dense(4)(x))))
     assert "netc has no op that takes the weights of Keras layer `prelu` (PReLU)" in text
 
+    ids = keras.Input((6,), dtype="int32")
+    masked = keras.Model(ids, layers.LSTM(4)(layers.Embedding(10, 4, mask_zero=True)(ids)))
+    text = refusal(compile_net("""
+        model m(ids: i32[N, 6]) -> (y: f32[N, 4]) { y = ids |> embedding(10, 4) |> lstm(4) }
+    """), masked)  # fmt: skip
+    assert "Keras layer `lstm` (LSTM) is called with `mask`, which netc's `lstm` does not" in text
+    assert "help: netc has no masks: build the Keras model without mask_zero=True" in text
+
     class Subclassed(keras.Model):
         def __init__(self):
             super().__init__(name="sub")
