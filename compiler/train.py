@@ -1,23 +1,81 @@
-"""The `train { ... }` section: its settings, checked against the known losses, optimizers and
-metrics (Keras' names), into a `TrainSpec` the Keras backend's `fit` uses."""
+"""The `train { ... }` section: its settings, checked against Keras' losses, optimizers,
+learning-rate schedules, metrics and callbacks (each argument's kind and range), into a
+`TrainSpec` that the Keras backend compiles and fits (docs/training.md)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import syntax as ast
-from .source import Reporter, did_you_mean
+from .source import Reporter, Span, did_you_mean, format_value
 
-LOSSES: dict[str, tuple[str, ...]] = {
-    # name: keyword arguments it accepts
-    "categorical_crossentropy": ("from_logits", "label_smoothing"),
-    "sparse_categorical_crossentropy": ("from_logits",),
-    "binary_crossentropy": ("from_logits", "label_smoothing"),
-    "mean_squared_error": (),
-    "mean_absolute_error": (),
-    "huber": ("delta",),
+# --- what a setting's argument may be ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Arg:
+    """The kind of value a keyword argument takes: "number", "int", "bool", "str", "rate" (a
+    number or a learning-rate schedule), "ints" or "numbers" (lists), "monitor" (a name of the
+    training logs) or "mode"; bounds for numbers; whether `none` is allowed; whether it must be
+    given (the required arguments of a schedule, in order, may be given by position)."""
+
+    kind: str
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    none: bool = False
+    required: bool = False
+
+    def describe(self) -> str:
+        """What the argument must be, in words: "a number > 0", "an int >= 1", "a bool"."""
+        base = {
+            "number": "a number",
+            "int": "an int",
+            "bool": "a bool",
+            "str": "a string",
+            "rate": "a number",
+            "ints": "a list of ints",
+            "numbers": "a list of numbers",
+            "monitor": "the name of a logged value",
+            "mode": '"auto", "min" or "max"',
+        }[self.kind]
+        if self.low is not None and self.high is not None:
+            left, right = "(" if self.low_open else "[", ")" if self.high_open else "]"
+            base += f" in {left}{_num(self.low)}, {_num(self.high)}{right}"
+        elif self.low is not None:
+            base += f" {'>' if self.low_open else '>='} {_num(self.low)}"
+        if self.kind == "rate":
+            base += " or a learning-rate schedule"
+        if self.none:
+            base += " or `none`"
+        return base
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else repr(x)
+
+
+POSITIVE = Arg("number", low=0, low_open=True)
+NON_NEGATIVE = Arg("number", low=0)
+FRACTION = Arg("number", low=0, high=1)  # [0, 1]
+BETA = Arg("number", low=0, high=1, high_open=True)  # [0, 1)
+BOOL = Arg("bool")
+COUNT = Arg("int", low=0)
+MONITOR = Arg("monitor")
+MODE = Arg("mode")
+
+LOSSES: dict[str, dict[str, Arg]] = {
+    # name: the keyword arguments it accepts (Keras' names)
+    "categorical_crossentropy": {"from_logits": BOOL, "label_smoothing": FRACTION},
+    "sparse_categorical_crossentropy": {"from_logits": BOOL},
+    "binary_crossentropy": {"from_logits": BOOL, "label_smoothing": FRACTION},
+    "mean_squared_error": {},
+    "mean_absolute_error": {},
+    "huber": {"delta": POSITIVE},
 }
 LOSS_ALIASES = {
     "mse": "mean_squared_error",
@@ -25,40 +83,124 @@ LOSS_ALIASES = {
     "cross_entropy": "categorical_crossentropy",
     "sparse_cross_entropy": "sparse_categorical_crossentropy",
 }
-OPTIMIZERS: dict[str, tuple[str, ...]] = {
-    "sgd": ("learning_rate", "momentum", "nesterov", "weight_decay"),
-    "adam": ("learning_rate", "beta_1", "beta_2", "epsilon", "weight_decay", "amsgrad"),
-    "adamw": ("learning_rate", "beta_1", "beta_2", "epsilon", "weight_decay"),
-    "rmsprop": ("learning_rate", "rho", "momentum", "epsilon"),
-    "adagrad": ("learning_rate", "epsilon"),
+CLASSIFICATION = (
+    "categorical_crossentropy",
+    "sparse_categorical_crossentropy",
+    "binary_crossentropy",
+)
+
+# every optimizer takes Keras' base arguments: the rate, weight decay and one kind of clipping
+_BASE = {
+    "learning_rate": Arg("rate", low=0, low_open=True),
+    "weight_decay": Arg("number", low=0, none=True),
+    "clipnorm": POSITIVE,
+    "clipvalue": POSITIVE,
+    "global_clipnorm": POSITIVE,
 }
+_ADAM = {"beta_1": BETA, "beta_2": BETA, "epsilon": POSITIVE, "amsgrad": BOOL}
+OPTIMIZERS: dict[str, dict[str, Arg]] = {
+    "sgd": {**_BASE, "momentum": FRACTION, "nesterov": BOOL},
+    "adam": {**_BASE, **_ADAM},
+    "adamw": {**_BASE, **_ADAM},
+    "rmsprop": {**_BASE, "rho": BETA, "momentum": FRACTION, "epsilon": POSITIVE, "centered": BOOL},
+    "adagrad": {**_BASE, "initial_accumulator_value": NON_NEGATIVE, "epsilon": POSITIVE},
+}
+CLIPPING = ("clipnorm", "clipvalue", "global_clipnorm")
+
+SCHEDULES: dict[str, dict[str, Arg]] = {
+    # Keras' keras.optimizers.schedules, by step (one step: one batch)
+    "cosine_decay": {
+        "initial_learning_rate": Arg("number", low=0, low_open=True, required=True),
+        "decay_steps": Arg("int", low=1, required=True),
+        "alpha": FRACTION,
+        "warmup_target": Arg("number", low=0, low_open=True, none=True),
+        "warmup_steps": COUNT,
+    },
+    "exponential_decay": {
+        "initial_learning_rate": Arg("number", low=0, low_open=True, required=True),
+        "decay_steps": Arg("int", low=1, required=True),
+        "decay_rate": Arg("number", low=0, low_open=True, required=True),
+        "staircase": BOOL,
+    },
+    "piecewise_constant_decay": {
+        "boundaries": Arg("ints", low=1, required=True),
+        "values": Arg("numbers", low=0, low_open=True, required=True),
+    },
+}
+
 METRICS = (
+    # Keras' names; a log is named as the metric is written (`mae` logs `mae`, `val_mae`)
     "accuracy",
     "categorical_accuracy",
     "sparse_categorical_accuracy",
     "binary_accuracy",
     "top_k_categorical_accuracy",
+    "sparse_top_k_categorical_accuracy",
     "mean_squared_error",
     "mean_absolute_error",
+    "mse",
+    "mae",
     "auc",
     "precision",
     "recall",
 )
-SETTINGS: dict[str, type | tuple[type, ...]] = {
-    "loss": object,
-    "optimizer": object,
-    "metrics": tuple,
-    "epochs": int,
-    "batch_size": int,
-    "validation_split": (int, float),
-    "shuffle": bool,
-    "seed": int,
+# the metrics that read a class index as the target (what a sparse loss's targets are)
+SPARSE_METRICS = ("accuracy", "sparse_categorical_accuracy", "sparse_top_k_categorical_accuracy")
+
+CALLBACKS: dict[str, dict[str, Arg]] = {
+    "early_stopping": {
+        "monitor": MONITOR,
+        "min_delta": NON_NEGATIVE,
+        "patience": COUNT,
+        "mode": MODE,
+        "baseline": Arg("number", none=True),
+        "restore_best_weights": BOOL,
+        "start_from_epoch": COUNT,
+    },
+    "reduce_lr_on_plateau": {
+        "monitor": MONITOR,
+        "factor": Arg("number", low=0, high=1, low_open=True, high_open=True),
+        "patience": COUNT,
+        "mode": MODE,
+        "min_delta": NON_NEGATIVE,
+        "cooldown": COUNT,
+        "min_lr": NON_NEGATIVE,
+    },
+    # the best weights so far by netc name (.safetensors or .npz), written when `monitor`
+    # improves (every epoch without save_best_only)
+    "model_checkpoint": {
+        "path": Arg("str", none=True),
+        "monitor": MONITOR,
+        "mode": MODE,
+        "save_best_only": BOOL,
+    },
 }
+WEIGHT_SUFFIXES = (".safetensors", ".npz")
+
+SETTINGS: dict[str, str] = {
+    # name: what it holds (docs/training.md has the table)
+    "loss": "a loss, a list of one per output, or per_output(NAME=loss, ...)",
+    "loss_weights": "a list of numbers, one per output, or per_output(NAME=number, ...)",
+    "optimizer": "an optimizer",
+    "metrics": "a list of metrics for every output, or per_output(NAME=[...], ...)",
+    "epochs": "an int >= 1",
+    "batch_size": "an int >= 1",
+    "validation_split": "a number in [0, 1)",
+    "shuffle": "a bool",
+    "seed": "an int",
+    "class_weight": "a list of numbers >= 0, one per class",
+    "callbacks": "a list of callbacks",
+}
+PER_OUTPUT = "per_output"  # per_output(logits=..., box=...): a value for each named output
+
+
+# --- the checked section ------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Choice:
-    """A named loss or optimizer with its keyword arguments."""
+    """A named loss, optimizer, schedule or callback with its keyword arguments (an optimizer's
+    `learning_rate` may be a Choice: its schedule)."""
 
     name: str
     kwargs: Mapping[str, Any] = field(default_factory=dict)
@@ -66,93 +208,420 @@ class Choice:
 
 @dataclass(frozen=True)
 class TrainSpec:
-    loss: Choice | None = None
+    """A checked train section. `loss` is one loss for every output, or a loss by output name
+    (outputs not named are not trained); `metrics` the same for metrics; `loss_weights` by
+    output name. `outputs` are the model's output names in order."""
+
+    loss: Choice | Mapping[str, Choice] | None = None
     optimizer: Choice = Choice("adam")
-    metrics: tuple[str, ...] = ()
+    metrics: tuple[str, ...] | Mapping[str, tuple[str, ...]] = ()
     epochs: int = 1
     batch_size: int = 32
     validation_split: float = 0.0
     shuffle: bool = True
     seed: int = 0
+    loss_weights: Mapping[str, float] | None = None
+    class_weight: tuple[float, ...] | None = None
+    callbacks: tuple[Choice, ...] = ()
+    outputs: tuple[str, ...] = ()
+
+    def losses(self) -> dict[str, Choice]:
+        """The loss of each trained output, by output name, in the model's output order."""
+        if self.loss is None:
+            return {}
+        if isinstance(self.loss, Choice):
+            return {o: self.loss for o in self.outputs}
+        return {o: self.loss[o] for o in self.outputs if o in self.loss}
+
+    def output_metrics(self, output: str) -> tuple[str, ...]:
+        """The metrics computed on `output`."""
+        if isinstance(self.metrics, tuple):
+            return self.metrics if output in self.losses() else ()
+        return tuple(self.metrics.get(output, ()))
+
+    def log_names(self, names: Sequence[str] | None = None) -> tuple[str, ...]:
+        """The names of the values training logs each epoch (without the `val_` copies), as
+        Keras names them with `names` for the outputs (default: netc's): `loss`, then with one
+        output its metrics, with several `<output>_loss` (when two or more are trained) and
+        `<output>_<metric>`."""
+        names = list(self.outputs if names is None else names)
+        out = ["loss"]
+        trained = self.losses()
+        single = len(self.outputs) == 1
+        if len(trained) > 1:
+            out += [f"{n}_loss" for o, n in zip(self.outputs, names) if o in trained]
+        for o, n in zip(self.outputs, names):
+            out += [m if single else f"{n}_{m}" for m in self.output_metrics(o)]
+        return tuple(out)
+
+    @property
+    def learning_rate(self) -> float | Choice | None:
+        """The optimizer's learning rate (a number or a schedule), None for Keras' default."""
+        return self.optimizer.kwargs.get("learning_rate")
+
+    def with_overrides(
+        self,
+        *,
+        epochs: int | None = None,
+        batch_size: int | None = None,
+        learning_rate: float | None = None,
+        seed: int | None = None,
+    ) -> TrainSpec:
+        """This spec with the command line's values (None: keep the section's). A learning
+        rate replaces a schedule's initial rate; a piecewise schedule has none (ValueError)."""
+        spec = self
+        if epochs is not None:
+            spec = replace(spec, epochs=epochs)
+        if batch_size is not None:
+            spec = replace(spec, batch_size=batch_size)
+        if seed is not None:
+            spec = replace(spec, seed=seed)
+        if learning_rate is not None:
+            rate: float | Choice = float(learning_rate)
+            current = self.learning_rate
+            if isinstance(current, Choice):
+                if "initial_learning_rate" not in current.kwargs:
+                    raise ValueError(
+                        f"the learning rate is a `{current.name}` schedule, which has no "
+                        "initial rate to replace"
+                    )
+                rate = Choice(current.name, {**current.kwargs, "initial_learning_rate": rate})
+            kwargs = {**self.optimizer.kwargs, "learning_rate": rate}
+            spec = replace(spec, optimizer=Choice(self.optimizer.name, kwargs))
+        return spec
+
+
+# --- checking ------------------------------------------------------------------------------------
 
 
 class _Bad(Exception):
-    pass
+    """The current setting has an error (already reported)."""
+
+
+@dataclass
+class _Context:
+    """What checking one section needs: the reporter, the constants in scope, the model's
+    outputs (name -> type, in order; None when the model did not elaborate)."""
+
+    r: Reporter
+    globals_: Any
+    outputs: dict[str, Any]
+    model: str
+
+
+def _value(expr: ast.Expr, ctx: _Context) -> Any:
+    """A literal, a constant's value, a negated number, or a list or tuple of those."""
+    if isinstance(expr, ast.Literal):
+        return expr.value
+    if isinstance(expr, ast.UnaryOp) and expr.op == "-":
+        v = _value(expr.operand, ctx)
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            ctx.r.error(f"cannot negate {format_value(v)}", expr.span)
+            raise _Bad
+        return -v
+    if isinstance(expr, ast.Name):
+        b = ctx.globals_.lookup(expr.id)
+        if b is not None:
+            b.used = True
+            if repr(b.value) == "POISON":  # the constant's own error is reported
+                raise _Bad
+            return b.value
+        ctx.r.error(
+            f"unknown name `{expr.id}`",
+            expr.span,
+            hint=did_you_mean(expr.id, ctx.globals_.visible()),
+        )
+        raise _Bad
+    if isinstance(expr, (ast.ListExpr, ast.TupleExpr)):
+        return tuple(_value(i, ctx) for i in expr.items)
+    ctx.r.error("train settings are literals, constants or lists of them", expr.span)
+    raise _Bad
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _in_range(v: float, arg: Arg) -> bool:
+    if arg.low is not None and (v <= arg.low if arg.low_open else v < arg.low):
+        return False
+    return not (arg.high is not None and (v >= arg.high if arg.high_open else v > arg.high))
+
+
+def _fits(v: Any, arg: Arg) -> Any:
+    """`v` as argument `arg` takes it (ints made floats for numbers), or raise ValueError."""
+    if v is None and arg.none:
+        return None
+    if arg.kind in ("number", "rate"):
+        if _is_number(v) and _in_range(v, arg):
+            return float(v)
+    elif arg.kind == "int":
+        if isinstance(v, int) and not isinstance(v, bool) and _in_range(v, arg):
+            return v
+    elif arg.kind == "bool":
+        if isinstance(v, bool):
+            return v
+    elif arg.kind in ("str", "monitor"):
+        if isinstance(v, str):
+            return v
+    elif arg.kind == "mode":
+        if v in ("auto", "min", "max"):
+            return v
+    elif arg.kind in ("ints", "numbers"):
+        item = Arg("int" if arg.kind == "ints" else "number", arg.low, arg.high, arg.low_open)
+        if isinstance(v, tuple) and v:
+            return tuple(_fits(i, item) for i in v)
+    raise ValueError
+
+
+def _argument(what: str | None, name: str, arg: Arg, expr: ast.Expr, ctx: _Context) -> Any:
+    """The checked value of argument `name` of `what` (e.g. "optimizer `adam`"; None: `name`
+    is a train setting)."""
+    if arg.kind == "rate" and isinstance(expr, ast.Call):
+        return _choice(expr, SCHEDULES, "learning-rate schedule", {}, ctx, positional=True)
+    value = _value(expr, ctx)
+    try:
+        return _fits(value, arg)
+    except ValueError:
+        subject = f"{what}: `{name}`" if what else f"train setting `{name}`"
+        ctx.r.error(f"{subject} must be {arg.describe()}, got {format_value(value)}", expr.span)
+        raise _Bad from None
 
 
 def _choice(
     expr: ast.Expr,
-    table: Mapping[str, tuple[str, ...]],
+    table: Mapping[str, Mapping[str, Arg]],
     what: str,
     aliases: Mapping[str, str],
-    globals_: Any,
-    r: Reporter,
+    ctx: _Context,
+    *,
+    positional: bool = False,
 ) -> Choice:
+    """A name or a call from `table` with its checked arguments. An optimizer's one positional
+    argument is its learning rate; a schedule's positional arguments are its required ones."""
     kwargs_exprs: tuple[tuple[str, ast.Expr], ...]
     if isinstance(expr, ast.Name):
         name, kwargs_exprs = expr.id, ()
     elif isinstance(expr, ast.Call) and not expr.piped:
         name, kwargs_exprs = expr.func, expr.kwargs
-        if what == "optimizer" and len(expr.args) == 1:  # adam(1e-3): the learning rate
-            kwargs_exprs = (("learning_rate", expr.args[0]), *kwargs_exprs)
-        elif expr.args:
-            r.error(f"{what} `{expr.func}` takes keyword arguments only", expr.args[0].span)
-            raise _Bad
     else:
-        r.error(
+        ctx.r.error(
             f"{what} must be a name such as `{next(iter(table))}` or a call with keyword arguments",
             expr.span,
         )
         raise _Bad
     canonical = aliases.get(name, name)
     if canonical not in table:
-        r.error(
+        ctx.r.error(
             f"unknown {what} `{name}`",
             expr.span,
             hint=did_you_mean(name, [*table, *aliases]) or f"known: {', '.join(sorted(table))}",
         )
         raise _Bad
-    kwargs: dict[str, Any] = {}
+    args = table[canonical]
+    if isinstance(expr, ast.Call) and expr.args:
+        required = [k for k, a in args.items() if a.required]
+        if what == "optimizer" and len(expr.args) == 1:  # adam(1e-3): the learning rate
+            kwargs_exprs = (("learning_rate", expr.args[0]), *kwargs_exprs)
+        elif positional and len(expr.args) <= len(required):
+            kwargs_exprs = (*zip(required, expr.args), *kwargs_exprs)
+        else:
+            takes = (
+                f"at most {len(required)} arguments by position ({', '.join(required)})"
+                if positional
+                else "keyword arguments only"
+            )
+            extra = expr.args[len(required) if positional else 0]
+            ctx.r.error(f"{what} `{expr.func}` takes {takes}", extra.span)
+            raise _Bad
     names = (
         dict(zip((k for k, _ in expr.kwargs), expr.kwarg_spans))
         if isinstance(expr, ast.Call)
         else {}
     )
+    kwargs: dict[str, Any] = {}
     for k, v in kwargs_exprs:
-        if k not in table[canonical]:
-            r.error(
+        if k not in args:
+            ctx.r.error(
                 f"{what} `{canonical}` has no argument `{k}`",
                 names.get(k, v.span),
-                hint=did_you_mean(k, table[canonical]),
+                hint=did_you_mean(k, args) or _takes(args),
             )
             raise _Bad
-        kwargs[k] = _literal(v, globals_, r)
+        if k in kwargs:
+            ctx.r.error(f"{what} `{canonical}`: `{k}` is given twice", names.get(k, v.span))
+            raise _Bad
+        kwargs[k] = _argument(f"{what} `{canonical}`", k, args[k], v, ctx)
+    missing = [k for k, a in args.items() if a.required and k not in kwargs]
+    if missing:
+        ctx.r.error(
+            f"{what} `{canonical}` needs {', '.join(f'`{k}`' for k in missing)}",
+            expr.span,
+            hint=f"{canonical}({', '.join(f'{k}=...' for k, a in args.items() if a.required)})",
+        )
+        raise _Bad
+    _check_choice(canonical, kwargs, what, expr, names, ctx)
     return Choice(canonical, kwargs)
 
 
-def _literal(expr: ast.Expr, globals_: Any, r: Reporter) -> Any:
-    if isinstance(expr, ast.Literal):
-        return expr.value
-    if isinstance(expr, ast.UnaryOp) and expr.op == "-":
-        return -_literal(expr.operand, globals_, r)
-    if isinstance(expr, ast.Name):
-        b = globals_.lookup(expr.id)
-        if b is not None:
-            b.used = True
-            return b.value
-        r.error(
-            f"unknown name `{expr.id}`", expr.span, hint=did_you_mean(expr.id, globals_.visible())
+def _takes(args: Mapping[str, Arg]) -> str:
+    return f"it takes {', '.join(f'`{a}`' for a in args)}" if args else "it takes no arguments"
+
+
+def _check_choice(
+    name: str,
+    kwargs: Mapping[str, Any],
+    what: str,
+    expr: ast.Expr,
+    names: Mapping[str, Span],
+    ctx: _Context,
+) -> None:
+    """What one argument alone cannot say: one kind of clipping, a piecewise schedule's
+    lengths and order, a checkpoint file's format."""
+    clips = [k for k in CLIPPING if k in kwargs]
+    if what == "optimizer" and len(clips) > 1:
+        ctx.r.error(
+            f"optimizer `{name}` takes one of `clipnorm`, `clipvalue` and `global_clipnorm`, "
+            f"got {' and '.join(f'`{k}`' for k in clips)}",
+            names.get(clips[1], expr.span),
         )
         raise _Bad
-    if isinstance(expr, (ast.ListExpr, ast.TupleExpr)):
-        return tuple(_literal(i, globals_, r) for i in expr.items)
-    r.error("train settings are literals, constants or lists of them", expr.span)
-    raise _Bad
+    if name == "piecewise_constant_decay":
+        boundaries, values = kwargs["boundaries"], kwargs["values"]
+        if list(boundaries) != sorted(set(boundaries)):
+            ctx.r.error(
+                f"{what} `{name}`: `boundaries` must increase, got {format_value(boundaries)}",
+                names.get("boundaries", expr.span),
+            )
+            raise _Bad
+        if len(values) != len(boundaries) + 1:
+            ctx.r.error(
+                f"{what} `{name}` needs one more value than boundaries: "
+                f"{len(boundaries)} boundaries, {len(values)} values",
+                names.get("values", expr.span),
+            )
+            raise _Bad
+    path = kwargs.get("path")
+    if name == "model_checkpoint" and path is not None and not path.endswith(WEIGHT_SUFFIXES):
+        ctx.r.error(
+            f"callback `model_checkpoint`: `path` must end in .safetensors or .npz, "
+            f"got {format_value(path)}",
+            names.get("path", expr.span),
+        )
+        raise _Bad
+
+
+def _per_output(expr: ast.Expr, setting: str, ctx: _Context) -> list[tuple[str, ast.Expr]]:
+    """`per_output(a=..., b=...)`: the (output, expression) pairs, names checked."""
+    assert isinstance(expr, ast.Call)
+    if expr.args:
+        ctx.r.error(
+            f"{PER_OUTPUT} takes the model's outputs by name",
+            expr.args[0].span,
+            hint=f"{PER_OUTPUT}({', '.join(f'{o}=...' for o in ctx.outputs) or 'NAME=...'})",
+        )
+        raise _Bad
+    seen: set[str] = set()
+    for (name, _), span in zip(expr.kwargs, expr.kwarg_spans):
+        if ctx.outputs and name not in ctx.outputs:
+            ctx.r.error(
+                f"model `{ctx.model}` has no output `{name}`",
+                span,
+                hint=did_you_mean(name, ctx.outputs) or f"its outputs: {', '.join(ctx.outputs)}",
+            )
+            raise _Bad
+        if name in seen:
+            ctx.r.error(f"`{setting}` gives output `{name}` twice", span)
+            raise _Bad
+        seen.add(name)
+    if not expr.kwargs:
+        ctx.r.error(f"`{setting}` names no output", expr.span)
+        raise _Bad
+    return list(expr.kwargs)
+
+
+def _is_per_output(expr: ast.Expr) -> bool:
+    return isinstance(expr, ast.Call) and expr.func == PER_OUTPUT and not expr.piped
+
+
+def _by_output(expr: ast.Expr, setting: str, ctx: _Context, one: Any) -> dict[str, Any] | None:
+    """A setting given per output, by name (`per_output`) or, for `loss` and `loss_weights`,
+    as a list in output order: each output's value (`one` checks each, all are checked); None
+    when the setting is not given per output."""
+    if _is_per_output(expr):
+        pairs = _per_output(expr, setting, ctx)
+    elif isinstance(expr, ast.ListExpr) and setting in ("loss", "loss_weights"):
+        names = list(ctx.outputs)
+        if names and len(expr.items) != len(names):
+            ctx.r.error(
+                f"`{setting}` lists {len(expr.items)} value{'s' if len(expr.items) != 1 else ''} "
+                f"for {len(names)} output{'s' if len(names) != 1 else ''} ({', '.join(names)})",
+                expr.span,
+                hint=f"give one per output, or name them: {PER_OUTPUT}("
+                + ", ".join(f"{o}=..." for o in names)
+                + ")",
+            )
+            raise _Bad
+        pairs = list(zip(names, expr.items))
+    else:
+        return None
+    values = _each(ast.ListExpr(expr.span, tuple(e for _, e in pairs)), one)
+    return dict(zip((name for name, _ in pairs), values))
+
+
+def _each(expr: ast.Expr, check: Any) -> tuple[Any, ...]:
+    """`check` applied to every item of a list (or to one value): every item's errors are
+    reported; _Bad after them when any failed."""
+    items = expr.items if isinstance(expr, (ast.ListExpr, ast.TupleExpr)) else (expr,)
+    out, bad = [], False
+    for item in items:
+        try:
+            out.append(check(item))
+        except _Bad:
+            bad = True
+    if bad:
+        raise _Bad
+    return tuple(out)
+
+
+def _metric(item: ast.Expr, ctx: _Context) -> str:
+    if not isinstance(item, ast.Name) or item.id not in METRICS:
+        shown = item.id if isinstance(item, ast.Name) else "this"
+        ctx.r.error(
+            f"unknown metric `{shown}`",
+            item.span,
+            hint=did_you_mean(shown, METRICS) or f"known: {', '.join(METRICS)}",
+        )
+        raise _Bad
+    return item.id
+
+
+def _loss(expr: ast.Expr, ctx: _Context) -> Choice:
+    return _choice(expr, LOSSES, "loss", LOSS_ALIASES, ctx)
+
+
+def _weight(expr: ast.Expr, ctx: _Context) -> float:
+    value = _value(expr, ctx)
+    if not _is_number(value) or value < 0:
+        ctx.r.error(f"a loss weight must be a number >= 0, got {format_value(value)}", expr.span)
+        raise _Bad
+    return float(value)
+
+
+# --- the section ---------------------------------------------------------------------------------
 
 
 def elaborate_train(section: ast.TrainDef, globals_: Any, r: Reporter, graph: Any) -> TrainSpec:
-    """Check a `train` section and build its TrainSpec (errors go to `r`)."""
+    """Check a `train` section against the model `graph` and build its TrainSpec (errors go
+    to `r`)."""
+    outputs: dict[str, Any] = {}
+    if graph is not None:
+        for name, value in graph.outputs:
+            node = graph.by_name.get(value)
+            outputs[name] = node.type if node is not None else None
+    ctx = _Context(r, globals_, outputs, graph.name if graph is not None else "")
     values: dict[str, Any] = {}
+    spans: dict[str, ast.Expr] = {}
     for (key, expr), span in zip(section.entries, section.entry_spans):
         if key not in SETTINGS:
             r.error(
@@ -161,51 +630,221 @@ def elaborate_train(section: ast.TrainDef, globals_: Any, r: Reporter, graph: An
                 hint=did_you_mean(key, SETTINGS) or f"known: {', '.join(SETTINGS)}",
             )
             continue
-        if key in values:
+        if key in values or key in spans:
             r.error(f"train setting `{key}` is given twice", span)
             continue
+        spans[key] = expr
         try:
-            if key == "loss":
-                values[key] = _choice(expr, LOSSES, "loss", LOSS_ALIASES, globals_, r)
-            elif key == "optimizer":
-                values[key] = _choice(expr, OPTIMIZERS, "optimizer", {}, globals_, r)
-            elif key == "metrics":
-                items = expr.items if isinstance(expr, (ast.ListExpr, ast.TupleExpr)) else (expr,)
-                names = []
-                for item in items:
-                    if not isinstance(item, ast.Name) or item.id not in METRICS:
-                        shown = item.id if isinstance(item, ast.Name) else "this"
-                        r.error(
-                            f"unknown metric `{shown}`",
-                            item.span,
-                            hint=did_you_mean(shown, METRICS) or f"known: {', '.join(METRICS)}",
-                        )
-                        raise _Bad
-                    names.append(item.id)
-                values[key] = tuple(names)
-            else:
-                value = _literal(expr, globals_, r)
-                want = SETTINGS[key]
-                if isinstance(value, bool) and want is not bool or not isinstance(value, want):
-                    kind = want.__name__ if isinstance(want, type) else "number"
-                    r.error(
-                        f"train setting `{key}` must be {'an' if kind == 'int' else 'a'} {kind}",
-                        expr.span,
-                    )
-                    raise _Bad
-                if key in ("epochs", "batch_size") and value < 1:  # type: ignore[operator]
-                    r.error(f"train setting `{key}` must be >= 1, got {value}", expr.span)
-                    raise _Bad
-                if key == "validation_split" and not 0 <= value < 1:  # type: ignore[operator]
-                    r.error(f"validation_split must be in [0, 1), got {value}", expr.span)
-                    raise _Bad
-                values[key] = value
+            values[key] = _setting(key, expr, ctx)
         except _Bad:
             continue
-    if "loss" not in (key for key, _ in section.entries):
+    if "loss" not in spans:
         r.error(
             "the train section needs a `loss`",
             section.span,
             hint="e.g. `loss = sparse_categorical_crossentropy(from_logits=true)`",
         )
-    return TrainSpec(**values)
+    spec = TrainSpec(**values, outputs=tuple(outputs))
+    failed = set(spans) - set(values)  # checking them together would repeat their errors
+    if "loss" in values and not failed & {"metrics", "callbacks"}:
+        _check_together(spec, spans, ctx)
+    return spec
+
+
+PLAIN: dict[str, Any] = {
+    "epochs": int,
+    "batch_size": int,
+    "validation_split": (int, float),
+    "shuffle": bool,
+    "seed": int,
+}
+
+
+def _setting(key: str, expr: ast.Expr, ctx: _Context) -> Any:
+    """The checked value of one setting."""
+    if key == "loss":
+        per = _by_output(expr, key, ctx, lambda e: _loss(e, ctx))
+        return _loss(expr, ctx) if per is None else per
+    if key == "loss_weights":
+        per = _by_output(expr, key, ctx, lambda e: _weight(e, ctx))
+        if per is None:
+            ctx.r.error(
+                "`loss_weights` needs a weight per output: a list in output order or "
+                f"{PER_OUTPUT}(NAME=number, ...)",
+                expr.span,
+            )
+            raise _Bad
+        return per
+    if key == "optimizer":
+        return _choice(expr, OPTIMIZERS, "optimizer", {}, ctx)
+    if key == "metrics":
+
+        def metrics(e: ast.Expr) -> tuple[str, ...]:
+            return _each(e, lambda item: _metric(item, ctx))
+
+        per = _by_output(expr, key, ctx, metrics)
+        return metrics(expr) if per is None else per
+    if key == "callbacks":
+        return _each(expr, lambda item: _choice(item, CALLBACKS, "callback", {}, ctx))
+    if key == "class_weight":
+        return _argument(None, "class_weight", Arg("numbers", low=0), expr, ctx)
+    value: Any = _value(expr, ctx)
+    want = PLAIN[key]
+    if isinstance(value, bool) and want is not bool or not isinstance(value, want):
+        kind = want.__name__ if isinstance(want, type) else "number"
+        ctx.r.error(
+            f"train setting `{key}` must be {'an' if kind == 'int' else 'a'} {kind}", expr.span
+        )
+        raise _Bad
+    if key in ("epochs", "batch_size") and value < 1:
+        ctx.r.error(f"train setting `{key}` must be >= 1, got {value}", expr.span)
+        raise _Bad
+    if key == "validation_split":
+        if not 0 <= value < 1:
+            ctx.r.error(f"validation_split must be in [0, 1), got {value}", expr.span)
+            raise _Bad
+        return float(value)
+    return value
+
+
+def _classes(t: Any) -> int | None:
+    """How many classes an output of type `t` scores: its last axis (two for one logit)."""
+    if t is None or not t.shape or not isinstance(t.shape[-1], int):
+        return None
+    return t.shape[-1] if t.shape[-1] > 1 else 2
+
+
+def _check_together(spec: TrainSpec, spans: Mapping[str, ast.Expr], ctx: _Context) -> None:
+    """What settings mean together: losses fit their outputs, metrics fit the losses' targets,
+    class weights fit the one trained output, monitors name logged values."""
+    losses = spec.losses()
+    r = ctx.r
+    loss_expr = spans["loss"]
+    per_loss = _by_output_exprs(loss_expr, "loss", ctx)
+    for out, choice in losses.items():
+        t = ctx.outputs.get(out)
+        at = per_loss.get(out, loss_expr).span
+        if t is None:
+            continue
+        if not t.is_float:
+            r.error(f"output `{out}` is {t.dtype}: a loss needs a float output", at)
+        elif choice.name == "sparse_categorical_crossentropy" and t.rank < 2:
+            r.error(
+                f"sparse_categorical_crossentropy needs output `{out}` to end in a class axis, "
+                f"got {t}",
+                at,
+            )
+    if not losses and ctx.outputs:
+        r.error("the train section trains no output", loss_expr.span)
+    if spec.loss_weights is not None:
+        for out in spec.loss_weights:
+            if out not in losses:
+                r.error(
+                    f"`loss_weights` weighs output `{out}`, which has no loss",
+                    _by_output_exprs(spans["loss_weights"], "loss_weights", ctx)[out].span,
+                )
+    if "metrics" in spans:
+        per_metric = _by_output_exprs(spans["metrics"], "metrics", ctx)
+        for out in per_metric:
+            if out not in losses:
+                r.error(
+                    f"`metrics` measures output `{out}`, which has no loss", per_metric[out].span
+                )
+        for out, choice in losses.items():
+            sparse = choice.name == "sparse_categorical_crossentropy"
+            for m in spec.output_metrics(out):
+                if sparse and m not in SPARSE_METRICS:
+                    r.error(
+                        f"metric `{m}` compares targets shaped like output `{out}`, but "
+                        "sparse_categorical_crossentropy's targets are class indices",
+                        _metric_span(per_metric.get(out, spans["metrics"]), m),
+                        hint="use `accuracy` or `sparse_categorical_accuracy`",
+                    )
+    if spec.class_weight is not None:
+        _check_class_weight(spec, spans["class_weight"], losses, ctx)
+    _check_monitors(spec, spans.get("callbacks"), ctx)
+    schedule = spec.learning_rate
+    if isinstance(schedule, Choice) and any(
+        c.name == "reduce_lr_on_plateau" for c in spec.callbacks
+    ):  # Keras cannot set a rate that a schedule computes
+        items = spans["callbacks"]
+        at = next(
+            (
+                i.span
+                for i in getattr(items, "items", (items,))
+                if isinstance(i, (ast.Call, ast.Name))
+                and getattr(i, "func", getattr(i, "id", "")) == "reduce_lr_on_plateau"
+            ),
+            items.span,
+        )
+        r.error(
+            f"callback `reduce_lr_on_plateau` sets the learning rate, which the "
+            f"`{schedule.name}` schedule computes",
+            at,
+            hint="use a number as the learning rate, or drop one of the two",
+        )
+
+
+def _by_output_exprs(expr: ast.Expr, setting: str, ctx: _Context) -> dict[str, ast.Expr]:
+    """The expression given for each output by a per-output setting (checked already)."""
+    if _is_per_output(expr):
+        assert isinstance(expr, ast.Call)
+        return dict(expr.kwargs)
+    if isinstance(expr, ast.ListExpr) and setting in ("loss", "loss_weights"):
+        return dict(zip(ctx.outputs, expr.items))
+    return {}
+
+
+def _metric_span(expr: ast.Expr, metric: str) -> Span:
+    items = expr.items if isinstance(expr, (ast.ListExpr, ast.TupleExpr)) else (expr,)
+    return next((i.span for i in items if isinstance(i, ast.Name) and i.id == metric), expr.span)
+
+
+def _check_class_weight(
+    spec: TrainSpec, expr: ast.Expr, losses: Mapping[str, Choice], ctx: _Context
+) -> None:
+    assert spec.class_weight is not None
+    if len(losses) != 1:
+        ctx.r.error(
+            f"class_weight applies to a model with one trained output; model `{ctx.model}` "
+            f"trains {len(losses)} ({', '.join(losses)})",
+            expr.span,
+        )
+        return
+    ((out, choice),) = losses.items()
+    if choice.name not in CLASSIFICATION:
+        ctx.r.error(
+            f"class_weight weighs the classes of a classification loss, not `{choice.name}`",
+            expr.span,
+        )
+        return
+    classes = _classes(ctx.outputs.get(out))
+    if classes is not None and len(spec.class_weight) != classes:
+        ctx.r.error(
+            f"class_weight gives {len(spec.class_weight)} weights, output `{out}` scores "
+            f"{classes} classes",
+            expr.span,
+        )
+
+
+def _check_monitors(spec: TrainSpec, expr: ast.Expr | None, ctx: _Context) -> None:
+    if expr is None or not ctx.outputs:
+        return
+    logged = spec.log_names()
+    known = [*logged, *(f"val_{k}" for k in logged)]
+    items = expr.items if isinstance(expr, (ast.ListExpr, ast.TupleExpr)) else (expr,)
+    for callback, item in zip(spec.callbacks, items):
+        monitor = callback.kwargs.get("monitor", "val_loss")
+        if monitor in known:
+            continue
+        at = item.span
+        if isinstance(item, ast.Call):
+            at = dict(zip((k for k, _ in item.kwargs), (v.span for _, v in item.kwargs))).get(
+                "monitor", item.span
+            )
+        ctx.r.error(
+            f"callback `{callback.name}` monitors {format_value(monitor)}, which training "
+            "does not log",
+            at,
+            hint=did_you_mean(monitor, known) or f"logged: {', '.join(known)}",
+        )
