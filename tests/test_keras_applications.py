@@ -276,10 +276,10 @@ def attention_tagger():
     keras.utils.set_random_seed(5)
     tokens = keras.Input((12,), dtype="int32")
     memory = keras.Input((6, 10))
-    x = layers.Embedding(50, 16)(tokens)
-    a = layers.MultiHeadAttention(2, 8)(x, x, use_causal_mask=True)
+    x = layers.Embedding(50, 16, name="tokens")(tokens)
+    a = layers.MultiHeadAttention(2, 8, name="self_attention")(x, x, use_causal_mask=True)
     x = layers.LayerNormalization(epsilon=1e-6)(layers.Add()([x, a]))
-    a = layers.MultiHeadAttention(4, 4, value_dim=6)(x, memory)
+    a = layers.MultiHeadAttention(4, 4, value_dim=6, name="cross_attention")(x, memory)
     x = layers.LayerNormalization()(x + a)
     fed = layers.Dense(16)(layers.Dense(32, activation="gelu")(x))
     x = layers.LayerNormalization(epsilon=1e-6)(layers.Add()([x, fed]))
@@ -313,9 +313,9 @@ def test_attention_pairs_each_call_with_its_own_keras_layer():
     pairs = dict(keras_weights.match(model, keras_model))
     # the causal self-attention and the cross attention have weights of different shapes;
     # their Keras partners are the first and second MultiHeadAttention
-    assert pairs["multi_head_attention"] == "multi_head_attention"
-    assert pairs["multi_head_attention_1"] == "multi_head_attention_1"
-    assert pairs["embedding"] == "embedding"
+    assert pairs["multi_head_attention"] == "self_attention"
+    assert pairs["multi_head_attention_1"] == "cross_attention"
+    assert pairs["embedding"] == "tokens"
 
 
 ZOO = """
@@ -584,7 +584,9 @@ def test_keras_layers_netc_cannot_hold_are_refused(compile_net):
     assert "netc has no op that takes the weights of Keras layer `prelu` (PReLU)" in text
 
     ids = keras.Input((6,), dtype="int32")
-    masked = keras.Model(ids, layers.LSTM(4)(layers.Embedding(10, 4, mask_zero=True)(ids)))
+    masked = keras.Model(
+        ids, layers.LSTM(4, name="lstm")(layers.Embedding(10, 4, mask_zero=True)(ids))
+    )
     text = refusal(compile_net("""
         model m(ids: i32[N, 6]) -> (y: f32[N, 4]) { y = ids |> embedding(10, 4) |> lstm(4) }
     """), masked)  # fmt: skip
