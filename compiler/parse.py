@@ -1,10 +1,18 @@
-"""Text -> syntax tree. The only module that knows Lark; its errors become plain words here."""
+"""Text -> syntax tree. The only module that knows Lark; its errors become plain words here.
+
+The hand-written reader (`reader.py`) reads a well-formed file, fast and without recursion on
+chains; where it gives up, Lark reads the text again: Lark's grammar is the authority, and its
+view of a syntax error is what the user is told.
+"""
 
 from __future__ import annotations
 
 from functools import cache
 from typing import Any
 
+from . import reader
+from .limits import Limits
+from .reader import KEYWORDS, fstring_parts, split_args, unquote
 from .source import NetcError, Span, error
 from .syntax import (
     Assign,
@@ -34,24 +42,7 @@ from .syntax import (
     UnaryOp,
 )
 
-KEYWORDS = (
-    "import",
-    "const",
-    "block",
-    "model",
-    "train",
-    "return",
-    "for",
-    "in",
-    "if",
-    "else",
-    "and",
-    "or",
-    "not",
-    "true",
-    "false",
-    "none",
-)
+__all__ = ["KEYWORDS", "parse", "parse_with_lark"]
 
 
 @cache
@@ -70,8 +61,18 @@ def _parser() -> Any:
     )
 
 
-def parse(text: str, path: str = "<input>") -> Module:
-    """Parse one file's text; a syntax error raises NetcError with a located message."""
+def parse(text: str, path: str = "<input>", limits: Limits | None = None) -> Module:
+    """Parse one file's text; a syntax error raises NetcError with a located message, and so
+    does a file past the limits on nesting and expression length (`limits`)."""
+    try:
+        return reader.read(text, path, limits)
+    except reader.Unreadable:
+        pass
+    return parse_with_lark(text, path)
+
+
+def parse_with_lark(text: str, path: str = "<input>") -> Module:
+    """Parse with Lark alone (the reader's authority; tests compare the two)."""
     import lark
 
     _check_brackets(text, path)
@@ -244,7 +245,7 @@ def _syntax_error(e: Any, text: str, path: str) -> Exception:
 def _lark_transformer() -> type:
     import lark
 
-    class Builder(lark.Transformer):
+    class Builder(lark.visitors.Transformer_NonRecursive):  # no recursion on long chains
         def __init__(self, path: str):
             super().__init__()
             self.path = path
@@ -266,7 +267,7 @@ def _lark_transformer() -> type:
 
         @lark.v_args(meta=True)
         def import_(self, m, c):
-            return Import(self._span(m), _unquote(c[0]))
+            return Import(self._span(m), unquote(c[0]))
 
         @lark.v_args(meta=True)
         def const_def(self, m, c):
@@ -346,7 +347,7 @@ def _lark_transformer() -> type:
 
         @lark.v_args(meta=True)
         def pipe_call(self, m, c):
-            args, kwargs, names = _split_args(c[2] or ())
+            args, kwargs, names = split_args(c[2] or ())
             span = Span(self.path, c[1].line, c[1].column, m.end_line, m.end_column)
             return Call(span, str(c[1]), (c[0], *args), kwargs, True, names)
 
@@ -355,7 +356,7 @@ def _lark_transformer() -> type:
 
         @lark.v_args(meta=True)
         def call(self, m, c):
-            args, kwargs, names = _split_args(c[1] or ())
+            args, kwargs, names = split_args(c[1] or ())
             return Call(self._span(m), str(c[0]), args, kwargs, False, names)
 
         def args(self, c):
@@ -444,10 +445,19 @@ def _lark_transformer() -> type:
             return Literal(self._tok(c[0]), float(c[0]))
 
         def string(self, c):
-            return Literal(self._tok(c[0]), _unquote(c[0]))
+            return Literal(self._tok(c[0]), unquote(c[0]))
 
         def fstring(self, c):
-            return FString(self._tok(c[0]), _fstring_parts(c[0], self.path))
+            return FString(
+                self._tok(c[0]),
+                fstring_parts(
+                    str(c[0]),
+                    c[0].line,
+                    c[0].column,
+                    self.path,
+                    lambda src, line, col: _parse_embedded(src, self.path, line, col),
+                ),
+            )
 
         @lark.v_args(meta=True)
         def true(self, m, c):
@@ -479,71 +489,6 @@ def _Builder(path: str) -> Any:  # noqa: N802
 @cache
 def _builder_class() -> type:
     return _lark_transformer()
-
-
-def _split_args(
-    items: tuple,
-) -> tuple[tuple[Expr, ...], tuple[tuple[str, Expr], ...], tuple[Span, ...]]:
-    """Positional arguments, keyword arguments and the keywords' spans of one call."""
-    seen_keyword = False
-    for a in items:
-        if isinstance(a, tuple):
-            seen_keyword = True
-        elif seen_keyword:
-            raise error("a positional argument cannot follow a keyword argument", a.span)
-    args = tuple(a for a in items if not isinstance(a, tuple))
-    kwargs = tuple((k, v) for k, v, _ in (a for a in items if isinstance(a, tuple)))
-    names = tuple(span for _, _, span in (a for a in items if isinstance(a, tuple)))
-    return args, kwargs, names
-
-
-def _fstring_parts(tok: Any, path: str) -> tuple[str | Expr, ...]:
-    """The literal text and the `{expr}` parts of an f-string token; each expression is parsed
-    where it stands, so its spans (and its syntax errors) point into the line."""
-    raw = str(tok)[2:-1]  # without f" and "
-    line, col0 = tok.line, tok.column + 2  # the column of raw[0]
-    parts: list[str | Expr] = []
-    text, i = "", 0
-
-    def at(j: int, width: int = 1) -> Span:
-        return Span(path, line, col0 + j, line, col0 + j + width)
-
-    while i < len(raw):
-        c = raw[i]
-        if c == "\\":
-            text, i = text + raw[i : i + 2], i + 2
-        elif raw.startswith("{{", i) or raw.startswith("}}", i):
-            text, i = text + c, i + 2
-        elif c == "}":
-            raise error(
-                "a single `}` in an f-string", at(i), hint="write `}}` for a brace in the text"
-            )
-        elif c == "{":
-            depth, j = 1, i + 1
-            while j < len(raw) and depth:
-                depth += {"{": 1, "}": -1}.get(raw[j], 0)
-                if raw[j] == "\\":
-                    raise error("an f-string's `{...}` cannot hold a backslash", at(j))
-                j += 1
-            if depth:
-                raise error(
-                    "`{` in an f-string is never closed",
-                    at(i),
-                    hint="close it with `}`, or write `{{` for a brace in the text",
-                )
-            source = raw[i + 1 : j - 1]
-            if not source.strip():
-                raise error("empty `{}` in an f-string", at(i, j - i), hint="put a value in it")
-            if text:
-                parts.append(_unquote(f'"{text}"'))
-                text = ""
-            parts.append(_parse_embedded(source, path, line, col0 + i + 1))
-            i = j
-        else:
-            text, i = text + c, i + 1
-    if text or not parts:
-        parts.append(_unquote(f'"{text}"'))
-    return tuple(parts)
 
 
 def _parse_embedded(source: str, path: str, line: int, col: int) -> Expr:
@@ -579,8 +524,3 @@ def _parse_embedded(source: str, path: str, line: int, col: int) -> Expr:
         raise e.orig_exc from None
     assert isinstance(expr, Expr)
     return expr
-
-
-def _unquote(tok: Any) -> str:
-    s = str(tok)[1:-1]
-    return s.encode("latin-1", "backslashreplace").decode("unicode_escape") if "\\" in s else s
