@@ -14,8 +14,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
-import numpy as np
-
+from .lazy import numpy as np  # loaded on first use: checking a model needs none
 from .source import CallSite, Span, format_value
 
 DTYPES: dict[str, str] = {

@@ -23,6 +23,7 @@ from . import __version__
 from . import elaborate as _elaborate
 from . import syntax as ast
 from .elaborate import BUILTIN_NEEDS, BUILTINS, LANGUAGE_OPS, Elaborator, Frame, Scope, Tensor
+from .imports import ImportPaths, Refused
 from .ir import DTYPES, Node, TensorType
 from .ops import lookup
 from .ops.docs import signature
@@ -168,8 +169,8 @@ class _Recorder(Elaborator):
     """An elaborator that also keeps every value each expression took, by the expression's span
     (with the block calls it was computed in): the shapes hover and inlay hints show."""
 
-    def __init__(self, reporter: Reporter):
-        super().__init__(reporter)
+    def __init__(self, reporter: Reporter, paths: ImportPaths | None = None):
+        super().__init__(reporter, paths=paths)
         self.values: dict[SpanKey, list[Evaluation]] = {}
 
     def eval(self, e: ast.Expr, scope: Scope) -> Any:
@@ -250,8 +251,9 @@ def analyze(text: str, path: str) -> Analysis:
     sources: dict[str, str] = {path: text}
     reporter = Reporter()
     reporter.sources.add(path, text)
-    lib = Elaborator(reporter)
-    lib.loaded[str(Path(path).resolve())] = None
+    # imports read where the command line's would: the document's folder and NETC_PATH
+    lib = Elaborator(reporter, paths=ImportPaths.for_file(path))
+    lib.loaded[os.path.realpath(path) if not path.startswith("<") else path] = None
     lib.frames.append(Frame("", ()))
     try:
         lib.load_module(module)
@@ -291,7 +293,7 @@ def _compile_model(
 ) -> tuple[Compiled | None, list[Diagnostic], dict[str, str]]:
     reporter = Reporter()
     reporter.sources.add(path, text)
-    rec = _Recorder(reporter)
+    rec = _Recorder(reporter, ImportPaths.for_file(path))
     try:
         result = _elaborate_with(rec, module, reporter, name)
     except NetcError as e:
@@ -910,7 +912,12 @@ def definition(
 
     for item in analysis.module.items:
         if isinstance(item, ast.Import) and _contains(_key(item.span), analysis.path, line, col1):
-            target = _norm(str(Path(analysis.path).parent / item.path))
+            try:  # only where an import may read: never a path outside the folders
+                target = _norm(
+                    ImportPaths.for_file(analysis.path).resolve(item.path, analysis.path).shown
+                )
+            except Refused:
+                return None
             zero = lsp.Position(line=0, character=0)
             return lsp.Location(uri=uri_of(target), range=lsp.Range(start=zero, end=zero))
     word = _word_at(line_text, col)

@@ -6,10 +6,15 @@ the same way, `file:line:col: error: message`, the source line, a caret, notes a
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .limits import Limits
 
 
 @dataclass(frozen=True, order=True)
@@ -104,15 +109,19 @@ class SourceMap:
 
     def __init__(self) -> None:
         self.texts: dict[str, str] = {}
+        self._lines: dict[str, list[str]] = {}  # split once: a big file may have many errors
 
     def add(self, path: str, text: str) -> None:
         self.texts[path] = text
+        self._lines.pop(path, None)
 
     def line(self, path: str, line: int) -> str | None:
         text = self.texts.get(path)
         if text is None:
             return None
-        lines = text.splitlines()
+        lines = self._lines.get(path)
+        if lines is None:
+            lines = self._lines[path] = text.splitlines()
         return lines[line - 1] if 0 < line <= len(lines) else None
 
 
@@ -186,18 +195,70 @@ class Reporter:
             raise NetcError(self.diagnostics, self.sources)
 
 
-def read_source(path: str | Path) -> str:
-    """Read a `.net` file, turning OS errors into a diagnostic."""
+_FILE_KINDS = (
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISFIFO, "a pipe"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def read_source(
+    path: str | Path,
+    limits: Limits | None = None,
+    *,
+    shown: str | None = None,
+    follow_symlinks: bool = True,
+) -> str:
+    """Read a `.net` file, turning OS errors into a diagnostic: only a regular file (never a
+    device or a pipe, which could block or never end), no larger than `limits.source_bytes`,
+    UTF-8. `shown` names it in messages (default: `path`)."""
+    from .limits import Limits, describe_bytes
+
+    limit = (limits or Limits()).source_bytes
+    shown = str(path) if shown is None else shown
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    if not follow_symlinks:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
     try:
-        return Path(path).read_text(encoding="utf-8")
+        fd = os.open(path, flags)
     except FileNotFoundError:
-        raise error(f"no such file: {path}") from None
+        raise error(f"no such file: {shown}") from None
     except IsADirectoryError:
-        raise error(f"{path} is a directory, not a .net file") from None
-    except UnicodeDecodeError as e:
-        raise error(f"{path} is not UTF-8 text (byte {e.start})") from None
+        raise error(f"{shown} is a directory, not a .net file") from None
+    except (OSError, ValueError) as e:
+        raise error(f"cannot read {shown}: {getattr(e, 'strerror', None) or e}") from None
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise error(f"{shown} is a directory, not a .net file")
+        if not stat.S_ISREG(st.st_mode):
+            what = next((w for test, w in _FILE_KINDS if test(st.st_mode)), "not a regular file")
+            raise error(f"{shown} is {what}, not a .net file", hint="netc reads regular files")
+        too_big = error(
+            f"{shown} is larger than the limit of {describe_bytes(limit)} for a source file",
+            hint="raise it with `--limit source-bytes=N` if the file is meant to be this large",
+        )
+        if st.st_size > limit:
+            raise too_big
+        chunks, size = [], 0
+        while size <= limit:  # the file may grow while it is read: stop past the limit
+            chunk = os.read(fd, min(1 << 20, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > limit:
+            raise too_big
     except OSError as e:
-        raise error(f"cannot read {path}: {e.strerror}") from None
+        raise error(f"cannot read {shown}: {e.strerror}") from None
+    finally:
+        os.close(fd)
+    data = b"".join(chunks)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise error(f"{shown} is not UTF-8 text (byte {e.start})") from None
 
 
 def format_value(value: Any) -> str:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
+from ..lazy import numpy as np
 from .registry import ALIASES, elementwise_flops, expect_float, normalize_axis, op
 
 

@@ -10,9 +10,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
-
 from ..ir import TensorType
+from ..lazy import numpy as np
 from .registry import GLOROT_UNIFORM, ZEROS, Infer, Init, Param, ShapeError, op
 
 _ROLES = ("query", "value", "key")  # Keras' call order

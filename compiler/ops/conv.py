@@ -12,9 +12,8 @@ import math
 from collections.abc import Sequence
 from typing import Any, Literal
 
-import numpy as np
-
 from ..ir import Dim, TensorType, dim_mul
+from ..lazy import numpy as np
 from .registry import (
     GLOROT_UNIFORM,
     ZEROS,

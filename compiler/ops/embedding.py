@@ -6,9 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
-
 from ..ir import INT_DTYPES, TensorType
+from ..lazy import numpy as np
 from .registry import GLOROT_UNIFORM, UNIFORM, Init, Param, ShapeError, expect_float, op
 
 

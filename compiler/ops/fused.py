@@ -13,9 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-import numpy as np
-
 from ..ir import TensorType
+from ..lazy import numpy as np
 from .registry import OPS, Infer, ShapeError, op
 
 ACTIVATIONS = ("relu", "relu6", "sigmoid", "tanh", "gelu", "silu", "leaky_relu")

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
-
 from ..ir import TensorType
+from ..lazy import numpy as np
 from .registry import (
     ONES,
     ZEROS,

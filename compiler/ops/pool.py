@@ -11,9 +11,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 from ..ir import TensorType
+from ..lazy import numpy as np
 from .conv import Ints, Padding, explicit_pads, fmt, spatial_tuple, window_output, windows
 from .registry import Infer, ShapeError, expect_float, op
 
@@ -104,11 +103,11 @@ def _global_rule(name: str, x: TensorType, keepdims: bool) -> Infer:
     return Infer(x.with_shape((x.shape[0], *spatial, x.shape[-1])), {"keepdims": keepdims})
 
 
-def _global_eval(reduce: Any):
+def _global_eval(reduce: str):
     def evaluate(inputs: Sequence[np.ndarray], attrs: Any) -> np.ndarray:
         x = inputs[0]
         axes = tuple(range(1, x.ndim - 1))
-        y = reduce(x.astype(np.float64), axis=axes, keepdims=attrs["keepdims"])
+        y = getattr(np, reduce)(x.astype(np.float64), axis=axes, keepdims=attrs["keepdims"])
         return y.astype(x.dtype)
 
     return evaluate
@@ -116,7 +115,7 @@ def _global_eval(reduce: Any):
 
 @op(
     "global_avgpool",
-    evaluate=_global_eval(np.mean),
+    evaluate=_global_eval("mean"),
     flops=lambda ins, out, a: ins[0].numel(),
     category="pool",
 )
@@ -127,7 +126,7 @@ def global_avgpool(x: TensorType, *, keepdims: bool = False) -> Infer:
 
 @op(
     "global_maxpool",
-    evaluate=_global_eval(np.max),
+    evaluate=_global_eval("max"),
     flops=lambda ins, out, a: ins[0].numel(),
     category="pool",
 )

@@ -9,9 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
-
 from ..ir import TensorType
+from ..lazy import numpy as np
 from ..weights import make_initializer
 from .registry import (
     GLOROT_UNIFORM,

@@ -15,9 +15,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, NewType
 
-import numpy as np
-
 from ..ir import Dim, TensorType, Type
+from ..lazy import numpy as np
 from ..weights import canonical_initializer
 
 OPS: dict[str, OpDef] = {}
@@ -101,7 +100,7 @@ class AttrSpec:
         return self.default is inspect.Parameter.empty
 
 
-Evaluate = Callable[[Sequence[np.ndarray], Mapping[str, Any]], Any]
+Evaluate = Callable[[Sequence["np.ndarray"], Mapping[str, Any]], Any]
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,8 @@ import math
 from collections.abc import Sequence
 from typing import Literal
 
-import numpy as np
-
 from ..ir import Dim, TensorType, dim_mul, dims_product, numpy_dtype
+from ..lazy import numpy as np
 from .conv import spatial_tuple
 from .registry import (
     Infer,
