@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from ..ir import TensorType
+from ..lazy import numpy as np
 from .registry import ShapeError, broadcast_shapes, elementwise_flops, op
 
 BINARY = {
-    # name: (numpy meaning, operator in the language or None)
-    "add": (np.add, "+"),
-    "sub": (np.subtract, "-"),
-    "mul": (np.multiply, "*"),
-    "div": (np.divide, "/"),
-    "maximum": (np.maximum, None),
-    "minimum": (np.minimum, None),
+    # name: (numpy meaning by name, operator in the language or None)
+    "add": ("add", "+"),
+    "sub": ("subtract", "-"),
+    "mul": ("multiply", "*"),
+    "div": ("divide", "/"),
+    "maximum": ("maximum", None),
+    "minimum": ("minimum", None),
 }
 
 
@@ -25,6 +24,11 @@ def _binary_rule(name: str):
                 f"{name} needs operands of one dtype, got {a} and {b}",
                 hint="insert `cast` to make the dtypes agree",
             )
+        if a.dtype == "bool":  # ONNX has no bool arithmetic, and numpy's would be logic
+            raise ShapeError(
+                f"{name} needs numeric operands, got {a} and {b}",
+                hint='cast them first: `x |> cast("i32")`',
+            )
         if name == "div" and not a.is_float:  # `/` is true division: its result is not an int
             raise ShapeError(
                 f"div needs floating-point operands, got {a} and {b}",
@@ -32,14 +36,17 @@ def _binary_rule(name: str):
             )
         return TensorType(a.dtype, broadcast_shapes(name, a.shape, b.shape))
 
-    rule.__doc__ = f"elementwise {name} with numpy broadcasting"
+    rule.__doc__ = (
+        f"elementwise {name} with numpy broadcasting, of two tensors of one numeric dtype "
+        f"({'floating-point' if name == 'div' else 'not bool'})"
+    )
     return rule
 
 
-def _binary_eval(fn):
+def _binary_eval(fn_name: str):
     def evaluate(inputs, attrs):
         a, b = inputs
-        out = fn(a, b)
+        out = getattr(np, fn_name)(a, b)
         return out.astype(a.dtype) if a.dtype.kind == "f" else out
 
     return evaluate
@@ -62,9 +69,15 @@ def _matmul_flops(ins, out, attrs):
     category="math",
 )
 def matmul(a, b):
-    """Matrix product over the last two axes (`a @ b`), batch axes broadcast as in numpy."""
+    """Matrix product over the last two axes (`a @ b`), batch axes broadcast as in numpy; one
+    numeric dtype (not bool)."""
     if a.dtype != b.dtype:
         raise ShapeError(f"matmul needs operands of one dtype, got {a} and {b}")
+    if a.dtype == "bool":
+        raise ShapeError(
+            f"matmul needs numeric operands, got {a} and {b}",
+            hint='cast them first: `x |> cast("i32")`',
+        )
     if a.rank < 2 or b.rank < 2:
         raise ShapeError(f"matmul needs operands of rank >= 2, got {a} and {b}")
     if a.shape[-1] != b.shape[-2]:

@@ -5,18 +5,17 @@ Axis conventions are numpy's; every rule stores its axes canonically (sorted, no
 
 from __future__ import annotations
 
-import numpy as np
-
 from ..ir import TensorType
+from ..lazy import numpy as np
 from .registry import Infer, ShapeError, normalize_axis, op
 
 REDUCTIONS = {
-    # name: (numpy function, what it computes, dtypes it refuses)
-    "reduce_sum": (np.sum, "sum", ("bool",)),
-    "reduce_mean": (np.mean, "mean", ("bool", "i32", "i64")),
-    "reduce_max": (np.max, "maximum", ()),
-    "reduce_min": (np.min, "minimum", ()),
-    "reduce_prod": (np.prod, "product", ("bool",)),
+    # name: (numpy function's name, what it computes, dtypes it refuses)
+    "reduce_sum": ("sum", "sum", ("bool",)),
+    "reduce_mean": ("mean", "mean", ("bool", "i32", "i64")),
+    "reduce_max": ("max", "maximum", ()),
+    "reduce_min": ("min", "minimum", ()),
+    "reduce_prod": ("prod", "product", ("bool",)),
 }
 
 
@@ -46,10 +45,11 @@ def _reduce_rule(name: str, what: str, refused: tuple[str, ...]):
     return rule
 
 
-def _reduce_eval(fn):
+def _reduce_eval(fn_name: str):
     def evaluate(inputs, attrs):
         x = inputs[0]
-        accumulates = fn in (np.sum, np.mean, np.prod)
+        fn = getattr(np, fn_name)
+        accumulates = fn_name in ("sum", "mean", "prod")
         extra = {"dtype": np.float32} if accumulates and x.dtype == np.float16 else {}
         out = fn(x, axis=tuple(attrs["axis"]), keepdims=attrs["keepdims"], **extra)
         return np.asarray(out, dtype=x.dtype)
@@ -74,9 +74,14 @@ for _name, (_fn, _what, _refused) in REDUCTIONS.items():
 )
 def argmax(x, *, axis: int = -1):
     """The index of the largest value along `axis` (default the last), as i64; the axis is removed.
+    The input is numeric (not bool).
 
     Ties go to the first index, as in numpy, TF and ONNX (select_last_index=0). `axis` is
     stored non-negative.
     """
+    if x.dtype == "bool":
+        raise ShapeError(
+            f"argmax needs a numeric input, got {x}", hint='cast it first: `x |> cast("i32")`'
+        )
     axis = normalize_axis("argmax", axis, x.rank)
     return Infer(TensorType("i64", x.shape[:axis] + x.shape[axis + 1 :]), {"axis": axis})
