@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from .ir import Graph, TensorType
-from .ops import OPS
-from .source import Diagnostic, SourceMap
-from .train import TrainSpec
+from .source import CallSite, Diagnostic, SourceMap
+
+if TYPE_CHECKING:
+    from .train import TrainSpec
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,23 @@ class Layer:
     trainable: int
     flops: int
     line: int | None
+    calls: tuple[CallSite, ...] = ()  # the block calls it is in, innermost first
+
+
+@dataclass(frozen=True)
+class Row:
+    """A row of the folded summary: a layer, or a block call with every layer in it."""
+
+    name: str
+    op: str  # the op, or the block's name
+    type: object  # the layer's type, or that of the block call's last layer
+    params: int
+    line: int | None
+    layers: int = 1  # how many layers the row stands for
+    block: bool = False  # a block call folded into one row
+
+
+SCREEN_ROWS = 40  # the default summary folds blocks until it has at most this many rows
 
 
 @dataclass(frozen=True)
@@ -62,6 +81,8 @@ class Model:
     @cached_property
     def layers(self) -> tuple[Layer, ...]:
         """One entry per op node (weights counted with the op that owns them)."""
+        from .ops import OPS
+
         g = self.graph
         rows = []
         for n in g.nodes:
@@ -75,10 +96,49 @@ class Model:
             flops = OPS[n.op].count_flops(in_types, n.type, n.attrs)
             rows.append(
                 Layer(
-                    n.name, n.op, n.type, params, trainable, flops, n.span.line if n.span else None
+                    n.name,
+                    n.op,
+                    n.type,
+                    params,
+                    trainable,
+                    flops,
+                    n.span.line if n.span else None,
+                    n.calls,
                 )
             )
         return tuple(rows)
+
+    def rows(self, depth: int | None = None) -> tuple[Row, ...]:
+        """The layers as summary rows, each block call `depth` deep (1: the model body's own
+        calls) folded into one row; None: every layer."""
+        out: list[Row] = []
+        group: list[Layer] = []
+        key = ""
+        for layer in self.layers:
+            inside = depth is not None and len(layer.calls) >= depth
+            prefix = ".".join(layer.name.split(".")[:depth]) if inside else ""
+            if group and prefix != key:
+                out.append(_folded(group, key, depth))
+                group = []
+            if inside:
+                key = prefix
+                group.append(layer)
+            else:
+                out.append(Row(layer.name, layer.op, layer.type, layer.params, layer.line))
+        if group:
+            out.append(_folded(group, key, depth))
+        return tuple(out)
+
+    def summary_depth(self, max_rows: int = SCREEN_ROWS) -> int | None:
+        """The deepest folding whose summary has at most `max_rows` rows (None: every layer
+        fits); 1 when even that has more."""
+        deepest = max((len(layer.calls) for layer in self.layers), default=0)
+        if len(self.layers) <= max_rows:
+            return None
+        for depth in range(deepest, 0, -1):
+            if len(self.rows(depth)) <= max_rows:
+                return depth
+        return 1
 
     @property
     def total_params(self) -> int:
@@ -132,6 +192,21 @@ class Model:
             ],
             "warnings": [d.to_json() for d in self.warnings],
         }
+
+
+def _folded(group: list[Layer], name: str, depth: int | None) -> Row:
+    """One row for the layers of one block call."""
+    assert depth is not None
+    call = group[0].calls[len(group[0].calls) - depth]  # calls are innermost first
+    return Row(
+        name,
+        call.block,
+        group[-1].type,
+        sum(layer.params for layer in group),
+        call.span.line,
+        len(group),
+        block=True,
+    )
 
 
 def _type_str(t: object) -> str:

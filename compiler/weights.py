@@ -6,18 +6,28 @@ initial value does not change when another layer is added or removed.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import re
+import warnings
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from .ir import Graph, numpy_dtype
+from .lazy import numpy as np
 from .source import NetcError, error, format_value
+
+if TYPE_CHECKING:
+    from .limits import Limits
+
+
+class WeightWarning(UserWarning):
+    """Weights that load but are likely wrong (NaN or infinite values); the command line
+    shows it as a netc warning."""
 
 
 def _rng(seed: int, name: str) -> np.random.Generator:
@@ -150,6 +160,7 @@ def make_initializer(name: str, *args: Any, **kwargs: Any) -> Initializer:
 _ARG = re.compile(r'\s*([a-z_]+)=("(?:[^"\\]|\\.)*"|[-+0-9.eE]+)\s*(?:,|$)')
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_initializer(text: str) -> Initializer:
     """The Initializer a canonical text (or a bare name) stands for; ValueError otherwise."""
     m = re.fullmatch(r"\s*([a-z_]+)\s*(?:\((.*)\))?\s*", text, re.S)
@@ -297,21 +308,103 @@ def keras_initializer(init: str) -> dict[str, Any]:
     return {"class_name": _KERAS_CLASS[i.name], "config": i.kwargs}
 
 
-def initial_weights(graph: Graph, seed: int = 0) -> dict[str, np.ndarray]:
-    """Every weight of the graph, initialized as Keras would, deterministically from `seed`."""
+# Weights up to this many elements are drawn whole in float64 and rounded once (the values
+# netc has always drawn); larger ones chunk by chunk into their own dtype, so a float32 weight
+# never needs a float64 copy of itself.
+CHUNK = 2**22
+
+
+def initial_value(
+    init: Initializer, rng: np.random.Generator, shape: tuple[int, ...], dtype: str
+) -> np.ndarray:
+    """A weight's initial value in its own dtype (`draw`'s distribution)."""
+    target = numpy_dtype(dtype)
+    n = math.prod(shape)
+    if init.name in ("zeros", "ones", "constant"):
+        fill = {"zeros": 0.0, "ones": 1.0}.get(init.name, init.kwargs.get("value", 0.0))
+        return np.full(shape, fill, dtype=target)
+    sample = _sampler(init, shape)
+    if n <= CHUNK or sample is None:
+        return np.asarray(draw(init, rng, shape), dtype=target)
+    out = np.empty(n, dtype=target)
+    for start in range(0, n, CHUNK):  # the same stream as one draw, but for the truncation
+        k = min(CHUNK, n - start)
+        out[start : start + k] = sample(rng, k)
+    return out.reshape(shape)
+
+
+def _sampler(init: Initializer, shape: tuple[int, ...]) -> Any:
+    """`draw` for `init` as a function of (rng, count) drawing values one by one, for the
+    initializers whose values are independent of each other; None for the others."""
+    a = init.kwargs
+    name = init.name
+    if name in _VARIANCE_SCALING or name == "variance_scaling":
+        scale, mode, dist = (
+            _VARIANCE_SCALING[name]
+            if name in _VARIANCE_SCALING
+            else (a["scale"], a["mode"], a["distribution"])
+        )
+        fan_in, fan_out = _fans(shape)
+        n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2.0}[mode]
+        scale = scale / max(1.0, n)
+        if dist in ("truncated_normal", "normal"):
+            sd = math.sqrt(scale) / 0.87962566103423978
+            return lambda rng, k: _truncated_normal(rng, 0.0, sd, (k,))
+        if dist == "untruncated_normal":
+            return lambda rng, k: rng.normal(0.0, math.sqrt(scale), k)
+        limit = math.sqrt(3.0 * scale)
+        return lambda rng, k: rng.uniform(-limit, limit, k)
+    if name in ("random_normal", "normal"):
+        return lambda rng, k: rng.normal(a.get("mean", 0.0), a.get("stddev", 0.05), k)
+    if name in ("random_uniform", "uniform"):
+        return lambda rng, k: rng.uniform(a.get("minval", -0.05), a.get("maxval", 0.05), k)
+    if name == "truncated_normal":
+        return lambda rng, k: _truncated_normal(rng, a["mean"], a["stddev"], (k,))
+    return None  # orthogonal, lstm_bias: drawn whole
+
+
+def initial_weights(
+    graph: Graph, seed: int = 0, limits: Limits | None = None
+) -> dict[str, np.ndarray]:
+    """Every weight of the graph, initialized as Keras would, deterministically from `seed`,
+    each in its own dtype; an error before anything is allocated when they would take more
+    memory than `limits.weight_bytes`."""
+    from .limits import Limits, describe_bytes
+
+    limit = (limits or Limits()).weight_bytes
+    params = graph.params
+    need = sum(
+        math.prod(int(d) for d in n.tensor_type.shape) * numpy_dtype(n.tensor_type.dtype).itemsize
+        for n in params
+    )
+    if need > limit:
+        raise error(
+            f"model `{graph.name}`'s weights need {describe_bytes(need)}, more than the limit "
+            f"of {describe_bytes(limit)}",
+            hint="raise it with `--limit weight-bytes=N` if the model is meant to be this large",
+        )
     out = {}
-    for n in graph.params:
+    for n in params:
         t = n.tensor_type
         shape = tuple(int(d) for d in t.shape)
-        value = draw(parse_initializer(n.attrs["init"]), _rng(seed, n.name), shape)
-        out[n.name] = np.asarray(value, dtype=numpy_dtype(t.dtype))
+        try:
+            out[n.name] = initial_value(
+                parse_initializer(n.attrs["init"]), _rng(seed, n.name), shape, t.dtype
+            )
+        except MemoryError:
+            raise error(
+                f"not enough memory for weight `{n.name}` {t} (the weights need "
+                f"{describe_bytes(need)})",
+                span=n.span,
+            ) from None
     return out
 
 
 def randomized_weights(graph: Graph, seed: int = 0) -> dict[str, np.ndarray]:
     """Weights in which every value matters, for checking a lowering or a pass: Keras' initial
-    weights with every zero- or one-initialized weight (biases, batchnorm's gamma, beta and
-    statistics) drawn instead, so that dropping or misplacing one changes the outputs:
+    weights with every zero- or one-initialized weight (biases — an LSTM's too, whose gates
+    other than forget start at zero — batchnorm's gamma, beta and statistics) drawn instead,
+    so that dropping or misplacing one changes the outputs:
     variances and gammas in [0.5, 2), the others normal with deviation 0.3. Kernels keep
     Keras' scale, so deep networks stay numerically tame."""
     rng = np.random.default_rng(seed)
@@ -320,18 +413,23 @@ def randomized_weights(graph: Graph, seed: int = 0) -> dict[str, np.ndarray]:
     for name, value in initial_weights(graph, seed).items():
         if name.endswith(("moving_variance", "gamma")):
             value = rng.uniform(0.5, 2.0, value.shape).astype(value.dtype)
-        elif inits[name] in ("zeros", "ones", "constant"):
+        elif inits[name] in ("zeros", "ones", "constant", "lstm_bias"):
             value = rng.normal(0.0, 0.3, value.shape).astype(value.dtype)
         out[name] = value
     return out
+
+
+# arrays check_weights has looked at (and warned about), by identity while they live
+_CHECKED: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
 
 
 def check_weights(
     graph: Graph, weights: Mapping[str, np.ndarray], source: str = "weights"
 ) -> dict[str, np.ndarray]:
     """Weights matched to the graph by name: one error listing every missing, unexpected or
-    mis-shaped weight; values are cast to each weight's dtype."""
-    problems, out = [], {}
+    mis-shaped weight; values are cast to each weight's dtype. Values that are NaN or infinite
+    (in the file, or once cast) give a `WeightWarning` naming the weights."""
+    problems, out, nonfinite = [], {}, []
     expected = {n.name: n.tensor_type for n in graph.params}
     for name, t in expected.items():
         if name not in weights:
@@ -346,7 +444,26 @@ def check_weights(
         if value.dtype.kind not in "fiub":
             problems.append(f"wrong dtype: {name} is {value.dtype} in {source}")
             continue
-        out[name] = value.astype(numpy_dtype(t.dtype), copy=False)
+        with np.errstate(over="ignore"):  # an overflow is reported below, by weight
+            cast = value.astype(numpy_dtype(t.dtype), copy=False)
+        seen = _CHECKED.get(id(cast)) is cast  # the backend checks what the driver checked
+        _CHECKED[id(cast)] = cast
+        if not seen and cast.dtype.kind == "f" and not np.isfinite(cast).all():
+            bad = int(np.count_nonzero(~np.isfinite(cast)))
+            overflowed = value.dtype.kind != "f" or np.isfinite(value).all()
+            what = "value" if bad == 1 else "values"
+            why = (
+                f"{what} that become{'s' if bad == 1 else ''} infinite in {t.dtype}"
+                if overflowed
+                else f"NaN or infinite {what}"
+            )
+            nonfinite.append(f"weight `{name}` has {bad:,} {why} (of {cast.size:,})")
+        out[name] = cast
+    if nonfinite:
+        warnings.warn(
+            WeightWarning(f"{source}: {'; '.join(nonfinite)}"),
+            stacklevel=2,
+        )
     for name in weights:
         if name not in expected:
             problems.append(f"unexpected: {name} {list(np.shape(weights[name]))}")

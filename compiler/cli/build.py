@@ -14,6 +14,7 @@ from .common import (
     Output,
     _count,
     _emit_option,
+    _fold_options,
     _load,
     _model_options,
     _pass_options,
@@ -51,6 +52,7 @@ COMPILE_EMITS = ("ir", "graphdef")
     help="Where to write the model (default: MODEL.onnx next to the source).",
 )
 @click.option("--no-write", is_flag=True, help="Check and summarize only; write nothing.")
+@_fold_options
 def compile_cmd(
     file: str,
     model: str | None,
@@ -158,6 +160,7 @@ def _show_ir(graph: Any, m: Model, out: Output) -> None:
 @click.command()
 @_model_options
 @_emit_option
+@_fold_options
 def summary(file: str, model: str | None, json_: bool, quiet: bool, emit: str | None) -> None:
     """Print a model's layers, shapes, params and FLOPs."""
     out = _start(json_, quiet)
@@ -267,14 +270,17 @@ def weights(
         return
     source = ""
     if extra:
+        checked = ""
+        if "largest_difference" in extra:
+            largest = extra["largest_difference"]
+            checked = (
+                "; outputs not compared: the models take inputs of different shapes"
+                if largest is None
+                else f"; outputs agree, largest difference {largest:.1e}"
+            )
         source = (
             f" from Keras model `{extra['keras_model']}` "
-            f"({_count(len(extra['pairs']), 'layer')} paired by structure"
-            + (
-                f"; outputs agree, largest difference {extra['largest_difference']:.1e})"
-                if "largest_difference" in extra
-                else ")"
-            )
+            f"({_count(len(extra['pairs']), 'layer')} paired by structure{checked})"
         )
     click.echo(
         f"wrote {output}: {_count(len(values), 'weight')}, {_count(m.total_params, 'param')}"

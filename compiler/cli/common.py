@@ -19,11 +19,15 @@ from ..source import Diagnostic, NetcError, SourceMap
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from ..limits import Limits
     from ..summary import Model
 
 DEFAULT_COMMAND = "compile"
 EMITS = ("ir",)  # what `--emit` can print instead of the summary table
 _OUTPUT = f"{__name__}.output"  # key of the command's `Output` in click's shared ctx.meta
+_INCLUDE = f"{__name__}.include"  # --include folders
+_LIMITS = f"{__name__}.limits"  # --limit settings
+_FOLD = f"{__name__}.fold"  # --depth / --full of the summary
 
 
 @dataclass(frozen=True)
@@ -114,6 +118,13 @@ class NetcGroup(click.Group):
         formatter.write_usage(ctx.command_path, "COMMAND [ARGS]...", prefix="   or: ")
 
     def invoke(self, ctx: click.Context) -> Any:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.showwarning = _netc_warnings(ctx, warnings.showwarning)
+            return self._invoke(ctx)
+
+    def _invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except NetcError as e:
@@ -132,6 +143,22 @@ class NetcGroup(click.Group):
                 "this is a bug in netc, not in your model; please report it with the file", err=True
             )
             ctx.exit(3)
+
+
+def _netc_warnings(ctx: click.Context, show: Callable) -> Callable:
+    """`warnings.showwarning` that prints netc's own warnings (weights with NaN, say) as
+    netc warnings, like the compiler's (and not at all under -q); others as Python does."""
+
+    def showwarning(message: Any, category: type, *args: Any, **kwargs: Any) -> None:
+        from ..weights import WeightWarning
+
+        if issubclass(category, WeightWarning):
+            out = ctx.meta.get(_OUTPUT) or Output()
+            out.diagnostics([Diagnostic("warning", str(message))], None)
+        else:
+            show(message, category, *args, **kwargs)
+
+    return showwarning
 
 
 def _looks_like_path(arg: str) -> bool:
@@ -166,14 +193,63 @@ def _start(json_: bool, quiet: bool) -> Output:
 
 
 def _load(file: str, model: str | None, out: Output) -> Model:
-    """Compile FILE (choosing `model`), then print its warnings."""
+    """Compile FILE (choosing `model`) with the command's --include and --limit, then print
+    its warnings."""
     from pathlib import Path
 
     from .. import compile as compile_model
 
-    m = compile_model(Path(file), model=model)  # a Path: never mistaken for source text
+    meta = click.get_current_context().meta
+    m = compile_model(  # a Path: never mistaken for source text
+        Path(file), model=model, include=meta.get(_INCLUDE, ()), limits=_limits()
+    )
     out.diagnostics(m.warnings, m.sources)
     return m
+
+
+def _limits() -> Limits:
+    """The limits with the command's `--limit NAME=VALUE` settings."""
+    from ..limits import Limits
+
+    settings = click.get_current_context().meta.get(_LIMITS, ())
+    try:
+        return Limits().with_settings(settings)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--limit") from None
+
+
+def _keep(key: str) -> Callable:
+    """A click callback that keeps an option's value in ctx.meta (the commands of other
+    modules need not take it as an argument)."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+        if value:
+            ctx.meta[key] = value
+
+    return callback
+
+
+_include_option = click.option(
+    "--include",
+    "-I",
+    multiple=True,
+    type=click.Path(file_okay=False),
+    metavar="DIR",
+    expose_value=False,
+    callback=_keep(_INCLUDE),
+    help="A folder imports may read besides the model's own, searched after it "
+    "(repeatable; NETC_PATH adds more).",
+)
+_limit_option = click.option(
+    "--limit",
+    multiple=True,
+    metavar="NAME=VALUE",
+    expose_value=False,
+    callback=_keep(_LIMITS),
+    help="Raise or lower a limit on what a source may ask for (repeatable): source-bytes, "
+    "nesting, expression, depth, iterations, calls, nodes, elements, params, weight-bytes "
+    "(docs/language.md).",
+)
 
 
 def _level_option(help: str, default: int | None = 2) -> Callable:
@@ -240,6 +316,36 @@ def _model_options(f: Callable) -> Callable:
                 help="Machine-readable JSON on stdout, and nothing else there.",
             ),
             click.option("-q", "--quiet", is_flag=True, help="Do not print warnings."),
+            _include_option,
+            _limit_option,
+        )
+    ):
+        f = decorate(f)
+    return f
+
+
+def _fold_options(f: Callable) -> Callable:
+    """--depth and --full: how much of a big model the summary shows."""
+    for decorate in reversed(
+        (
+            click.option(
+                "--depth",
+                type=click.IntRange(1),
+                metavar="N",
+                expose_value=False,
+                callback=_keep(_FOLD),
+                help="Show the layers of block calls up to N deep, each deeper call as one "
+                "row (default: as deep as fits a screen).",
+            ),
+            click.option(
+                "--full",
+                is_flag=True,
+                expose_value=False,
+                callback=lambda ctx, param, value: (
+                    ctx.meta.setdefault(_FOLD, "full") if value else None
+                ),
+                help="Show every layer.",
+            ),
         )
     ):
         f = decorate(f)
@@ -267,25 +373,50 @@ def _show(m: Model, out: Output, emit: str | None, extra: dict | None = None) ->
 
 
 def _summary(m: Model) -> Any:
-    """Keras' `model.summary()`: a row per layer (inputs first), then the totals."""
+    """Keras' `model.summary()`: a row per layer (inputs first), block calls folded as the
+    command's --depth / --full say (by default as deep as fits a screen), then the totals."""
     from rich.console import Group
-    from rich.table import Table
     from rich.text import Text
 
+    from ..summary import SCREEN_ROWS, Row
+
     g = m.graph
-    table = Table()
-    for name in ("Layer", "Op", "Output shape", "Param #", "Line"):
-        table.add_column(name, justify="right" if name in ("Param #", "Line") else "left")
+    fold = click.get_current_context().meta.get(_FOLD)
+    depth = None if fold == "full" else fold if isinstance(fold, int) else m.summary_depth()
+    rows = list(m.rows(depth))
+    cells = []
     for i in g.inputs:
         span = g[i].span
-        table.add_row(i, "input", str(g[i].type), "0", str(span.line) if span else "")
-    for layer in m.layers:
-        table.add_row(
-            layer.name,
-            layer.op,
-            _type_str(layer.type),
-            f"{layer.params:,}",
-            "" if layer.line is None else str(layer.line),
+        cells.append((i, "input", str(g[i].type), "0", str(span.line) if span else ""))
+    hidden = 0
+    if fold is None and len(rows) > SCREEN_ROWS:  # even folded it does not fit: head and tail
+        hidden = len(rows) - SCREEN_ROWS
+        half = SCREEN_ROWS // 2
+        rows = rows[:half] + [Row("...", "", "", 0, None, 0)] + rows[-half:]
+    for row in rows:
+        if row.layers == 0:  # the head-and-tail gap
+            cells.append((f"... {hidden:,} more rows", "", "", "", ""))
+            continue
+        cells.append(
+            (
+                row.name,
+                f"{row.op}: {_count(row.layers, 'layer')}" if row.block else row.op,
+                _type_str(row.type),
+                f"{row.params:,}",
+                "" if row.line is None else str(row.line),
+            )
+        )
+    table = _table(("Layer", "Op", "Output shape", "Param #", "Line"), cells)
+    parts: list[Any] = [Text.assemble(("Model: ", "bold"), f'"{g.name}" ({m.path})'), table]
+    if depth is not None or hidden:
+        folded = f"block calls {depth} deep shown as one row each" if depth else ""
+        left_out = f"{hidden:,} rows left out" if hidden else ""
+        parts.append(
+            Text(
+                f"{_count(len(m.layers), 'layer')}: "
+                + "; ".join(p for p in (folded, left_out) if p)
+                + " (--depth N or --full shows more)"
+            )
         )
     totals = Text.assemble(
         ("Total params: ", "bold"),
@@ -297,7 +428,39 @@ def _summary(m: Model) -> Any:
         ("FLOPs per sample: ", "bold"),
         f"{human_flops(m.flops)} ({m.flops:,})",
     )
-    return Group(Text.assemble(("Model: ", "bold"), f'"{g.name}" ({m.path})'), table, totals)
+    return Group(*parts, totals)
+
+
+RICH_ROWS = 200  # past this many rows the table is drawn as plain text (rich takes seconds)
+
+
+def _table(headers: Sequence[str], cells: Sequence[tuple[str, ...]]) -> Any:
+    """The summary table: rich's, or for a long one the same box drawn as plain text."""
+    from rich.text import Text
+
+    right = {"Param #", "Line"}
+    if len(cells) <= RICH_ROWS:
+        from rich.table import Table
+
+        table = Table()
+        for name in headers:
+            table.add_column(name, justify="right" if name in right else "left")
+        for row in cells:
+            table.add_row(*row)
+        return table
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
+
+    def line(values: Sequence[str], bar: str) -> str:
+        padded = [
+            v.rjust(w) if h in right else v.ljust(w) for v, w, h in zip(values, widths, headers)
+        ]
+        return bar + bar.join(f" {p} " for p in padded) + bar
+
+    rule = [("━" * (w + 2)) for w in widths]
+    lines = ["┏" + "┳".join(rule) + "┓", line(headers, "┃"), "┡" + "╇".join(rule) + "┩"]
+    lines += [line(r, "│") for r in cells]
+    lines.append("└" + "┴".join("─" * (w + 2) for w in widths) + "┘")
+    return Text("\n".join(lines))
 
 
 def _type_str(t: object) -> str:
