@@ -23,6 +23,7 @@ from .registry import (
     Param,
     ShapeError,
     expect_float,
+    matmul_last,
     op,
 )
 
@@ -196,11 +197,17 @@ def _conv(
         (xp.shape[1 + i] - (kernel[i] - 1) * dilation[i] - 1) // stride[i] + 1 for i in range(n)
     )
     wg = w.astype(np.float64).reshape(*kernel, cg, groups, f // groups)
-    y = np.zeros((x.shape[0], *out, groups, f // groups))
+    y = np.zeros((x.shape[0] * math.prod(out), groups, f // groups))  # [positions, g, Fg]
     for t, index in windows(xp.shape[1:-1], kernel, stride, dilation, out):
-        patch = xp[index]
-        y += np.einsum("...gc,cgf->...gf", patch.reshape(*patch.shape[:-1], groups, cg), wg[t])
-    return y.reshape(*y.shape[:-2], f)
+        patch = xp[index].reshape(-1, groups, cg)  # [positions, g, Cg]
+        # each tap a 2-D matrix product (BLAS), not a broadcast 4-D one numpy runs in C loops
+        if groups == 1:
+            y[:, 0] += patch[:, 0] @ wg[t][:, 0]
+        elif cg == 1:  # depthwise: one input channel per group
+            y += patch * wg[t][0]
+        else:
+            y += np.matmul(patch.transpose(1, 0, 2), wg[t].transpose(1, 0, 2)).transpose(1, 0, 2)
+    return y.reshape(x.shape[0], *out, f)
 
 
 def _with_bias(y: np.ndarray, inputs: Sequence[np.ndarray], attrs: Any) -> np.ndarray:
@@ -229,7 +236,7 @@ def _separable_eval(inputs: Sequence[np.ndarray], attrs: Any) -> np.ndarray:
     x, dw, pw = inputs[0], inputs[1], inputs[2]
     kernel = dw.reshape(*dw.shape[:-2], 1, dw.shape[-2] * dw.shape[-1])
     y = _conv(x, kernel, attrs["stride"], attrs["padding"], attrs["dilation"], x.shape[-1])
-    y = y @ pw.astype(np.float64).reshape(pw.shape[-2], pw.shape[-1])
+    y = matmul_last(y, pw.astype(np.float64).reshape(pw.shape[-2], pw.shape[-1]))
     if attrs["bias"]:
         y = y + inputs[3].astype(np.float64)
     return y.astype(x.dtype)
@@ -249,7 +256,7 @@ def _conv_transpose_eval(inputs: Sequence[np.ndarray], attrs: Any) -> np.ndarray
         (x.shape[0], *(max(full[i], pads[i][0] + out[i]) for i in range(n)), w.shape[-2])
     )
     for t, index in windows(full, kernel, stride, dilation, size):
-        buf[index] += x @ w[t].T
+        buf[index] += matmul_last(x, w[t].T)
     y = buf[(slice(None),) + tuple(slice(p[0], p[0] + o) for p, o in zip(pads, out, strict=True))]
     return _with_bias(y, inputs, attrs)
 

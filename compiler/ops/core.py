@@ -10,13 +10,14 @@ from .registry import (
     Param,
     ShapeError,
     expect_float,
+    matmul_last,
     op,
 )
 
 
 def _dense_eval(inputs, attrs):
     x, kernel, *bias = inputs
-    y = x @ kernel
+    y = matmul_last(x, kernel)
     return y + bias[0] if bias else y
 
 

@@ -320,5 +320,11 @@ def broadcast_shapes(op_name: str, a: Sequence[Dim], b: Sequence[Dim]) -> tuple[
     return tuple(reversed(out))
 
 
+def matmul_last(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """`x @ w` over x's last axis for a matrix `w`, as one 2-D product (BLAS): numpy runs a
+    broadcast product of a 3-D or 4-D `x` in its own loops, 20 times slower."""
+    return (x.reshape(-1, x.shape[-1]) @ w).reshape(*x.shape[:-1], w.shape[-1])
+
+
 def elementwise_flops(per_element: int = 1) -> Callable[..., int]:
     return lambda ins, out, attrs: per_element * out.numel()
