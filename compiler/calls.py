@@ -456,6 +456,13 @@ class Calls(Builder):
             return message, did_you_mean(value, LAYER_ACTIVATIONS) or f"use one of {listed}"
         return message, None
 
+    def _assigned(self, block: ast.BlockDef) -> dict[str, Span]:
+        """The names a block's body assigns (a frame reads them; computed once a block)."""
+        found = self._assigned_in.get(block.name)
+        if found is None or found[0] is not block:
+            found = self._assigned_in[block.name] = (block, assigned_names(block.body, {}))
+        return found[1]
+
     def call_block(self, e: ast.Call, scope: Scope) -> Any:
         block = self.blocks[e.func]
         args, kwargs, layer_name = self._eval_args(e, scope)
@@ -536,7 +543,7 @@ class Calls(Builder):
             Frame(
                 prefix,
                 (CallSite(block.name, e.span), *self.frame.calls),
-                assigned=assigned_names(block.body, {}),
+                assigned=self._assigned(block),
             )
         )
         self.name_prefixes.add(prefix)

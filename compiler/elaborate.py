@@ -14,6 +14,7 @@ expressions. Chains (`a |> f |> g`, `a + b + c`) are evaluated in loops, not by 
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -86,6 +87,7 @@ class Elaborator(Modules, Calls):
     ):
         super().__init__(reporter, limits, paths)
         self._ready: dict[int, Any] = {}  # values of a chain's links, computed in a loop
+        self._methods: dict[type, Callable[..., Any]] = {}  # eval_X by syntax node type
 
     # -- statements --
 
@@ -336,8 +338,11 @@ class Elaborator(Modules, Calls):
         )
 
     def _eval_node(self, e: ast.Expr, scope: Scope) -> Any:
-        method = getattr(self, "eval_" + type(e).__name__)
-        return method(e, scope)
+        kind = type(e)
+        method = self._methods.get(kind)
+        if method is None:
+            method = self._methods[kind] = getattr(type(self), "eval_" + kind.__name__)
+        return method(self, e, scope)
 
     def eval_Literal(self, e: ast.Literal, scope: Scope) -> Any:
         return e.value
@@ -665,14 +670,15 @@ def _chained(e: ast.Expr) -> ast.Expr | None:
     """The link a chain continues from: the left operand, the piped value, the indexed value,
     the operand of a minus or `not`; each node evaluates it before anything else. (`**` groups
     to the right: its chains nest, within the limit on Python's stack.)"""
-    if isinstance(e, ast.BinOp):
-        return e.left if e.op != "**" else None
-    if isinstance(e, ast.Call):
-        return e.args[0] if e.piped else None
-    if isinstance(e, ast.Index):
-        return e.value
-    if isinstance(e, ast.UnaryOp):
-        return e.operand
+    t = type(e)
+    if t is ast.BinOp:
+        return e.left if e.op != "**" else None  # type: ignore[attr-defined]
+    if t is ast.Call:
+        return e.args[0] if e.piped else None  # type: ignore[attr-defined]
+    if t is ast.Index:
+        return e.value  # type: ignore[attr-defined]
+    if t is ast.UnaryOp:
+        return e.operand  # type: ignore[attr-defined]
     return None
 
 
@@ -682,10 +688,17 @@ STACK_FRAMES = 12_000  # Python frames elaboration may use (the limits keep it f
 @contextmanager
 def deep_stack() -> Iterator[None]:
     """Room on Python's stack for block calls nested `Limits.depth` deep, each holding
-    expressions nested `Limits.nesting` deep: Python's default (1,000 frames) is less."""
+    expressions nested `Limits.nesting` deep (Python's default, 1,000 frames, is less); and
+    the cyclic garbage collector paused: reading and elaborating make millions of small
+    objects and no cycles worth collecting, and the collector's passes over them would cost
+    a third of the time. Both are restored after."""
     old = sys.getrecursionlimit()
     sys.setrecursionlimit(max(old, STACK_FRAMES))
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         yield
     finally:
         sys.setrecursionlimit(old)
+        if collecting:
+            gc.enable()

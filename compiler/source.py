@@ -11,15 +11,15 @@ import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from .limits import Limits
 
 
-@dataclass(frozen=True, order=True)
-class Span:
-    """A range of source text; lines and columns count from 1, `end_col` is exclusive."""
+class Span(NamedTuple):
+    """A range of source text; lines and columns count from 1, `end_col` is exclusive.
+    (A named tuple: a big file makes hundreds of thousands of them.)"""
 
     path: str
     line: int

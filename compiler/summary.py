@@ -141,6 +141,11 @@ class Model:
         return 1
 
     @property
+    def layer_count(self) -> int:
+        """How many layers `layers` has (without counting their FLOPs)."""
+        return sum(n.op not in ("input", "param", "constant", "item") for n in self.graph.nodes)
+
+    @property
     def total_params(self) -> int:
         return sum(w.numel() for w in self._weight_types())
 

@@ -7,7 +7,8 @@ checks every value before it exists, so a source can only ask for what the limit
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import syntax as ast
@@ -53,6 +54,7 @@ class Builder:
         # repeat the import's error.
         self.import_failed = False
         self.assign_target: tuple[ast.Expr, str] | None = None  # (value, the name it gets)
+        self._assigned_in: dict[str, tuple[ast.BlockDef, dict[str, Span]]] = {}  # per block
 
     # the elaborator's, used here
     def eval(self, e: ast.Expr, scope: Scope) -> Any:
@@ -100,28 +102,31 @@ class Builder:
                 self.name_prefixes.add(name[: dot + 1])
                 dot = name.find(".", dot + 1)
 
-    def check_type(self, t: Type, what: str, span: Span | None) -> None:
-        """A value's dims are >= 1 and its element count within the limit, before it exists."""
+    def check_type(self, t: Type, what: str | Callable[[], str], span: Span | None) -> None:
+        """A value's dims are >= 1 and its element count within the limit, before it exists
+        (`what` names it in a message: a string, or a function making one)."""
         for one in t if isinstance(t, tuple) else (t,):
-            if any(isinstance(d, int) and d < 1 for d in one.shape):
+            empty = any(isinstance(d, int) and d < 1 for d in one.shape)
+            n = 0 if empty else one.numel()
+            if not empty and n <= self.limits.elements:
+                continue
+            name = what() if callable(what) else what
+            if empty:
                 self.r.error(
-                    f"{what} would be {one}: every dim must be >= 1",
+                    f"{name} would be {one}: every dim must be >= 1",
                     span,
                     calls=self.frame.calls,
                 )
                 raise Stop
-            n = one.numel()
-            if n > self.limits.elements:
-                self.r.error(
-                    f"{what} would be {one}, {n:,} elements"
-                    f"{' per sample' if not one.is_static else ''}, more than the limit of "
-                    f"{self.limits.elements:,}",
-                    span,
-                    calls=self.frame.calls,
-                    hint="raise it with `--limit elements=N` if the model is meant to be "
-                    "this large",
-                )
-                raise Stop
+            self.r.error(
+                f"{name} would be {one}, {n:,} elements"
+                f"{' per sample' if not one.is_static else ''}, more than the limit of "
+                f"{self.limits.elements:,}",
+                span,
+                calls=self.frame.calls,
+                hint="raise it with `--limit elements=N` if the model is meant to be this large",
+            )
+            raise Stop
 
     def count_weight(self, t: TensorType, name: str, span: Span | None) -> None:
         """Add a weight to the model's totals; an error past the limits on the parameter count
@@ -189,7 +194,7 @@ class Builder:
         except ShapeError as e:
             self.r.error(e.message, span, hint=e.hint, calls=calls)
             raise Stop from None
-        self.check_type(out_type, f"the result of {op_name}", span)
+        self.check_type(out_type, lambda: f"the result of {op_name}", span)
         # layer attributes live on the weights (initializers) or after the node (activation)
         activation = attrs.get("activation")
         layer_attrs = opdef.layer_attrs
@@ -203,7 +208,7 @@ class Builder:
                 raise Stop
             dtype = spec.dtype or (in_types[0].dtype if in_types[0].is_float else "f32")
             t = TensorType(dtype, spec.shape)
-            self.check_type(t, f"{op_name}: weight `{pname}`", span)
+            self.check_type(t, lambda p=pname: f"{op_name}: weight `{p}`", span)
             weight_types.append(t)
         name = self._unique(layer_name or op_name, explicit=layer_name is not None, span=span)
         param_names = []
@@ -335,12 +340,10 @@ class Builder:
     def check_fits(self, values: Any, other: Tensor, span: Span) -> None:
         """Numbers beside a tensor are within its dtype's range (an i32 cannot hold 2**40, an
         f16 not 1e6)."""
-        from .lazy import numpy as np
 
-        dtype = numpy_dtype(other.type.dtype)
-        if dtype.kind == "b":
+        top = _dtype_max(other.type.dtype)
+        if top is None:
             return
-        top = np.iinfo(dtype).max if dtype.kind in "iu" else np.finfo(dtype).max
         if _largest(values) > top:
             what = "a list holding" if isinstance(values, tuple) else "the number"
             self.r.error(
@@ -350,6 +353,17 @@ class Builder:
                 calls=self.frame.calls,
             )
             raise Stop
+
+
+@functools.cache
+def _dtype_max(dtype: str) -> int | float | None:
+    """The largest magnitude a dtype holds (None for bool)."""
+    from .lazy import numpy as np
+
+    kind = numpy_dtype(dtype)
+    if kind.kind == "b":
+        return None
+    return int(np.iinfo(kind).max) if kind.kind in "iu" else float(np.finfo(kind).max)
 
 
 def _largest(value: Any) -> int | float:

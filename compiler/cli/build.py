@@ -29,9 +29,9 @@ if TYPE_CHECKING:
     from ..summary import Model
 
 
-# What `--emit` takes in the default command: the IR printed, or (-t tf) the frozen GraphDef
-# written instead of the SavedModel.
-COMPILE_EMITS = ("ir", "graphdef")
+# What `--emit` takes in the default command: the IR printed, (-t tf) the frozen GraphDef
+# written instead of the SavedModel, or (-t tvm) the Relax module printed as TVMScript.
+COMPILE_EMITS = ("ir", "graphdef", "relax")
 
 
 # The default command: check, print the summary, write the artifact (model.onnx).
@@ -41,7 +41,8 @@ COMPILE_EMITS = ("ir", "graphdef")
     "--emit",
     type=click.Choice(COMPILE_EMITS),
     help="ir: print the IR graph instead of the summary; graphdef (-t tf): write the frozen "
-    "GraphDef MODEL.pb instead of the SavedModel folder.",
+    "GraphDef MODEL.pb instead of the SavedModel folder; relax (-t tvm): print the Relax module "
+    "as TVMScript instead of the summary.",
 )
 @_target_options
 @click.option(
@@ -66,6 +67,8 @@ def compile_cmd(
     io_layout: str | None,
     inference: bool,
     xla: bool,
+    tvm_target: str | None,
+    dims: dict[str, int] | None,
     verify_passes: bool,
     print_after: Sequence[str],
     stats: bool,
@@ -82,10 +85,15 @@ def compile_cmd(
 
     out = _start(json_, quiet)
     m = _load(file, model, out)
-    options = dict(io_layout=io_layout, inference=inference, xla=xla)
+    options = dict(
+        io_layout=io_layout, inference=inference, xla=xla, tvm_target=tvm_target, dims=dims
+    )
     driver.target_options(target, options)  # a flag the target does not take: before any work
     if emit == "graphdef":
         _check_graphdef(target, xla)
+    if emit == "relax":
+        _print_relax(m, target, weights, seed, options, level, out)
+        return
     keep_training = driver.TARGETS[target].trains and not inference
     pass_stats: dict | None = {} if stats else None
     if emit == "ir":
@@ -133,6 +141,30 @@ def compile_cmd(
         click.echo(f"wrote {path}")
 
 
+def _print_relax(
+    m: Model,
+    target: str,
+    weights: str | None,
+    seed: int,
+    options: dict,
+    level: int | None,
+    out: Output,
+) -> None:
+    """`--emit relax`: the Relax module -t tvm builds (at -O2 unless asked), as TVMScript."""
+    from .. import driver
+    from ..source import error
+
+    if target != "tvm":
+        raise error(f"--emit relax applies to -t tvm, not to -t {target}")
+    artifact = driver.emit(
+        m, target, weights=weights, seed=seed, level=2 if level is None else level, **options
+    )
+    if out.json:
+        out.print_json({"ok": True, **m.to_json(), "relax": artifact.script()})
+    else:
+        click.echo(artifact.script())
+
+
 def _check_graphdef(target: str, xla: bool) -> None:
     """`--emit graphdef` is the TF backend's frozen graph: -t tf, and no --xla (a GraphDef holds
     no jit_compile; the program that loads it decides)."""
@@ -178,7 +210,7 @@ def check(file: str, model: str | None, json_: bool, quiet: bool, emit: str | No
         _show(m, out, emit)
     else:
         click.echo(
-            f"ok: model `{m.graph.name}`: {_count(len(m.layers), 'layer')}, "
+            f"ok: model `{m.graph.name}`: {_count(m.layer_count, 'layer')}, "
             f"{_count(m.total_params, 'param')}"
         )
 

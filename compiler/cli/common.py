@@ -369,16 +369,19 @@ def _show(m: Model, out: Output, emit: str | None, extra: dict | None = None) ->
     elif emit == "ir":
         click.echo(print_graph(m.graph))
     else:
-        out.console().print(_summary(m), soft_wrap=True)
+        styled = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+        click.echo(_summary(m, styled), color=styled)
 
 
-def _summary(m: Model) -> Any:
+def _summary(m: Model, styled: bool = False) -> str:
     """Keras' `model.summary()`: a row per layer (inputs first), block calls folded as the
-    command's --depth / --full say (by default as deep as fits a screen), then the totals."""
-    from rich.console import Group
-    from rich.text import Text
-
+    command's --depth / --full say (by default as deep as fits a screen), then the totals.
+    Plain text (bold labels when `styled`): a summary must never take longer to print than
+    the model took to compile."""
     from ..summary import SCREEN_ROWS, Row
+
+    def bold(text: str) -> str:
+        return click.style(text, bold=True) if styled else text
 
     g = m.graph
     fold = click.get_current_context().meta.get(_FOLD)
@@ -406,61 +409,43 @@ def _summary(m: Model) -> Any:
                 "" if row.line is None else str(row.line),
             )
         )
-    table = _table(("Layer", "Op", "Output shape", "Param #", "Line"), cells)
-    parts: list[Any] = [Text.assemble(("Model: ", "bold"), f'"{g.name}" ({m.path})'), table]
+    lines = [bold("Model: ") + f'"{g.name}" ({m.path})']
+    lines += _table(("Layer", "Op", "Output shape", "Param #", "Line"), cells, bold)
     if depth is not None or hidden:
         folded = f"block calls {depth} deep shown as one row each" if depth else ""
         left_out = f"{hidden:,} rows left out" if hidden else ""
-        parts.append(
-            Text(
-                f"{_count(len(m.layers), 'layer')}: "
-                + "; ".join(p for p in (folded, left_out) if p)
-                + " (--depth N or --full shows more)"
-            )
+        lines.append(
+            f"{_count(len(m.layers), 'layer')}: "
+            + "; ".join(p for p in (folded, left_out) if p)
+            + " (--depth N or --full shows more)"
         )
-    totals = Text.assemble(
-        ("Total params: ", "bold"),
-        f"{m.total_params:,}\n",
-        ("Trainable params: ", "bold"),
-        f"{m.trainable_params:,}\n",
-        ("Non-trainable params: ", "bold"),
-        f"{m.total_params - m.trainable_params:,}\n",
-        ("FLOPs per sample: ", "bold"),
-        f"{human_flops(m.flops)} ({m.flops:,})",
-    )
-    return Group(*parts, totals)
+    lines += [
+        bold("Total params: ") + f"{m.total_params:,}",
+        bold("Trainable params: ") + f"{m.trainable_params:,}",
+        bold("Non-trainable params: ") + f"{m.total_params - m.trainable_params:,}",
+        bold("FLOPs per sample: ") + f"{human_flops(m.flops)} ({m.flops:,})",
+    ]
+    return "\n".join(lines)
 
 
-RICH_ROWS = 200  # past this many rows the table is drawn as plain text (rich takes seconds)
-
-
-def _table(headers: Sequence[str], cells: Sequence[tuple[str, ...]]) -> Any:
-    """The summary table: rich's, or for a long one the same box drawn as plain text."""
-    from rich.text import Text
-
+def _table(
+    headers: Sequence[str], cells: Sequence[tuple[str, ...]], bold: Callable[[str], str]
+) -> list[str]:
+    """A table drawn as rich draws its default one (heavy head, light body), in plain text."""
     right = {"Param #", "Line"}
-    if len(cells) <= RICH_ROWS:
-        from rich.table import Table
-
-        table = Table()
-        for name in headers:
-            table.add_column(name, justify="right" if name in right else "left")
-        for row in cells:
-            table.add_row(*row)
-        return table
     widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
 
-    def line(values: Sequence[str], bar: str) -> str:
+    def line(values: Sequence[str], bar: str, style: Callable[[str], str] = str) -> str:
         padded = [
             v.rjust(w) if h in right else v.ljust(w) for v, w, h in zip(values, widths, headers)
         ]
-        return bar + bar.join(f" {p} " for p in padded) + bar
+        return bar + bar.join(f" {style(p)} " for p in padded) + bar
 
-    rule = [("━" * (w + 2)) for w in widths]
-    lines = ["┏" + "┳".join(rule) + "┓", line(headers, "┃"), "┡" + "╇".join(rule) + "┩"]
-    lines += [line(r, "│") for r in cells]
-    lines.append("└" + "┴".join("─" * (w + 2) for w in widths) + "┘")
-    return Text("\n".join(lines))
+    rule = ["━" * (w + 2) for w in widths]
+    out = ["┏" + "┳".join(rule) + "┓", line(headers, "┃", bold), "┡" + "╇".join(rule) + "┩"]
+    out += [line(r, "│") for r in cells]
+    out.append("└" + "┴".join("─" * (w + 2) for w in widths) + "┘")
+    return out
 
 
 def _type_str(t: object) -> str:
@@ -481,11 +466,26 @@ def _target_option(help: str) -> Callable:
     )
 
 
+def _parse_dims(
+    ctx: click.Context, param: click.Parameter, values: Sequence[str]
+) -> dict[str, int] | None:
+    """--dim N=8 ... as {"N": 8}; None when not given."""
+    dims: dict[str, int] = {}
+    for text in values:
+        name, eq, size = text.partition("=")
+        if not eq or not name.strip().isidentifier() or not size.strip().isdigit():
+            raise click.BadParameter(f"{text!r}: write SYMBOL=SIZE, e.g. N=8", ctx, param)
+        dims[name.strip()] = int(size)
+    return dims or None
+
+
 def _target_options(f: Callable) -> Callable:
     """What the default command and `run` take to build an artifact."""
     for decorate in reversed(
         (
-            _target_option("The backend to compile for (keras and tf need netc[tf])."),
+            _target_option(
+                "The backend to compile for (keras and tf need netc[tf], tvm netc[tvm])."
+            ),
             _level_option(
                 "Optimization: -O0 none, -O1 cleanup and folding, -O2 everything "
                 "(the default when writing a model; `--emit ir` alone shows -O0).",
@@ -508,6 +508,22 @@ def _target_options(f: Callable) -> Callable:
             ),
             click.option(
                 "--xla", is_flag=True, help="-t tf: compile the serving function with XLA."
+            ),
+            click.option(
+                "--tvm-target",
+                metavar="TARGET",
+                default=None,
+                help='-t tvm: the TVM target, a kind ("llvm", "cuda") or a JSON object '
+                '(\'{"kind": "llvm", "mcpu": "skylake-avx512"}\'); default this machine\'s CPU.',
+            ),
+            click.option(
+                "--dim",
+                "dims",
+                multiple=True,
+                metavar="SYMBOL=SIZE",
+                callback=_parse_dims,
+                help="-t tvm: compile with a symbolic dim fixed, e.g. --dim N=8 (repeatable); "
+                "the library then runs at that size only.",
             ),
             click.option(
                 "--verify-passes",

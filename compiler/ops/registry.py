@@ -13,6 +13,7 @@ import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal, NewType
 
 from ..ir import Dim, TensorType, Type
@@ -118,16 +119,16 @@ class OpDef:
     doc: str
     category: str
 
-    @property
+    @cached_property
     def attr_names(self) -> tuple[str, ...]:
         return tuple(a.name for a in self.attrs)
 
-    @property
+    @cached_property
     def layer_attrs(self) -> tuple[str, ...]:
         """The layer attributes (initializers, activation): by name only, not in the IR node."""
         return tuple(a.name for a in self.attrs if is_layer_attr(a.hint))
 
-    @property
+    @cached_property
     def positional_attrs(self) -> tuple[AttrSpec, ...]:
         """The attributes a call may give by position, in order."""
         return tuple(a for a in self.attrs if not is_layer_attr(a.hint))
