@@ -483,7 +483,13 @@ def compile_model(model: Any, train: TrainSpec) -> None:
     if not losses:
         model.compile(optimizer=optimizer)
     elif len(names) == 1:
-        model.compile(optimizer=optimizer, loss=loss(losses[names[0]]), metrics=metrics(names[0]))
+        weight = (train.loss_weights or {}).get(names[0])
+        model.compile(
+            optimizer=optimizer,
+            loss=loss(losses[names[0]]),
+            loss_weights=weight,
+            metrics=metrics(names[0]),
+        )
     else:
         weights = train.loss_weights
         per_output = [metrics(o) for o in names]
@@ -504,7 +510,8 @@ def fit(model: Any, x: Any, y: Any = None, **overrides: Any) -> Any:
     shuffle, class_weight and callbacks (each overridable; `callbacks` adds to the section's),
     after seeding Keras' random state with its seed. A tf.data dataset `x` comes batched and
     shuffled: batch_size, validation_split and shuffle are then not passed. `best_path` is
-    where a `model_checkpoint` callback without a `path` writes."""
+    where a `model_checkpoint` callback without a `path` writes; `section_callbacks` are the
+    section's callbacks when the caller made them (`callbacks`), to read their state."""
     keras, _ = _modules()
     settings = dict(getattr(model, "netc", {}).get("train") or {})
     seed = overrides.pop("seed", settings.get("seed", 0))
@@ -513,9 +520,14 @@ def fit(model: Any, x: Any, y: Any = None, **overrides: Any) -> Any:
         ("epochs",) if _is_dataset(x) else ("epochs", "batch_size", "validation_split", "shuffle")
     )
     options: dict[str, Any] = {k: settings[k] for k in keys if k in settings}
+    if _is_dataset(x):
+        options["shuffle"] = False  # Keras' default (True) would only warn that it cannot
     if "class_weight" in settings:
         options["class_weight"] = dict(enumerate(settings["class_weight"]))
-    made = callbacks(model, settings.get("callbacks", ()), overrides.pop("best_path", None))
+    made = overrides.pop("section_callbacks", None)  # made already by `callbacks`
+    best_path = overrides.pop("best_path", None)
+    if made is None:
+        made = callbacks(model, settings.get("callbacks", ()), best_path)
     options["callbacks"] = [*made, *overrides.pop("callbacks", ())]
     options.update(overrides)
     return model.fit(x, y, **options)
@@ -531,6 +543,8 @@ def callbacks(model: Any, specs: Sequence[Mapping[str, Any]], best_path: Any = N
     for spec in specs:
         kwargs = {k: v for k, v in spec.items() if k != "name"}
         kwargs["monitor"] = keras_log_name(model, kwargs.get("monitor", "val_loss"))
+        if kwargs.get("mode", "auto") == "auto":  # Keras cannot tell for `<output>_accuracy`
+            kwargs["mode"] = monitor_mode(kwargs["monitor"])
         if spec["name"] in CALLBACKS:
             out.append(getattr(keras.callbacks, CALLBACKS[spec["name"]])(**kwargs))
             continue
@@ -543,6 +557,13 @@ def callbacks(model: Any, specs: Sequence[Mapping[str, Any]], best_path: Any = N
             )
         out.append(_best_weights(keras)(path, **kwargs))
     return out
+
+
+def monitor_mode(monitor: str) -> str:
+    """Whether a logged value improves by growing ("max": accuracies, AUC, precision, recall)
+    or by shrinking ("min": losses and errors), as Keras decides for plain metric names."""
+    up = ("acc", "auc", "precision", "recall")
+    return "max" if any(word in monitor for word in up) else "min"
 
 
 @functools.cache
@@ -563,10 +584,7 @@ def _best_weights(keras: Any) -> Any:
         ):
             super().__init__()
             self.path, self.monitor, self.save_best_only = Path(path), monitor, save_best_only
-            if mode == "auto":  # accuracies, AUC, precision and recall grow; the rest shrink
-                up = ("acc", "auc", "precision", "recall")
-                mode = "max" if any(word in monitor for word in up) else "min"
-            self.mode = mode
+            self.mode = monitor_mode(monitor) if mode == "auto" else mode
             self.best = float("inf") if mode == "min" else float("-inf")
             self.best_epoch: int | None = None
 

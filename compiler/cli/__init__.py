@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from .. import __version__
-from . import build, execute
+from . import build, execute, train
 from .common import NetcGroup, human_flops
 
 __all__ = ["cli", "main", "human_flops"]
@@ -38,6 +38,7 @@ for command in (
     execute.bench,
     execute.verify,
     build.weights,
+    train.train,
 ):
     cli.add_command(command)
 
