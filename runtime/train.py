@@ -870,6 +870,7 @@ def plot_history(history: Mapping[str, Sequence[float]], path: str | Path, title
 
     matplotlib.use("Agg")  # files only: no display needed
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     from netc.files import atomic_write
 
@@ -881,6 +882,7 @@ def plot_history(history: Mapping[str, Sequence[float]], path: str | Path, title
         if f"val_{name}" in history:
             ax.plot(epochs, history[f"val_{name}"], marker="o", label="validation")
         ax.set_ylabel(name)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole
         ax.grid(alpha=0.3)
         ax.legend()
     axes[-1, 0].set_xlabel("epoch")

@@ -542,3 +542,28 @@ def test_a_section_prints_back_and_reads_the_same(tmp_path):
     (tmp_path / "a.net").write_text(text)
     (tmp_path / "b.net").write_text(printed)
     assert netc.compile(tmp_path / "a.net").train == netc.compile(tmp_path / "b.net").train
+
+
+# --- docs/training.md ----------------------------------------------------------------------------
+
+
+def test_training_md_documents_every_name_and_its_example_compiles(tmp_path):
+    import re
+    from pathlib import Path
+
+    from netc.train import CALLBACKS, LOSSES, METRICS, OPTIMIZERS, SCHEDULES, SETTINGS
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "training.md").read_text()
+    names = [*SETTINGS, *LOSSES, *OPTIMIZERS, *SCHEDULES, *CALLBACKS, *METRICS]
+    names += [
+        a for table in (LOSSES, OPTIMIZERS, SCHEDULES, CALLBACKS) for t in table.values() for a in t
+    ]
+    missing = sorted({n for n in names if f"`{n}`" not in text})
+    assert not missing, f"not documented in docs/training.md: {missing}"
+    examples = re.findall(r"^```net\n(.*?)^```$", text, re.M | re.S)
+    assert examples
+    for i, example in enumerate(examples):
+        path = tmp_path / f"example_{i}.net"
+        path.write_text(example)
+        model = netc.compile(path)
+        assert model.warnings == () and model.train is not None
