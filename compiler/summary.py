@@ -131,9 +131,9 @@ class Model:
 
     def summary_depth(self, max_rows: int = SCREEN_ROWS) -> int | None:
         """The deepest folding whose summary has at most `max_rows` rows (None: every layer
-        fits); 1 when even that has more."""
+        fits, or there are no blocks to fold); 1 when even that has more."""
         deepest = max((len(layer.calls) for layer in self.layers), default=0)
-        if len(self.layers) <= max_rows:
+        if deepest == 0 or len(self.layers) <= max_rows:
             return None
         for depth in range(deepest, 0, -1):
             if len(self.rows(depth)) <= max_rows:

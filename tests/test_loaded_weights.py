@@ -1,0 +1,60 @@
+"""Weights loaded from a file: NaN and infinite values (in the file, or made by the cast to
+the weight's dtype) are a warning that names each weight, in the library and the CLI."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import netc
+from netc import driver
+from netc.cli import cli
+from netc.weights import WeightWarning, initial_weights
+
+MODEL = "model m(x: f32[N, 4]) -> (y: f32[N, 3]) {\n    y = x |> dense(3)\n}\n"
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> Path:
+    (tmp_path / "m.net").write_text(MODEL)
+    w = initial_weights(netc.compile(tmp_path / "m.net").graph)
+    np.savez(tmp_path / "good.npz", **w)
+    w["dense.kernel"][0, 0] = np.nan
+    w["dense.kernel"][1, 1] = np.inf
+    bias = np.array([1e300, 0.0, 0.0])  # float64: fine as read, infinite as f32
+    np.savez(tmp_path / "bad.npz", **{"dense.kernel": w["dense.kernel"], "dense.bias": bias})
+    return tmp_path
+
+
+def test_non_finite_weights_warn_by_name(files: Path):
+    m = netc.compile(files / "m.net")
+    with pytest.warns(WeightWarning) as caught:
+        values = driver.model_weights(m, files / "bad.npz")
+    assert [str(w.message) for w in caught] == [
+        f"{files / 'bad.npz'}: weight `dense.kernel` has 2 NaN or infinite values (of 12); "
+        "weight `dense.bias` has 1 value that becomes infinite in f32 (of 3)"
+    ]
+    assert values["dense.bias"].dtype == np.float32
+
+
+def test_finite_weights_say_nothing(files: Path):
+    m = netc.compile(files / "m.net")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        driver.model_weights(m, files / "good.npz")
+
+
+def test_the_cli_shows_it_once_as_a_netc_warning_and_quiet_hides_it(files: Path):
+    args = [str(files / "m.net"), "--weights", str(files / "bad.npz"), "-o", str(files / "m.onnx")]
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code == 0, r.output
+    assert r.stderr == (
+        f"netc: warning: {files / 'bad.npz'}: weight `dense.kernel` has 2 NaN or infinite "
+        "values (of 12); weight `dense.bias` has 1 value that becomes infinite in f32 (of 3)\n"
+    )
+    r = CliRunner().invoke(cli, [*args, "-q"])
+    assert (r.exit_code, r.stderr) == (0, "")
