@@ -588,6 +588,16 @@ def test_an_input_named_like_a_python_keyword_is_a_located_error():
     assert (d.span.line, d.span.col) == (1, 9)
 
 
+def test_weights_beyond_what_one_graphdef_holds_are_an_error(monkeypatch):
+    graph = netc.compile(CNN).graph
+    monkeypatch.setattr(to_tf, "MAX_CONSTANT_BYTES", 5_000)  # CNN's weights: 6,772 bytes
+    with pytest.raises(netc.NetcError) as info:
+        to_tf.emit(graph, randomized_weights(graph))
+    (d,) = info.value.diagnostics
+    assert d.message.startswith("the tf backend embeds weights as constants in one GraphDef")
+    assert d.hint == "use -t onnx or -t keras for a model this size"
+
+
 def test_a_missing_rule_is_a_located_error(monkeypatch):
     graph = netc.compile(
         "model m(x: f32[N, T, 4]) -> (y: tensor) {\n    y = x |> gru(3)\n}\n"

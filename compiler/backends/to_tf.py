@@ -633,9 +633,26 @@ def _conv_core(
         y = tf.nn.conv2d(y, ctx.const(weights[1], pointwise, "2d"), 1, "VALID")
     elif base.endswith("transpose"):
         y = _conv_transpose(ctx, node, x, work, kernel, kernel_name, stride, pads, dilation, attrs)
+    elif n == 2 and attrs["groups"] > 1 and kernel.shape[-2] == 1:
+        # one group per input channel (ConvNeXt's, Keras' depthwise as a grouped Conv2D): a
+        # depthwise convolution, output channel c * M + j from group c's filter j
+        c, f = attrs["groups"], kernel.shape[-1]
+        y = _depthwise(
+            ctx,
+            x,
+            work,
+            kernel.reshape(*kernel.shape[:n], c, f // c),
+            kernel_name,
+            stride,
+            pads,
+            dilation,
+        )
     else:
         y = _convolution(ctx, x, work, kernel, kernel_name, stride, pads, dilation, attrs["groups"])
-    if attrs["bias"]:
+    if attrs["bias"] and base in ("conv1d", "conv2d") and attrs["groups"] > 1:
+        # grappler fuses Conv2D + BiasAdd into a kernel that refuses groups (not + AddV2)
+        y = tf.math.add(y, ctx.const(weights[-1]))
+    elif attrs["bias"]:
         y = tf.nn.bias_add(y, ctx.const(weights[-1]))
     if one_d:
         y = epilogue(y, lambda v: tf.expand_dims(v, 1))
@@ -663,10 +680,10 @@ def _convolution(
     elif padding is None:
         x, padding = _pad_spatial(ctx, x, pads, 0.0), "VALID"
     k = ctx.const(name, kernel, f"{n}d")
+    if n == 2:  # Conv2D takes groups (a kernel of C / groups input channels) and dilation
+        return tf.nn.conv2d(x, k, stride, padding, dilations=list(dilation))
 
-    def conv(inp: Any, kern: Any) -> Any:
-        if n == 2:  # Conv2D takes dilation on CPU
-            return tf.nn.conv2d(inp, kern, stride, padding, dilations=list(dilation))
+    def conv3d(inp: Any, kern: Any) -> Any:
         if max(dilation) == 1:
             return tf.nn.conv3d(inp, kern, [1, *stride, 1], padding)
         # Conv3D takes no dilation on CPU: space_to_batch (stride is 1 then), as tf.nn does
@@ -679,12 +696,11 @@ def _convolution(
         )
 
     if groups == 1:
-        return conv(x, k)
-    # one convolution per group: Conv3D has no groups on CPU, and grappler fuses a grouped
-    # Conv2D with its BiasAdd into a kernel that refuses groups
+        return conv3d(x, k)
+    # Conv3D has no groups on CPU: one convolution per group
     parts = tf.split(x, groups, axis=-1)
     kernels = tf.split(k, groups, axis=-1)
-    return tf.concat([conv(p, kk) for p, kk in zip(parts, kernels, strict=True)], axis=-1)
+    return tf.concat([conv3d(p, kk) for p, kk in zip(parts, kernels, strict=True)], axis=-1)
 
 
 def _depthwise(
@@ -820,26 +836,41 @@ def _pool_padding(ctx: TfContext, node: Node, x: Any, fill: float) -> tuple[Any,
     return _pad_spatial(ctx, x, a["padding"], fill), "VALID"
 
 
+def _pool_dtype(ctx: TfContext, node: Node, x: Any, pool: Callable[[Any], Any]) -> Any:
+    """`pool(x)`, in float32 for an f16 volume: TF has no float16 MaxPool3D or AvgPool3D
+    kernel on CPU (the max of f16 values is one of them, so nothing changes for maxpool)."""
+    t = ctx.type(node.inputs[0])
+    if t.rank == 5 and t.dtype == "f16":
+        return _in_float32(ctx, x, t.dtype, pool)
+    return pool(x)
+
+
 @RULES.on("maxpool")
 def _maxpool(ctx: TfContext, node: Node) -> Any:
-    x, padding = _pool_padding(ctx, node, ctx.get(node.inputs[0]), -np.inf)
     a = node.attrs
-    return ctx.tf.nn.max_pool(x, list(a["size"]), list(a["stride"]), padding)
+
+    def pool(x: Any) -> Any:
+        padded, padding = _pool_padding(ctx, node, x, -np.inf)
+        return ctx.tf.nn.max_pool(padded, list(a["size"]), list(a["stride"]), padding)
+
+    return _pool_dtype(ctx, node, ctx.get(node.inputs[0]), pool)
 
 
 @RULES.on("avgpool")
 def _avgpool(ctx: TfContext, node: Node) -> Any:
     tf = ctx.tf
     a = node.attrs
-    x = ctx.get(node.inputs[0])
-    padded, padding = _pool_padding(ctx, node, x, 0.0)
-    y = tf.nn.avg_pool(padded, list(a["size"]), list(a["stride"]), padding)
-    if padded is x:
-        return y  # TF's SAME averages over the real cells only, as netc does
-    # explicit pads: each window's mean of x and zeros, over the share of real cells in it
-    ones = _pad_spatial(ctx, tf.ones_like(x[:1, ..., :1]), a["padding"], 0.0)
-    share = tf.nn.avg_pool(ones, list(a["size"]), list(a["stride"]), "VALID")
-    return y / share
+
+    def pool(x: Any) -> Any:
+        padded, padding = _pool_padding(ctx, node, x, 0.0)
+        y = tf.nn.avg_pool(padded, list(a["size"]), list(a["stride"]), padding)
+        if padded is x:
+            return y  # TF's SAME averages over the real cells only, as netc does
+        # explicit pads: each window's mean of x and zeros, over the share of real cells in it
+        ones = _pad_spatial(ctx, tf.ones_like(x[:1, ..., :1]), a["padding"], 0.0)
+        return y / tf.nn.avg_pool(ones, list(a["size"]), list(a["stride"]), "VALID")
+
+    return _pool_dtype(ctx, node, ctx.get(node.inputs[0]), pool)
 
 
 @RULES.on("global_avgpool", "global_maxpool")
