@@ -203,13 +203,18 @@ def check_initializer(init: str, shape: tuple[int, ...]) -> str | None:
 def _truncated_normal(
     rng: np.random.Generator, mean: float, stddev: float, shape: tuple[int, ...]
 ) -> np.ndarray:
-    """TF's truncated normal: values more than 2 deviations from the mean are drawn again."""
+    """TF's truncated normal: values more than 2 deviations from the mean are drawn again.
+    (Only the values just drawn again are looked at again: in order, so the stream is the
+    whole-array loop's.)"""
     out = rng.normal(0.0, 1.0, shape)
-    bad = np.abs(out) > 2.0
-    while np.any(bad):
-        out[bad] = rng.normal(0.0, 1.0, int(bad.sum()))
-        bad = np.abs(out) > 2.0
-    return mean + stddev * out
+    flat = out.reshape(-1)
+    bad = np.flatnonzero(np.abs(flat) > 2.0)
+    while bad.size:
+        flat[bad] = rng.normal(0.0, 1.0, bad.size)
+        bad = bad[np.abs(flat[bad]) > 2.0]
+    out *= stddev  # in place: the same roundings as mean + stddev * out
+    out += mean
+    return out
 
 
 def _variance_scaling(
