@@ -1,5 +1,5 @@
-"""Op conformance of the TF backend: every case of conformance.py lowered to a traced
-tf.function (randomized weights), run through netc's TF session both as traced (TensorFlow's
+"""Op conformance of the TF backend: every case of conformance.py (and TF_CASES, this
+backend's own) lowered to a traced tf.function (randomized weights), run through netc's TF session both as traced (TensorFlow's
 graph optimizer, grappler, on) and jit-compiled (XLA: a different compiler, which `--xla` users
 get), at batch 1 and 3 on every input kind (normal, all negative, large, small with zeros), and
 compared with the float64 reference within netc.runtime.tolerance's op tolerance. A handful of
