@@ -15,6 +15,7 @@ import io
 import json
 import math
 import os
+import tempfile
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -773,7 +774,7 @@ def train(
     tf, keras = _tf()
     strategy = strategy or make_strategy(None)
     n = len(next(iter(arrays.values())))
-    with _deterministic(tf), warnings.catch_warnings():
+    with contextlib.ExitStack() as stack, _deterministic(tf), warnings.catch_warnings():
         # an output that `per_output` leaves out has no gradient by design
         warnings.filterwarnings("ignore", "Gradients do not exist for variables")
         keras.utils.set_random_seed(spec.seed)  # the dropout generators' seeds too
@@ -789,6 +790,10 @@ def train(
             section = to_keras.callbacks(
                 keras_model, keras_model.netc["train"].get("callbacks", ()), best_path
             )
+        scratch = None if strategy.chief else stack.enter_context(tempfile.TemporaryDirectory())
+        for cb in section:
+            if scratch is not None and type(cb).__name__ == "BestWeights":
+                cb.path = Path(scratch) / cb.path.name  # the chief writes the best weights
         history = dict(state.history) if state else {}
         first = state.epoch if state else 0
         keeper = _state_callback(keras)(

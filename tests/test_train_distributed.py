@@ -41,6 +41,7 @@ train {
     batch_size = 20
     validation_split = 0.2
     seed = 1
+    callbacks = [model_checkpoint(monitor="val_accuracy")]
 }
 """
 
@@ -65,7 +66,7 @@ def single_device(folder: Path) -> dict[str, np.ndarray]:
     """The weights one device reaches (in this process)."""
     model = netc.compile(folder / "mlp.net")
     data = training.read_data([folder / "flat.npz"], model, model.train)
-    return training.train(model, data, verbose=0).weights
+    return training.train(model, data, best_path=folder / "single.best.npz", verbose=0).weights
 
 
 def netc_train(folder: Path, output: str, *extra: str) -> list[str]:
@@ -132,14 +133,20 @@ def test_mirrored_splits_each_batch_over_two_devices_and_reaches_the_same_weight
     check_weights(folder, "mirrored.safetensors")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("localhost", 0))
-        return s.getsockname()[1]
+def free_ports(n: int) -> list[int]:
+    """`n` distinct ports free on localhost now (held open together, so none repeats)."""
+    sockets = [socket.socket() for _ in range(n)]
+    try:
+        for s in sockets:
+            s.bind(("localhost", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
 
 
 def test_two_workers_on_localhost_train_as_one_device_and_the_chief_writes(folder):
-    workers = [f"localhost:{free_port()}", f"localhost:{free_port()}"]
+    workers = [f"localhost:{port}" for port in free_ports(2)]
     commands, envs = [], []
     for index in range(2):
         config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
@@ -159,7 +166,8 @@ def test_two_workers_on_localhost_train_as_one_device_and_the_chief_writes(folde
     summary = json.loads(chief_out.splitlines()[-1])
     assert summary["ok"] and summary["replicas"] == 2 and summary["epochs"] == 2
     assert other_out == ""  # worker 1 trains in step and writes nothing
-    assert not (folder / "worker1.safetensors").exists()
-    assert not (folder / "worker1.ckpt").exists()
+    for written in ("worker1.safetensors", "worker1.ckpt", "worker1.best.safetensors"):
+        assert not (folder / written).exists()
+    assert (folder / "worker0.best.safetensors").exists()
     assert (folder / "worker0.ckpt" / "state.json").exists()
     check_weights(folder, "worker0.safetensors")
