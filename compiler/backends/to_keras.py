@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -661,30 +659,15 @@ def weights_by_name(model: Any) -> dict[str, np.ndarray]:
 
 
 def save(model: Any, path: str | Path) -> None:
-    """Write `model` to `path` (a `.keras` file) atomically: Keras saves to a temporary
-    `.keras` file beside it, renamed into place; a failure leaves the old file and no
-    temporary behind."""
+    """Write `model` to `path` (a `.keras` file) atomically, through netc.files: Keras saves
+    to a temporary `.keras` file beside it, renamed into place; a failure leaves the old file
+    and no temporary behind, and one a killed process left is removed by the next write."""
+    from ..files import atomic_write
+
     path = Path(path)
     if path.suffix != ".keras":
         raise error(f"a Keras model file must end in .keras, got {path}")
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=".keras", dir=path.parent if str(path.parent) else "."
-    )
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        model.save(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0o600 is for the temporary, not the file
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+    atomic_write(path, model.save, suffix=".keras")  # Keras checks the temporary's suffix
 
 
 # --- rules: helpers --------------------------------------------------------------------------
