@@ -333,7 +333,10 @@ def test_trained_weights_deploy_to_every_backend_with_the_keras_models_outputs(t
 def test_the_same_data_spec_and_seed_give_the_same_weights(trained, tmp_path):
     d, _ = trained
     again = tmp_path / "again.safetensors"
-    run_cli("train", str(d / "digits.net"), "--data", str(d / "train.npz"), "-o", str(again), "-q")
+    quiet = run_cli(
+        "train", str(d / "digits.net"), "--data", str(d / "train.npz"), "-o", str(again), "-q"
+    )  # fmt: skip
+    assert quiet.output == ""  # -q: no progress bar, no summary
     assert again.read_bytes() == (d / "w.safetensors").read_bytes()
     other = tmp_path / "other.safetensors"
     run_cli(
