@@ -487,6 +487,8 @@ def load_weights(path: str | Path) -> dict[str, np.ndarray]:
     p = Path(path)
     if not p.exists():
         raise error(f"no such weights file: {p}")
+    if not p.is_file():  # a device or a pipe could block, or never end
+        raise error(f"{p} is not a regular file, not a weights file")
     try:
         if p.suffix == ".npz":
             with np.load(p, allow_pickle=False) as z:

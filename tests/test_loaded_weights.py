@@ -3,6 +3,7 @@ the weight's dtype) are a warning that names each weight, in the library and the
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 
@@ -58,3 +59,10 @@ def test_the_cli_shows_it_once_as_a_netc_warning_and_quiet_hides_it(files: Path)
     )
     r = CliRunner().invoke(cli, [*args, "-q"])
     assert (r.exit_code, r.stderr) == (0, "")
+
+
+def test_a_pipe_is_not_read_as_weights(files: Path):
+    os.mkfifo(files / "w.npz")  # nobody writes to it: reading would block forever
+    m = netc.compile(files / "m.net")
+    with pytest.raises(netc.NetcError, match=r"w\.npz is not a regular file, not a weights file"):
+        driver.model_weights(m, files / "w.npz")
