@@ -19,15 +19,19 @@ from typing import TYPE_CHECKING, Any
 
 from .ir import Graph, numpy_dtype
 from .lazy import numpy as np
-from .source import NetcError, error, format_value
+from .source import Diagnostic, NetcError, error, format_value
 
 if TYPE_CHECKING:
     from .limits import Limits
 
 
 class WeightWarning(UserWarning):
-    """Weights that load but are likely wrong (NaN or infinite values); the command line
-    shows it as a netc warning."""
+    """Weights that load but are likely wrong (NaN or infinite values); `diagnostics` has one
+    warning per weight, at the layer that owns it, which the command line shows."""
+
+    def __init__(self, message: str, diagnostics: tuple[Diagnostic, ...] = ()):
+        super().__init__(message)
+        self.diagnostics = diagnostics
 
 
 def _rng(seed: int, name: str) -> np.random.Generator:
@@ -462,11 +466,18 @@ def check_weights(
                 if overflowed
                 else f"NaN or infinite {what}"
             )
-            nonfinite.append(f"weight `{name}` has {bad:,} {why} (of {cast.size:,})")
+            nonfinite.append((name, f"weight `{name}` has {bad:,} {why} (of {cast.size:,})"))
         out[name] = cast
     if nonfinite:
+        spans = {n.name: n.span for n in graph.params}
         warnings.warn(
-            WeightWarning(f"{source}: {'; '.join(nonfinite)}"),
+            WeightWarning(
+                f"{source}: {'; '.join(text for _, text in nonfinite)}",
+                tuple(
+                    Diagnostic("warning", f"{source}: {text}", spans.get(name))
+                    for name, text in nonfinite
+                ),
+            ),
             stacklevel=2,
         )
     for name in weights:

@@ -35,10 +35,12 @@ def test_non_finite_weights_warn_by_name(files: Path):
     m = netc.compile(files / "m.net")
     with pytest.warns(WeightWarning) as caught:
         values = driver.model_weights(m, files / "bad.npz")
-    assert [str(w.message) for w in caught] == [
+    (warning,) = [w.message for w in caught]
+    assert str(warning) == (
         f"{files / 'bad.npz'}: weight `dense.kernel` has 2 NaN or infinite values (of 12); "
         "weight `dense.bias` has 1 value that becomes infinite in f32 (of 3)"
-    ]
+    )
+    assert [(d.span.line, d.span.col) for d in warning.diagnostics] == [(2, 14), (2, 14)]
     assert values["dense.bias"].dtype == np.float32
 
 
@@ -49,13 +51,20 @@ def test_finite_weights_say_nothing(files: Path):
         driver.model_weights(m, files / "good.npz")
 
 
-def test_the_cli_shows_it_once_as_a_netc_warning_and_quiet_hides_it(files: Path):
+def test_the_cli_shows_it_once_per_weight_at_its_layer_and_quiet_hides_it(files: Path):
     args = [str(files / "m.net"), "--weights", str(files / "bad.npz"), "-o", str(files / "m.onnx")]
     r = CliRunner().invoke(cli, args)
     assert r.exit_code == 0, r.output
+    bad, at = files / "bad.npz", f"{files / 'm.net'}:2:14"
     assert r.stderr == (
-        f"netc: warning: {files / 'bad.npz'}: weight `dense.kernel` has 2 NaN or infinite "
-        "values (of 12); weight `dense.bias` has 1 value that becomes infinite in f32 (of 3)\n"
+        f"{at}: warning: {bad}: weight `dense.kernel` has 2 NaN or infinite values (of 12)\n"
+        "2 |     y = x |> dense(3)\n"
+        "  |              ^^^^^^^^\n"
+        "\n"
+        f"{at}: warning: {bad}: weight `dense.bias` has 1 value that becomes infinite in f32 "
+        "(of 3)\n"
+        "2 |     y = x |> dense(3)\n"
+        "  |              ^^^^^^^^\n"
     )
     r = CliRunner().invoke(cli, [*args, "-q"])
     assert (r.exit_code, r.stderr) == (0, "")

@@ -28,6 +28,7 @@ _OUTPUT = f"{__name__}.output"  # key of the command's `Output` in click's share
 _INCLUDE = f"{__name__}.include"  # --include folders
 _LIMITS = f"{__name__}.limits"  # --limit settings
 _FOLD = f"{__name__}.fold"  # --depth / --full of the summary
+_SOURCES = f"{__name__}.sources"  # the model's sources, for warnings that come after _load
 
 
 @dataclass(frozen=True)
@@ -154,7 +155,8 @@ def _netc_warnings(ctx: click.Context, show: Callable) -> Callable:
 
         if issubclass(category, WeightWarning):
             out = ctx.meta.get(_OUTPUT) or Output()
-            out.diagnostics([Diagnostic("warning", str(message))], None)
+            found = getattr(message, "diagnostics", ()) or (Diagnostic("warning", str(message)),)
+            out.diagnostics(found, ctx.meta.get(_SOURCES))
         else:
             show(message, category, *args, **kwargs)
 
@@ -204,6 +206,7 @@ def _load(file: str, model: str | None, out: Output) -> Model:
         Path(file), model=model, include=meta.get(_INCLUDE, ()), limits=_limits()
     )
     out.diagnostics(m.warnings, m.sources)
+    meta[_SOURCES] = m.sources
     return m
 
 
