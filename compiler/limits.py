@@ -18,7 +18,7 @@ class Limits:
 
     source_bytes: int = 8 * 2**20  # one source file (the main one or an import)
     nesting: int = 64  # brackets inside brackets
-    expression: int = 100_000  # tokens of one statement's expression
+    expression: int = 1_000_000  # tokens of one statement's expression
     depth: int = 64  # block calls inside block calls
     iterations: int = 1_000_000  # loop iterations in all, and the items of one list
     calls: int = 1_000_000  # block calls in all
