@@ -572,9 +572,8 @@ def _by_output(expr: ast.Expr, setting: str, ctx: _Context, one: Any) -> dict[st
 def _each(expr: ast.Expr, check: Any) -> tuple[Any, ...]:
     """`check` applied to every item of a list (or to one value): every item's errors are
     reported; _Bad after them when any failed."""
-    items = expr.items if isinstance(expr, (ast.ListExpr, ast.TupleExpr)) else (expr,)
     out, bad = [], False
-    for item in items:
+    for item in _items(expr):
         try:
             out.append(check(item))
         except _Bad:
@@ -764,25 +763,22 @@ def _check_together(spec: TrainSpec, spans: Mapping[str, ast.Expr], ctx: _Contex
         _check_class_weight(spec, spans["class_weight"], losses, ctx)
     _check_monitors(spec, spans.get("callbacks"), ctx)
     schedule = spec.learning_rate
-    if isinstance(schedule, Choice) and any(
-        c.name == "reduce_lr_on_plateau" for c in spec.callbacks
-    ):  # Keras cannot set a rate that a schedule computes
-        items = spans["callbacks"]
-        at = next(
-            (
-                i.span
-                for i in getattr(items, "items", (items,))
-                if isinstance(i, (ast.Call, ast.Name))
-                and getattr(i, "func", getattr(i, "id", "")) == "reduce_lr_on_plateau"
-            ),
-            items.span,
-        )
-        r.error(
-            f"callback `reduce_lr_on_plateau` sets the learning rate, which the "
-            f"`{schedule.name}` schedule computes",
-            at,
-            hint="use a number as the learning rate, or drop one of the two",
-        )
+    if isinstance(schedule, Choice):  # Keras cannot set a rate that a schedule computes
+        for callback, item in zip(
+            spec.callbacks, _items(spans["callbacks"]) if spec.callbacks else ()
+        ):
+            if callback.name == "reduce_lr_on_plateau":
+                r.error(
+                    "callback `reduce_lr_on_plateau` sets the learning rate, which the "
+                    f"`{schedule.name}` schedule computes",
+                    item.span,
+                    hint="use a number as the learning rate, or drop one of the two",
+                )
+
+
+def _items(expr: ast.Expr) -> tuple[ast.Expr, ...]:
+    """The items of a list or tuple, or the one value."""
+    return expr.items if isinstance(expr, (ast.ListExpr, ast.TupleExpr)) else (expr,)
 
 
 def _by_output_exprs(expr: ast.Expr, setting: str, ctx: _Context) -> dict[str, ast.Expr]:
@@ -796,8 +792,8 @@ def _by_output_exprs(expr: ast.Expr, setting: str, ctx: _Context) -> dict[str, a
 
 
 def _metric_span(expr: ast.Expr, metric: str) -> Span:
-    items = expr.items if isinstance(expr, (ast.ListExpr, ast.TupleExpr)) else (expr,)
-    return next((i.span for i in items if isinstance(i, ast.Name) and i.id == metric), expr.span)
+    found = (i.span for i in _items(expr) if isinstance(i, ast.Name) and i.id == metric)
+    return next(found, expr.span)
 
 
 def _check_class_weight(
@@ -832,8 +828,7 @@ def _check_monitors(spec: TrainSpec, expr: ast.Expr | None, ctx: _Context) -> No
         return
     logged = spec.log_names()
     known = [*logged, *(f"val_{k}" for k in logged)]
-    items = expr.items if isinstance(expr, (ast.ListExpr, ast.TupleExpr)) else (expr,)
-    for callback, item in zip(spec.callbacks, items):
+    for callback, item in zip(spec.callbacks, _items(expr)):
         monitor = callback.kwargs.get("monitor", "val_loss")
         if monitor in known:
             continue
