@@ -35,6 +35,10 @@ def backend(name: str) -> ModuleType:
         from .backends import tensorflow
 
         tensorflow(name)
+    if spec.extra == "tvm":
+        from .backends import tvm
+
+        tvm(name)
     return importlib.import_module(f".backends.{spec.module}", __package__)
 
 
@@ -85,15 +89,16 @@ def optimized(
 
 
 def target_options(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
-    """The backend options of target `name` (`io_layout`, `inference`, `xla`) among `options`,
-    whose None values mean "not given"; a NetcError for an option the target does not take."""
+    """The backend options of target `name` (`io_layout`, `inference`, `xla`, `tvm_target`,
+    `dims`) among `options`, whose None values mean "not given"; a NetcError for an option the
+    target does not take."""
     out: dict[str, Any] = {}
     for key, value in options.items():
         assert key in TARGET_OPTIONS, f"unknown backend option {key}"
         if value is None or value is False:
             continue
         if name not in TARGET_OPTIONS[key]:
-            flag = "--" + key.replace("_", "-")
+            flag = {"dims": "--dim"}.get(key, "--" + key.replace("_", "-"))
             takers = " and ".join(f"-t {t}" for t in TARGET_OPTIONS[key])
             raise error(f"{flag} applies to {takers}, not to -t {name}")
         out[key] = value
@@ -110,14 +115,27 @@ def emit(
     io_layout: str | None = None,
     inference: bool = False,
     xla: bool = False,
+    tvm_target: Any = None,
+    dims: Mapping[str, int] | None = None,
     **passes: Any,
 ) -> Any:
     """The backend artifact for `model` at opt `level`: an onnx.ModelProto ("onnx"), a
     keras.Model ("keras": trainable, compiled from its train section, unless `inference`), or
-    a `to_tf.Artifact` ("tf": a tf.Module with a serving function, `xla` to jit-compile it).
+    a `to_tf.Artifact` ("tf": a tf.Module with a serving function, `xla` to jit-compile it),
+    or a `to_tvm.Artifact` ("tvm": a Relax module for the TVM target `tvm_target`, default the
+    host CPU, with the symbolic dims in `dims` fixed; compiled when saved or loaded).
     `io_layout` ("channels-last" or "channels-first") is the ONNX model's image layout."""
     spec = target_spec(target)
-    options = target_options(target, {"io_layout": io_layout, "inference": inference, "xla": xla})
+    options = target_options(
+        target,
+        {
+            "io_layout": io_layout,
+            "inference": inference,
+            "xla": xla,
+            "tvm_target": tvm_target,
+            "dims": dims or None,
+        },
+    )
     module = backend(target)
     keep_training = spec.trains and not options.get("inference", False)
     graph, values = optimized(

@@ -25,7 +25,14 @@ TARGETS = {
         Target("onnx", ".onnx", "to_onnx"),
         Target("keras", ".keras", "to_keras", extra="tf", trains=True),
         Target("tf", ".savedmodel", "to_tf", extra="tf"),
+        Target("tvm", ".tvm", "to_tvm", extra="tvm"),
     )
 }
 # Options only some targets take: option -> the targets that take it.
-TARGET_OPTIONS = {"io_layout": ("onnx",), "inference": ("keras",), "xla": ("tf",)}
+TARGET_OPTIONS = {
+    "io_layout": ("onnx",),
+    "inference": ("keras",),
+    "xla": ("tf",),
+    "tvm_target": ("tvm",),
+    "dims": ("tvm",),
+}

@@ -1,8 +1,9 @@
 """The runtime's one interface: `load` an artifact, get a `Session`, `run` named numpy arrays.
 
 One module per backend behind `load` (onnx.py: ONNX Runtime; keras.py: a Keras model; tf.py:
-a SavedModel), each imported when a session is made, never by `import netc`. Every backend
-and the numpy reference check their inputs with the one `check_feed` before computing.
+a SavedModel; tvm.py: a TVM library in the Relax VM), each imported when a session is made,
+never by `import netc`. Every backend and the numpy reference check their inputs with the one
+`check_feed` before computing.
 """
 
 from __future__ import annotations
@@ -110,17 +111,22 @@ def load(
     graph_optimization: str = "all",
     inference: bool = False,
     xla: bool = False,
+    tvm_target: Any = None,
+    dims: Mapping[str, int] | None = None,
 ) -> Session:
     """A session for `source`: an artifact (a `.onnx` file or `onnx.ModelProto`, a `.keras`
-    file or `keras.Model`, a `.savedmodel` folder), or a `.net` path or compiled `netc.Model`
-    compiled for `target` ("onnx" by default, "keras" or "tf") with `weights` (a path, a dict,
-    or None for the seeded initial weights) after the passes of opt `level`.
+    file or `keras.Model`, a `.savedmodel` folder, a `.tvm` folder or `to_tvm.Artifact`), or a
+    `.net` path or compiled `netc.Model` compiled for `target` ("onnx" by default, "keras",
+    "tf" or "tvm") with `weights` (a path, a dict, or None for the seeded initial weights)
+    after the passes of opt `level`.
 
-    `device` is "auto" (the GPU when one is present), "cpu" or "cuda". ONNX Runtime only:
-    `threads`/`inter_op_threads` (intra-/inter-op thread counts) and `graph_optimization`, its
-    own optimizer level ("disable", "basic", "extended" or "all", its default). `io_layout`
-    ("channels-last" or "channels-first") is the emitted ONNX model's image layout,
-    `inference` asks for the Keras prediction model, `xla` jit-compiles the TF function."""
+    `device` is "auto" (the GPU when one is present), "cpu" or "cuda". `threads`: ONNX
+    Runtime's intra-op thread count, or TVM's thread pool size. ONNX Runtime only:
+    `inter_op_threads` and `graph_optimization`, its own optimizer level ("disable", "basic",
+    "extended" or "all", its default). `io_layout` ("channels-last" or "channels-first") is the
+    emitted ONNX model's image layout, `inference` asks for the Keras prediction model, `xla`
+    jit-compiles the TF function, `tvm_target` and `dims` are the TVM target and the symbolic
+    dims fixed at compile time (docs/tvm.md)."""
     from netc import Model, driver
 
     if device not in DEVICES:
@@ -148,9 +154,20 @@ def load(
             io_layout=io_layout,
             inference=inference,
             xla=xla,
+            tvm_target=tvm_target,
+            dims=dims,
         )
     else:
-        driver.target_options(target, {"io_layout": io_layout, "inference": inference, "xla": xla})
+        driver.target_options(
+            target,
+            {
+                "io_layout": io_layout,
+                "inference": inference,
+                "xla": xla,
+                "tvm_target": tvm_target,
+                "dims": dims or None,
+            },
+        )
     if target == "onnx":
         from . import onnx as ort_backend
 
@@ -165,6 +182,10 @@ def load(
             inter_op_threads=inter_op_threads,
             graph_optimization=graph_optimization,
         )
+    if target == "tvm" and inter_op_threads is None and graph_optimization == "all":
+        from . import tvm as tvm_backend
+
+        return tvm_backend.TvmSession(source, name=name, device=device, threads=threads)
     if threads is not None or inter_op_threads is not None or graph_optimization != "all":
         raise error(f"thread counts and graph_optimization are ONNX Runtime's, not {target}'s")
     if target == "keras":
@@ -185,14 +206,18 @@ def artifact_target(path: str | Path) -> str:
         return "keras"
     if p.suffix == ".savedmodel" or (p / "saved_model.pb").is_file():
         return "tf"
+    if p.suffix == ".tvm" or (p / "netc.json").is_file():
+        return "tvm"
     raise error(
         f"cannot tell what {p} holds from its name",
-        hint="netc runs .net sources and the .onnx, .keras and .savedmodel artifacts it writes",
+        hint="netc runs .net sources and the .onnx, .keras, .savedmodel and .tvm artifacts it "
+        "writes",
     )
 
 
 def _object_target(source: Any) -> str:
-    """The target of an in-memory artifact: a ModelProto, a keras.Model or a to_tf.Artifact."""
+    """The target of an in-memory artifact: a ModelProto, a keras.Model, a to_tf.Artifact or a
+    to_tvm.Artifact."""
     kind = type(source).__name__
     if kind == "ModelProto":
         return "onnx"
@@ -200,9 +225,11 @@ def _object_target(source: Any) -> str:
         return "keras"
     if kind == "Artifact" and type(source).__module__.endswith("to_tf"):
         return "tf"
+    if kind == "Artifact" and type(source).__module__.endswith("to_tvm"):
+        return "tvm"
     raise TypeError(
-        f"cannot load a {kind}: pass a .net, .onnx, .keras or .savedmodel path, a netc.Model, "
-        f"an onnx.ModelProto, a keras.Model or a netc TF artifact"
+        f"cannot load a {kind}: pass a .net, .onnx, .keras, .savedmodel or .tvm path, a "
+        f"netc.Model, an onnx.ModelProto, a keras.Model or a netc TF or TVM artifact"
     )
 
 

@@ -1,9 +1,10 @@
-"""Backends: one lowering module per target (`to_onnx`, `to_keras`, `to_tf`), each an op table
-and one loop.
+"""Backends: one lowering module per target (`to_onnx`, `to_keras`, `to_tf`, `to_tvm`), each an
+op table and one loop.
 
 `Rules` is that op table. Backend modules import their framework lazily, so importing this
-package (or `netc`) never imports ONNX, TensorFlow or TVM; `tensorflow()` is the one place
-TensorFlow is imported, quietly, with a clear error naming the extra when it is missing.
+package (or `netc`) never imports ONNX, TensorFlow or TVM; `tensorflow()` and `tvm()` are the
+places TensorFlow and TVM are imported, quietly, with a clear error naming the extra when
+missing.
 """
 
 from __future__ import annotations
@@ -86,3 +87,29 @@ def tensorflow(needed_by: str = "this") -> Any:
         os.close(saved)
         os.close(null)
     return tf
+
+
+def tvm(needed_by: str = "tvm") -> Any:
+    """The `tvm` module (apache-tvm), imported with its C++ start-up logging silenced; a
+    NetcError naming the extra to install when it is missing (`needed_by` names the target)."""
+    import sys
+
+    if sys.modules.get("tvm") is not None:
+        return sys.modules["tvm"]
+    saved = os.dup(2)
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        sys.stderr.flush()
+        os.dup2(null, 2)
+        try:
+            import tvm as tvm_module
+        except ImportError:
+            raise error(
+                f"the {needed_by} target needs TVM (apache-tvm), which is not installed",
+                hint="pip install 'netc[tvm]' (the PyPI package `tvm` is another project)",
+            ) from None
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
+    return tvm_module

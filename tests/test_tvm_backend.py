@@ -1,0 +1,585 @@
+"""The TVM backend end to end: every example at -O2 against the float64 reference, the fused
+kernels netc's Relax pipeline makes, the MODEL.tvm folder (loaded by TVM itself, written
+atomically, the same bytes for the same source and seed), the build cache, symbolic dims and
+`--dim`, `--emit relax`, targets (`--tvm-target`, CUDA without CUDA), threads, the session's
+errors, `netc verify -t tvm`, and TVM never imported by `import netc` or `netc check`.
+
+Builds go to a cache private to this file (NETC_CACHE_DIR), so every build here is real.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from conformance import INPUT_KINDS, inputs_for
+from model_testing import drawn_weights
+
+import netc
+import netc.runtime
+from netc import driver
+from netc.backends import to_tvm, tvm
+from netc.cli import cli
+from netc.runtime import reference
+from netc.runtime import tvm as tvm_runtime
+from netc.runtime.tolerance import assert_close
+from netc.weights import randomized_weights
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = sorted((ROOT / "examples").glob("*.net"))
+# Examples above this many FLOPs per sample (the 224 x 224 networks, a video clip) run one
+# sample: TVM's unscheduled kernels take 4-20 s a sample on them (docs/tvm.md, "Tests").
+HEAVY_FLOPS = 3e9
+
+CNN = """\
+model cnn(image: f32[N, 12, 12, 3]) -> (logits: f32[N, 5]) {
+    x = image |> conv2d(8, 3, padding="same", bias=false) |> batchnorm |> relu |> maxpool(2)
+    logits = x |> flatten |> dense(5)
+}
+"""
+
+RESIDUAL = """\
+model residual(x: f32[N, 8, 8, 4]) -> (y: f32[N, 8, 8, 4]) {
+    y = relu(x + (x |> conv2d(4, 3, padding="same")))
+}
+"""
+
+TWO_WAY = """\
+model two_way(x: f32[N, T, 6], ids: i32[N, T]) -> (a: tensor, b: tensor, c: tensor) {
+    a = x |> multi_head_attention(heads=2, key_dim=3, causal=true) |> layernorm
+    b, h, cell = x |> lstm(4, return_sequences=true, return_state=true, go_backwards=true)
+    c = ids |> embedding(20, 6) |> gru(3)
+}
+"""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def build_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    with pytest.MonkeyPatch.context() as mp:
+        folder = tmp_path_factory.mktemp("tvm-backend-cache")
+        mp.setenv("NETC_CACHE_DIR", str(folder))
+        yield folder
+
+
+def run_cli(*args: str):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def heavy(model: netc.Model) -> bool:
+    return model.flops > HEAVY_FLOPS
+
+
+# --- every example, as deployed --------------------------------------------------------------
+
+
+@cache
+def example(stem: str):
+    """The example, its drawn weights, and its session at -O2. Feeds and their float64
+    reference: batch 3 holds a normal, an all-negative and a large sample, batch 1 one with
+    small values and zeros; a heavy example runs its normal sample alone."""
+    model = netc.compile(ROOT / "examples" / f"{stem}.net")
+    weights = drawn_weights(model.graph, seed=3)
+    session = netc.runtime.load(driver.emit(model, "tvm", weights=weights))
+    if heavy(model):
+        feeds = {1: inputs_for(model.graph, 1, "normal", seed=0)}
+    else:
+        three = [inputs_for(model.graph, 1, kind, seed=i) for i, kind in enumerate(INPUT_KINDS[:3])]
+        feeds = {
+            3: {n: np.concatenate([f[n] for f in three]) for n in model.graph.inputs},
+            1: inputs_for(model.graph, 1, INPUT_KINDS[3], seed=3),
+        }
+    wants = {b: reference.run(model.graph, f, weights, wide=True) for b, f in feeds.items()}
+    return model, session, feeds, wants
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+def test_example_matches_the_reference(path: Path, batch: int) -> None:
+    model, session, feeds, wants = example(path.stem)
+    if batch not in feeds:  # a heavy example: its one sample is the batch-1 check
+        assert heavy(model) and 1 in feeds
+        return
+    got = session.run(feeds[batch])
+    assert set(got) == set(wants[batch])
+    for name, want in wants[batch].items():
+        assert_close(got[name], want, scope="model", err_msg=f"{path.stem}.{name}")
+
+
+def test_the_heavy_examples_are_the_big_networks() -> None:
+    """What runs one sample only: the 224 x 224 (and 299) networks and the video model."""
+    models = {p.stem: netc.compile(p) for p in EXAMPLES}
+    assert sorted(s for s, m in models.items() if heavy(m)) == [
+        "convnext_tiny",
+        "inception_v3",
+        "resnet18",
+        "resnet50",
+        "video_classifier",
+        "xception",
+    ]
+
+
+# --- the pipeline: fusion --------------------------------------------------------------------
+
+
+def _kernels(artifact: to_tvm.Artifact) -> dict[str, str]:
+    """The PrimFuncs `main` calls after netc's pipeline, each with its TVMScript."""
+    t = tvm()
+    module = to_tvm.optimize(artifact.module, to_tvm.make_target(artifact.target))
+    return {
+        g.name_hint: f.script()
+        for g, f in module.functions.items()
+        if isinstance(f, t.tirx.PrimFunc)
+    }
+
+
+def test_a_conv_with_bias_activation_and_residual_is_one_kernel() -> None:
+    model = netc.compile(RESIDUAL)
+    weights = randomized_weights(model.graph, 1)
+    artifact = driver.emit(model, "tvm", weights=weights)
+    assert "R.nn.conv2d" in artifact.script()  # the Relax netc built: conv, adds, relu
+    kernels = _kernels(artifact)
+    (name,) = kernels  # one PrimFunc: the convolution, both adds and the relu
+    assert name.startswith("fused_conv2d_add_add") and name.endswith("_relu"), name
+    text = kernels[name]
+    assert 'T.sblock("conv2d_nhwc")' in text and "T.max(" in text  # conv then relu, one func
+    feed = inputs_for(model.graph, 3, "normal")
+    want = reference.run(model.graph, feed, weights, wide=True)
+    assert_close(netc.runtime.load(artifact).run(feed)["y"], want["y"], scope="model")
+
+
+def test_dense_bias_and_gelu_are_one_kernel_and_batchnorm_folds_away() -> None:
+    model = netc.compile(
+        "model m(x: f32[N, 7]) -> (y: tensor) {\n  y = x |> dense(5) |> batchnorm |> gelu\n}\n"
+    )
+    kernels = _kernels(driver.emit(model, "tvm"))
+    assert len(kernels) == 1, list(kernels)
+    (name,) = kernels
+    assert name.startswith("fused_matmul_add") and "erf" in kernels[name]
+
+
+def test_weights_are_constants_and_the_layout_is_channels_last() -> None:
+    artifact = driver.emit(netc.compile(CNN), "tvm")
+    text = artifact.script()
+    assert "def main(image: R.Tensor((N, 12, 12, 3)" in text  # one parameter: the input
+    assert 'data_layout="NHWC", kernel_layout="HWIO"' in text
+    assert 'metadata["ir.GenericConst"]' in text
+    assert "permute_dims" not in text  # no transpose anywhere
+
+
+# --- the artifact folder ---------------------------------------------------------------------
+
+
+def test_the_folder_holds_a_library_tvm_loads_and_netcs_signature(tmp_path: Path) -> None:
+    model = netc.compile(TWO_WAY)
+    weights = drawn_weights(model.graph, 2)
+    path = tmp_path / "two_way.tvm"
+    to_tvm.save(driver.emit(model, "tvm", weights=weights), path)
+    assert sorted(p.name for p in path.iterdir()) == ["model.so", "netc.json"]
+    info = json.loads((path / "netc.json").read_text())
+    assert info["model"] == "two_way" and info["tvm"] == tvm().__version__
+    assert info["layout"] == "NHWC" and info["target"] == to_tvm.host_target()
+    assert info["functions"]["main"]["inputs"] == [
+        {"name": "x", "dtype": "f32", "shape": ["N", "T", 6]},
+        {"name": "ids", "dtype": "i32", "shape": ["N", "T"]},
+    ]
+    assert [o["name"] for o in info["functions"]["main"]["outputs"]] == ["a", "b", "c"]
+    # TVM alone (no netc) loads and runs the library: outputs in the model's order
+    t = tvm()
+    vm = t.relax.VirtualMachine(t.runtime.load_module(str(path / "model.so")), t.cpu())
+    feed = inputs_for(model.graph, 3, "normal")
+    raw = vm["main"](*(t.runtime.tensor(feed[n]) for n in model.graph.inputs))
+    want = reference.run(model.graph, feed, weights, wide=True)
+    for i, name in enumerate(("a", "b", "c")):
+        assert_close(raw[i].numpy(), want[name], scope="model", err_msg=name)
+    session = netc.runtime.load(path)
+    assert isinstance(session, tvm_runtime.TvmSession)
+    assert session.inputs == netc.runtime.api.graph_signature(model.graph)[0]
+    assert session.outputs == netc.runtime.api.graph_signature(model.graph)[1]
+
+
+def test_the_same_source_and_seed_give_the_same_bytes(tmp_path: Path) -> None:
+    """Two processes, two caches: two real builds (symbolic dims, TE and TIR kernels: TVM
+    orders the shape functions' stores by pointer, netc by slot)."""
+    (tmp_path / "two_way.net").write_text(TWO_WAY)
+    folders = []
+    for i in range(2):
+        env = {**os.environ, "NETC_CACHE_DIR": str(tmp_path / f"cache{i}")}
+        out = tmp_path / f"two_way{i}.tvm"
+        subprocess.run(
+            [sys.executable, "-m", "netc", "two_way.net", "-t", "tvm", "-q", "-o", str(out)],
+            cwd=tmp_path,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        folders.append(out)
+    for name in ("model.so", "netc.json"):
+        assert (folders[0] / name).read_bytes() == (folders[1] / name).read_bytes(), name
+
+
+def test_a_failed_write_leaves_the_previous_folder(tmp_path: Path, monkeypatch) -> None:
+    path = tmp_path / "cnn.tvm"
+    model = netc.compile(CNN)
+    to_tvm.save(driver.emit(model, "tvm", seed=1), path)
+    before = (path / "netc.json").read_bytes()
+
+    def failing(executable, where):
+        Path(where).write_bytes(b"half a library")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(to_tvm, "_export", failing)
+    with pytest.raises(netc.NetcError) as info:
+        to_tvm.save(driver.emit(model, "tvm", seed=2), path)  # another seed: a new build
+    assert "cannot write the TVM build cache" in info.value.diagnostics[0].message
+    assert (path / "netc.json").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cnn.tvm"]
+
+
+def test_netc_does_not_replace_a_folder_of_something_else(tmp_path: Path) -> None:
+    other = tmp_path / "photos.tvm"
+    other.mkdir()
+    (other / "cat.jpg").write_bytes(b"\xff\xd8")
+    with pytest.raises(netc.NetcError) as info:
+        to_tvm.save(driver.emit(netc.compile(CNN), "tvm"), other)
+    assert "is a folder that is not a netc TVM artifact" in info.value.diagnostics[0].message
+    assert sorted(p.name for p in other.iterdir()) == ["cat.jpg"]
+
+
+# --- the build cache -------------------------------------------------------------------------
+
+
+def test_a_second_run_with_nothing_changed_does_not_rebuild(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("NETC_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    Path("cnn.net").write_text(CNN)
+    builds = []
+    real = to_tvm.build
+
+    def counting(module, target, database=None):
+        builds.append(module)
+        return real(module, target, database)
+
+    monkeypatch.setattr(to_tvm, "build", counting)
+    for _ in range(2):
+        r = run_cli("cnn.net", "-t", "tvm", "-q")
+        assert r.exit_code == 0, r.output
+    assert len(builds) == 1  # the second run found the library in the cache
+    first = Path("cnn.tvm/model.so").read_bytes()
+    assert run_cli("cnn.net", "-t", "tvm", "-q", "--seed", "5").exit_code == 0
+    assert len(builds) == 2  # other weights: another library
+    assert Path("cnn.tvm/model.so").read_bytes() != first
+    assert run_cli("cnn.net", "-t", "tvm", "-q", "--tvm-target", "llvm").exit_code == 0
+    assert len(builds) == 3  # another target
+    assert run_cli("cnn.net", "-t", "tvm", "-q", "--seed", "5").exit_code == 0
+    assert len(builds) == 3
+    netc.runtime.load("cnn.net", target="tvm", seed=5).run(inputs_for(netc.compile(CNN).graph, 2))
+    assert len(builds) == 3  # a session of the same model: the same cache entry
+
+
+# --- symbolic dims ---------------------------------------------------------------------------
+
+
+def test_one_library_runs_at_every_batch_and_length() -> None:
+    model = netc.compile(TWO_WAY)
+    weights = drawn_weights(model.graph, 4)
+    session = netc.runtime.load(driver.emit(model, "tvm", weights=weights))
+    rng = np.random.default_rng(0)
+    for n, t in ((1, 1), (3, 7), (2, 12)):
+        feed = {
+            "x": rng.standard_normal((n, t, 6)).astype(np.float32),
+            "ids": rng.integers(0, 20, (n, t)).astype(np.int32),
+        }
+        got = session.run(feed)
+        want = reference.run(model.graph, feed, weights, wide=True)
+        for name in want:
+            assert_close(got[name], want[name], scope="model", err_msg=f"{name} at N={n}, T={t}")
+
+
+def test_dim_fixes_a_symbol_at_compile_time() -> None:
+    model = netc.compile(TWO_WAY)
+    weights = drawn_weights(model.graph, 4)
+    artifact = driver.emit(model, "tvm", weights=weights, dims={"N": 2})
+    # (TVMScript prints the symbol T as T_1 beside the module alias T of a PrimFunc)
+    assert re.search(r"def main\(x: R\.Tensor\(\(2, T\w*, 6\)", artifact.script())
+    session = netc.runtime.load(artifact)
+    assert [s.shape for s in session.inputs] == [(2, "T", 6), (2, "T")]
+    feed = inputs_for(model.graph, 2, "normal")
+    want = reference.run(model.graph, feed, weights, wide=True)
+    got = session.run(feed)
+    for name in want:
+        assert_close(got[name], want[name], scope="model", err_msg=name)
+    with pytest.raises(netc.NetcError) as info:
+        session.run(inputs_for(model.graph, 3, "normal"))
+    assert "input `x` has shape [3, 5, 6], the model needs f32[2, T, 6] (axis 0 must be 2)" in (
+        info.value.diagnostics[0].notes
+    )
+
+
+def test_dim_names_a_symbol_of_the_model(tmp_path: Path, monkeypatch) -> None:
+    model = netc.compile(CNN)
+    with pytest.raises(netc.NetcError) as info:
+        driver.emit(model, "tvm", dims={"T": 4})
+    assert info.value.diagnostics[0].message == (
+        "--dim T=4: model `cnn` has no symbolic dim `T` (its symbols: N)"
+    )
+    with pytest.raises(netc.NetcError) as info:
+        driver.emit(model, "tvm", dims={"N": 0})
+    assert info.value.diagnostics[0].message == "--dim N=0: a dim needs a size >= 1"
+    monkeypatch.chdir(tmp_path)
+    Path("cnn.net").write_text(CNN)
+    r = CliRunner().invoke(cli, ["cnn.net", "--dim", "N=4"])
+    assert (r.exit_code, r.stderr.splitlines()[0]) == (
+        1,
+        "netc: error: --dim applies to -t tvm, not to -t onnx",
+    )
+    r = CliRunner().invoke(cli, ["cnn.net", "-t", "tvm", "--dim", "N4"])
+    assert r.exit_code == 2 and "'N4': write SYMBOL=SIZE, e.g. N=8" in r.stderr
+    r = run_cli("cnn.net", "-t", "tvm", "-q", "--dim", "N=3", "-o", "cnn3.tvm")
+    assert r.exit_code == 0, r.output
+    assert json.loads(Path("cnn3.tvm/netc.json").read_text())["dims"] == {"N": 3}
+
+
+# --- --emit relax ----------------------------------------------------------------------------
+
+
+def test_emit_relax_prints_the_module_as_tvmscript(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("cnn.net").write_text(CNN)
+    r = run_cli("cnn.net", "-t", "tvm", "--emit", "relax")
+    assert r.exit_code == 0, r.output
+    out = r.stdout
+    assert "@I.ir_module" in out and "@R.function" in out
+    assert 'def main(image: R.Tensor((N, 12, 12, 3), dtype="float32"))' in out
+    # -O2: the batchnorm folded into the convolution, relu fused after it
+    assert "R.nn.conv2d(" in out and "batchnorm" not in out and "R.nn.relu(" in out
+    assert not Path("cnn.tvm").exists()  # printed, not written
+    r0 = run_cli("cnn.net", "-t", "tvm", "--emit", "relax", "-O0")
+    assert "batchnorm: R.Tensor((N, 12, 12, 8)" in r0.stdout  # named after the IR value
+    bad = CliRunner().invoke(cli, ["cnn.net", "--emit", "relax"])
+    assert bad.exit_code == 1
+    assert bad.stderr.startswith("netc: error: --emit relax applies to -t tvm, not to -t onnx")
+
+
+# --- targets and devices ---------------------------------------------------------------------
+
+
+def test_tvm_target_forms() -> None:
+    host = to_tvm.host_target()
+    assert host["kind"] == "llvm" and host["mcpu"] == tvm().target.codegen.llvm_get_system_cpu()
+    assert to_tvm.target_spec(None) == host == to_tvm.target_spec("host")
+    assert to_tvm.target_spec("llvm") == {"kind": "llvm"}
+    assert to_tvm.target_spec('{"kind": "llvm", "mcpu": "skylake-avx512"}') == {
+        "kind": "llvm",
+        "mcpu": "skylake-avx512",
+    }
+    assert to_tvm.target_spec("llvm -mcpu=haswell -num-cores=4 -mattr=+avx2,+fma") == {
+        "kind": "llvm",
+        "mcpu": "haswell",
+        "num-cores": 4,
+        "mattr": ["+avx2", "+fma"],
+    }
+    for text, message in (
+        ('{"kind": "llvm"', "--tvm-target is not valid JSON: Expecting ',' delimiter"),
+        ('{"mcpu": "x"}', '--tvm-target needs a JSON object with a "kind"'),
+        ("llvm mcpu=x", "--tvm-target: cannot read `mcpu=x`"),
+    ):
+        with pytest.raises(netc.NetcError) as info:
+            to_tvm.target_spec(text)
+        assert info.value.diagnostics[0].message.startswith(message), text
+    with pytest.raises(netc.NetcError) as info:
+        to_tvm.make_target({"kind": "quantum"})
+    assert info.value.diagnostics[0].message.startswith(
+        'TVM refuses the target {"kind": "quantum"}: '
+    )
+
+
+def test_a_generic_llvm_target_at_tvms_own_optimization_level() -> None:
+    """`--tvm-target llvm`: portable x86-64 code at LLVM -O3 (TVM's default), the form the
+    default (-O0, the host's CPU) trades away; the numbers agree either way."""
+    model = netc.compile(TWO_WAY)
+    weights = drawn_weights(model.graph, 5)
+    session = netc.runtime.load(driver.emit(model, "tvm", weights=weights, tvm_target="llvm"))
+    assert session.target == {"kind": "llvm"}
+    for kind in INPUT_KINDS:
+        feed = inputs_for(model.graph, 3, kind)
+        want = reference.run(model.graph, feed, weights, wide=True)
+        got = session.run(feed)
+        for name in want:
+            assert_close(got[name], want[name], scope="model", err_msg=f"{name}, {kind}")
+
+
+NO_CUDA = (
+    "needs a TVM built with CUDA; the installed apache-tvm {} has no CUDA (the PyPI wheel is "
+    "built for CPUs, with LLVM only)"
+)
+
+
+@pytest.mark.skipif(tvm_runtime.cuda_available(), reason="this TVM has CUDA and a GPU")
+def test_cuda_without_a_cuda_tvm_is_one_clear_error(tmp_path: Path, monkeypatch) -> None:
+    message = NO_CUDA.format(tvm().__version__)
+    model = netc.compile(CNN)
+    with pytest.raises(netc.NetcError) as info:
+        driver.emit(model, "tvm", tvm_target="cuda")
+    (d,) = info.value.diagnostics
+    assert d.message == f"the tvm target `cuda` {message}"
+    assert d.hint and "USE_CUDA=ON" in d.hint
+    with pytest.raises(netc.NetcError) as info:
+        netc.runtime.load(model, target="tvm", device="cuda")
+    assert info.value.diagnostics[0].message == f"device cuda {message}"
+    monkeypatch.chdir(tmp_path)
+    Path("cnn.net").write_text(CNN)
+    assert run_cli("cnn.net", "-t", "tvm", "-q").exit_code == 0
+    np.save("x.npy", np.zeros((1, 12, 12, 3), np.float32))
+    r = CliRunner().invoke(cli, ["run", "cnn.tvm", "-i", "x.npy", "--device", "cuda"])
+    assert r.exit_code == 1 and r.stderr.startswith(f"netc: error: device cuda {message}")
+    r = CliRunner().invoke(cli, ["cnn.net", "-t", "tvm", "--tvm-target", "cuda"])
+    assert r.exit_code == 1 and "Traceback" not in r.output
+
+
+# --- the session -----------------------------------------------------------------------------
+
+
+def test_threads_size_tvms_thread_pool() -> None:
+    model = netc.compile(CNN)
+    feed = inputs_for(model.graph, 2)
+    for threads in (2, 1):
+        session = netc.runtime.load(model, target="tvm", threads=threads)
+        assert tvm().runtime.num_threads() == threads
+        assert session.run(feed)["logits"].shape == (2, 5)
+    with pytest.raises(netc.NetcError) as info:
+        netc.runtime.load(model, target="tvm", threads=0)
+    assert info.value.diagnostics[0].message == "threads must be >= 1, got 0"
+
+
+def test_the_session_checks_its_inputs_and_reads_only_netc_folders(tmp_path: Path) -> None:
+    model = netc.compile(CNN)
+    session = netc.runtime.load(model, target="tvm")
+    with pytest.raises(netc.NetcError) as info:
+        session.run({"image": np.zeros((1, 12, 12, 3), np.float64)})
+    assert list(info.value.diagnostics[0].notes) == [
+        "input `image` has dtype float64, the model needs f32[N, 12, 12, 3]"
+    ]
+    with pytest.raises(netc.NetcError) as info:
+        netc.runtime.load(tmp_path / "none.tvm")
+    assert info.value.diagnostics[0].message == f"no such TVM artifact: {tmp_path / 'none.tvm'}"
+    (tmp_path / "empty.tvm").mkdir()
+    with pytest.raises(netc.NetcError) as info:
+        netc.runtime.load(tmp_path / "empty.tvm")
+    assert "is not a netc TVM artifact (it needs model.so and netc.json)" in (
+        info.value.diagnostics[0].message
+    )
+
+
+def test_bf16_is_refused_at_its_input() -> None:
+    model = netc.compile("model m(x: bf16[N, 4]) -> (y: tensor) {\n  y = x |> relu\n}\n")
+    with pytest.raises(netc.NetcError) as info:
+        driver.emit(model, "tvm")
+    (d,) = info.value.diagnostics
+    assert d.message.startswith("the tvm backend cannot take bf16 input `x`")
+    assert (d.span.line, d.span.col) == (1, 9)
+
+
+def test_a_rule_that_makes_the_wrong_type_is_a_located_error(monkeypatch) -> None:
+    def wrong_flatten(ctx, node):  # a broken lowering: the wrong shape
+        return ctx.emit(ctx.R.reshape(ctx.get(node.inputs[0]), [ctx.dim("N"), 6, 48]))
+
+    monkeypatch.setitem(to_tvm.RULES.table, "flatten", wrong_flatten)
+    with pytest.raises(netc.NetcError) as info:
+        driver.emit(netc.compile(CNN), "tvm")
+    (d,) = info.value.diagnostics
+    assert d.message.startswith("the tvm backend cannot lower `flatten`: its rule made ")
+    assert d.message.endswith("netc's type is f32[N, 288] (a bug in the tvm backend)")
+    assert (d.span.line, d.span.col) == (3, 19)
+
+
+# --- netc verify -----------------------------------------------------------------------------
+
+
+def test_verify_agrees_and_points_at_a_broken_rule(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("lenet.net").write_text((ROOT / "examples" / "lenet.net").read_text())
+    ok = run_cli("verify", "lenet.net", "-t", "tvm")
+    assert ok.exit_code == 0, ok.output
+    assert "lenet.net: the tvm backend agrees with the reference" in ok.stdout
+
+    def wrong_pool(ctx, node):  # a broken lowering: max where netc means the average
+        a = node.attrs
+        return ctx.emit(
+            ctx.R.nn.max_pool2d(ctx.get(node.inputs[0]), a["size"], a["stride"], layout="NHWC")
+        )
+
+    monkeypatch.setitem(to_tvm.RULES.table, "avgpool", wrong_pool)
+    bad = CliRunner().invoke(cli, ["verify", "lenet.net", "-t", "tvm"])
+    assert bad.exit_code == 1
+    assert bad.stderr.startswith(
+        "lenet.net:14:64: error: the tvm backend differs from the reference here"
+    ), bad.stderr
+    assert "IR value `conv_pool_0.avgpool` (avgpool), emitted as tvm tensor" in bad.stderr
+    assert "Traceback" not in bad.output
+
+
+def test_verify_bisects_to_a_value_tvm_cannot_compute(monkeypatch) -> None:
+    model = netc.compile(CNN)
+
+    def failing_flatten(ctx, node):  # a broken lowering that fails only at run time
+        n = ctx.dim("N")
+        halves = ctx.emit(ctx.R.reshape(ctx.get(node.inputs[0]), [n * 2, 144]))
+        some = ctx.bb.match_cast(halves, ctx.relax.TensorType(None, "float32", ndim=2))
+        return ctx.bb.match_cast(some, ctx.relax.TensorType([n, 288], "float32"))
+
+    monkeypatch.setitem(to_tvm.RULES.table, "flatten", failing_flatten)
+    from netc.runtime.verify import verify
+
+    report = verify(model, target="tvm", level=0, device="cpu")
+    d = report.first
+    assert (d.node, d.op, d.span.line, d.span.col) == ("flatten", "flatten", 3, 19)
+    assert "TVM failed to run model" in d.failure
+    assert report.diagnostic().message.startswith("the tvm backend fails to compute this value")
+
+
+# --- packaging -------------------------------------------------------------------------------
+
+
+def test_without_tvm_the_target_is_one_error_naming_the_extra(tmp_path: Path) -> None:
+    (tmp_path / "cnn.net").write_text(CNN)
+    code = (
+        "import sys\n"
+        "sys.modules['tvm'] = None  # as if apache-tvm were not installed\n"
+        "from netc.cli import main\n"
+        "main(sys.argv[1:])\n"
+    )
+    for args in (["cnn.net", "-t", "tvm"], ["verify", "cnn.net", "-t", "tvm"]):
+        r = subprocess.run(
+            [sys.executable, "-c", code, *args], cwd=tmp_path, capture_output=True, text=True
+        )
+        assert r.returncode == 1, r.stderr
+        assert r.stderr.splitlines()[:2] == [
+            "netc: error: the tvm target needs TVM (apache-tvm), which is not installed",
+            "  = help: pip install 'netc[tvm]' (the PyPI package `tvm` is another project)",
+        ], r.stderr
+    assert not (tmp_path / "cnn.tvm").exists()
+
+
+def test_import_netc_check_and_help_never_import_tvm(tmp_path: Path) -> None:
+    (tmp_path / "cnn.net").write_text(CNN)
+    code = (
+        "import sys\n"
+        "import netc, netc.runtime\n"
+        "from netc.cli import main\n"
+        "for args in (['--help'], ['check', 'cnn.net'], ['cnn.net', '-t', 'tvm', '--help']):\n"
+        "    main(args, standalone_mode=False)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tvm', 'tvm_ffi')))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.splitlines()[-1] == "[]"
