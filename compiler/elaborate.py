@@ -397,7 +397,15 @@ class Elaborator(Modules, Calls):
                     hint="to put a tensor's size in a string, use `channels(x)` or `shape(x)`",
                 )
                 raise Stop
-            out.append(to_str(value))
+            try:
+                out.append(to_str(value))
+            except (TypeError, OverflowError) as exc:
+                self.r.error(
+                    f"`str`: {exc}" if str(exc) else f"cannot write {describe(value)}",
+                    part.span,
+                    calls=self.frame.calls,
+                )
+                raise Stop from None
         return "".join(out)
 
     def eval_TupleExpr(self, e: ast.TupleExpr, scope: Scope) -> Any:

@@ -8,6 +8,7 @@ checks every value before it exists, so a source can only ask for what the limit
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -208,7 +209,7 @@ class Builder:
                 raise Stop
             dtype = spec.dtype or (in_types[0].dtype if in_types[0].is_float else "f32")
             t = TensorType(dtype, spec.shape)
-            self.check_type(t, lambda p=pname: f"{op_name}: weight `{p}`", span)
+            self.check_type(t, functools.partial(_weight_name, op_name, pname), span)
             weight_types.append(t)
         name = self._unique(layer_name or op_name, explicit=layer_name is not None, span=span)
         param_names = []
@@ -306,17 +307,15 @@ class Builder:
         except ValueError as exc:
             self.r.error(f"cannot combine {exc} with {other}", span, calls=self.frame.calls)
             raise Stop from None
-        self.check_fits(v, other, span)
-        values = np.asarray(v, dtype=np.float64)
-        if not other.type.is_float and (
-            other.type.dtype == "bool" or np.any(values != np.round(values))
-        ):
+        n = math.prod(shape)
+        if n > self.limits.iterations:
             self.r.error(
-                f"cannot combine a list of shape {list(shape)} with {other}: "
-                f"{'its values' if other.type.dtype == 'bool' else 'it'} would be truncated",
+                f"cannot combine a list of shape {list(shape)} with {other}: its {n:,} numbers "
+                f"are more than the limit of {self.limits.iterations:,} for one list",
                 span,
                 calls=self.frame.calls,
-                hint='cast the tensor first: `x |> cast("f32")`',
+                hint="a list constant is for a few values (a mean, a scale); make a big one a "
+                "weight with `weight([...])`",
             )
             raise Stop
         try:
@@ -335,12 +334,24 @@ class Builder:
                 else "a list lines up with the tensor's last axes, as in numpy",
             )
             raise Stop from None
+        self.check_fits(v, other, span)
+        values = np.asarray(v, dtype=np.float64)
+        if not other.type.is_float and (
+            other.type.dtype == "bool" or np.any(values != np.round(values))
+        ):
+            self.r.error(
+                f"cannot combine a list of shape {list(shape)} with {other}: "
+                f"{'its values' if other.type.dtype == 'bool' else 'it'} would be truncated",
+                span,
+                calls=self.frame.calls,
+                hint='cast the tensor first: `x |> cast("f32")`',
+            )
+            raise Stop
         return self.constant(values, other.type.dtype, span)
 
     def check_fits(self, values: Any, other: Tensor, span: Span) -> None:
         """Numbers beside a tensor are within its dtype's range (an i32 cannot hold 2**40, an
         f16 not 1e6)."""
-
         top = _dtype_max(other.type.dtype)
         if top is None:
             return
@@ -355,6 +366,10 @@ class Builder:
             raise Stop
 
 
+def _weight_name(op_name: str, weight: str) -> str:
+    return f"{op_name}: weight `{weight}`"
+
+
 @functools.cache
 def _dtype_max(dtype: str) -> int | float | None:
     """The largest magnitude a dtype holds (None for bool)."""
@@ -367,13 +382,17 @@ def _dtype_max(dtype: str) -> int | float | None:
 
 
 def _largest(value: Any) -> int | float:
-    """The largest finite magnitude in a number or a nested list of numbers."""
+    """The largest finite magnitude in a number or a nested list of numbers (a list repeated
+    with `*` looked at once)."""
     todo: list[Any] = [value]
     top: int | float = 0
+    seen: set[int] = set()
     while todo:
         v = todo.pop()
         if isinstance(v, tuple):
-            todo.extend(v)
+            if id(v) not in seen:
+                seen.add(id(v))
+                todo.extend(v)
         elif isinstance(v, (int, float)) and abs(v) != float("inf") and v == v:
             top = max(top, abs(v))
     return top

@@ -121,10 +121,15 @@ def _range(*args: int) -> tuple:
     return tuple(range(*args))
 
 
+MAX_STR_ITEMS = 100_000  # `str` of a list with more numbers in it is a runaway, not a name
+
+
 def to_str(value: Any) -> str:
     """`str(v)`: a string as it is, anything else as the language writes it (`3`, `true`)."""
     if isinstance(value, str):
         return value
+    if isinstance(value, tuple) and leaves(value, MAX_STR_ITEMS) > MAX_STR_ITEMS:
+        raise OverflowError(f"a list of more than {MAX_STR_ITEMS:,} values is too long to write")
     if isinstance(value, (bool, int, float, tuple, Initializer)) or value is None:
         return format_value(value) if not isinstance(value, Initializer) else str(value)
     raise TypeError
@@ -282,16 +287,53 @@ def is_constant(v: Any) -> bool:
     return isinstance(v, tuple) or (isinstance(v, (int, float)) and not isinstance(v, bool))
 
 
-def list_shape(v: Any) -> tuple[int, ...]:
-    """The shape of a rectangular nested list of numbers; ValueError describes what it is not."""
+def leaves(v: Any, cap: int) -> int:
+    """How many values a nested list holds, counted up to just past `cap` (lists made with
+    `[L] * n` share their items: counting must not walk them n times)."""
+    count, todo = 0, [v]
+    sizes: dict[int, int] = {}
+    while todo and count <= cap:
+        item = todo.pop()
+        if not isinstance(item, tuple):
+            count += 1
+        elif id(item) in sizes:
+            count += sizes[id(item)]
+        else:
+            sizes[id(item)] = inner = leaves_of_children(item, cap - count, sizes)
+            count += inner
+    return count
+
+
+def leaves_of_children(v: tuple, cap: int, sizes: dict[int, int]) -> int:
+    total = 0
+    for item in v:
+        if total > cap:
+            break
+        if not isinstance(item, tuple):
+            total += 1
+        elif id(item) in sizes:
+            total += sizes[id(item)]
+        else:
+            sizes[id(item)] = inner = leaves_of_children(item, cap - total, sizes)
+            total += inner
+    return total
+
+
+def list_shape(v: Any, _seen: dict[int, tuple[int, ...]] | None = None) -> tuple[int, ...]:
+    """The shape of a rectangular nested list of numbers; ValueError describes what it is not.
+    (A list repeated with `*` is looked at once.)"""
     if not isinstance(v, tuple):
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise ValueError(f"a list holding {describe(v)}")
         return ()
+    seen = {} if _seen is None else _seen
+    if id(v) in seen:
+        return seen[id(v)]
     if not v:
         raise ValueError("an empty list")
-    shapes = [list_shape(item) for item in v]
+    shapes = [list_shape(item, seen) for item in v]
     if any(s != shapes[0] for s in shapes):
         kinds = ", ".join(str(list(s)) for s in dict.fromkeys(shapes))
         raise ValueError(f"a ragged list (items of shapes {kinds})")
-    return (len(v), *shapes[0])
+    seen[id(v)] = shape = (len(v), *shapes[0])
+    return shape

@@ -263,6 +263,20 @@ def test_compile_time_values_cannot_run_away(statements: str, message: str):
     assert first_error(text)[2] == message
 
 
+SHARED = "    const L = [0] * 1000\n    const M = [L] * 1000\n    const B = [M] * 100\n"
+
+
+def test_a_list_repeated_into_a_hundred_million_numbers_is_refused_fast():
+    # [M] * 100 shares its items: 100 lists of 1,000 lists of 1,000 zeros, all one list
+    assert first_error(body(SHARED + "    y = x + B"))[2] == (
+        "cannot combine a list of shape [100, 1000, 1000] with a tensor f32[N, 4]: its "
+        "100,000,000 numbers are more than the limit of 1,000,000 for one list"
+    )
+    assert first_error(body(SHARED + '    y = x\n    const S = f"{B}"'))[2] == (
+        "`str`: a list of more than 100,000 values is too long to write"
+    )
+
+
 @pytest.mark.parametrize(
     "inputs, expr, message",
     [
