@@ -55,6 +55,8 @@ def test_depth_and_full_choose_how_much_is_shown():
     assert len(rows(everything)) == 177 and "shown as one row" not in everything
     assert len(rows(summary(path, "--depth", "3"))) == 1 + 5 + 4 * 8 + 12 * 7 + 3  # conv_bn folded
     assert rows(summary(path, "--depth", "4")) == rows(everything)
+    for args in (["--depth", "1", "--full"], ["--full", "--depth", "1"]):
+        assert rows(summary(path, *args)) == rows(everything)  # --full wins
 
 
 def test_a_long_flat_model_shows_its_head_and_tail(tmp_path: Path):

@@ -327,6 +327,16 @@ def _model_options(f: Callable) -> Callable:
     return f
 
 
+def _fold(option: str) -> Callable:
+    """The callback of --depth or --full; --full wins whatever the order."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+        if value and ctx.meta.get(_FOLD) != "full":
+            ctx.meta[_FOLD] = "full" if option == "full" else value
+
+    return callback
+
+
 def _fold_options(f: Callable) -> Callable:
     """--depth and --full: how much of a big model the summary shows."""
     for decorate in reversed(
@@ -336,7 +346,7 @@ def _fold_options(f: Callable) -> Callable:
                 type=click.IntRange(1),
                 metavar="N",
                 expose_value=False,
-                callback=_keep(_FOLD),
+                callback=_fold("depth"),
                 help="Show the layers of block calls up to N deep, each deeper call as one "
                 "row (default: as deep as fits a screen).",
             ),
@@ -344,10 +354,8 @@ def _fold_options(f: Callable) -> Callable:
                 "--full",
                 is_flag=True,
                 expose_value=False,
-                callback=lambda ctx, param, value: (
-                    ctx.meta.setdefault(_FOLD, "full") if value else None
-                ),
-                help="Show every layer.",
+                callback=_fold("full"),
+                help="Show every layer (over --depth).",
             ),
         )
     ):
