@@ -354,7 +354,9 @@ def emit_with_values(
             assert isinstance(items, tuple)
             ctx.values[node.name] = items[node.attrs["index"]]
             continue
+        start = len(ctx.nodes)
         ctx.lower(node)
+        _check_f64_kernels(node, ctx.nodes[start:])
     outputs = []
     for out, name in graph.outputs:
         t = ctx.type(name)
@@ -392,6 +394,24 @@ def emit_with_values(
         ir_version=IR_VERSION,
     )
     return model, dict(ctx.values)
+
+
+# ONNX ops ONNX Runtime (1.31) has no float64 CPU kernel for: a model using one would not load
+NO_F64_KERNEL = ("Conv", "ConvTranspose", "AveragePool", "Erf", "Resize")
+
+
+def _check_f64_kernels(node: Node, emitted: Sequence[Any]) -> None:
+    """A located error for a float64 node lowered to an op ONNX Runtime cannot run in float64."""
+    types = node.type if isinstance(node.type, tuple) else (node.type,)
+    if not any(t is not None and t.dtype == "f64" for t in types):
+        return
+    missing = sorted({n.op_type for n in emitted} & set(NO_F64_KERNEL))
+    if missing:
+        raise RULES.cannot(
+            node,
+            f" on f64 values (ONNX Runtime has no float64 {missing[0]} kernel); "
+            f'compute it in f32 with `cast("f32")` before and `cast("f64")` after',
+        )
 
 
 def serialize(model: Any) -> bytes:
@@ -462,8 +482,12 @@ def _gelu(ctx: OnnxContext, x: str, dt: str, attrs: Mapping[str, Any]) -> str:
 # elementwise activations as (ctx, x, dtype, attrs) -> y, shared with the fused ops' epilogues
 ACTIVATIONS: dict[str, Any] = {
     **{op: lambda ctx, x, dt, a, t=onnx_op: ctx.add(t, [x]) for op, onnx_op in UNARY.items()},
-    "relu6": lambda ctx, x, dt, a: ctx.add(
-        "Clip", [x, ctx.scalar(0, dt, "min"), ctx.scalar(6, dt, "max")]
+    "relu6": lambda ctx, x, dt, a: (
+        ctx.add("Clip", [x, ctx.scalar(0, dt, "min"), ctx.scalar(6, dt, "max")])
+        if dt != "f64"  # ONNX Runtime's Relu+Clip fusion fails to load a float64 Clip
+        else ctx.add(
+            "Min", [ctx.add("Max", [x, ctx.scalar(0, dt, "min")]), ctx.scalar(6, dt, "max")]
+        )
     ),
     "leaky_relu": lambda ctx, x, dt, a: ctx.add("LeakyRelu", [x], alpha=a["alpha"]),
     "elu": lambda ctx, x, dt, a: ctx.add("Elu", [x], alpha=a["alpha"]),
