@@ -283,8 +283,8 @@ def test_the_same_seed_gives_the_same_report(compile_net, monkeypatch):
 
 
 def test_an_unknown_target_is_a_diagnostic(compile_net):
-    with pytest.raises(netc.NetcError, match="unknown target `tvm`"):
-        verify(compile_net(RELU_TWICE), target="tvm")
+    with pytest.raises(netc.NetcError, match="unknown target `mxnet`"):
+        verify(compile_net(RELU_TWICE), target="mxnet")
 
 
 # --- the deployed session -------------------------------------------------------------------
