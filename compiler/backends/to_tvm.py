@@ -19,7 +19,8 @@ import math
 import os
 import re
 import shutil
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, no_type_check
@@ -48,9 +49,10 @@ SPATIAL = {1: ("NWC", "WIO"), 2: ("NHWC", "HWIO"), 3: ("NDHWC", "DHWIO")}
 
 # LLVM's optimization level for the default target. TVM's default is 3; on the legalized,
 # unscheduled kernels netc builds today, level 0 compiles 4-8x faster (ResNet-18: 1.7 s against
-# 13 s) and runs as fast (4.2 s against 4.5 s a sample, measured on each example tried), so the
-# default is 0. Scheduled (vectorized, parallel) kernels are where level 3 earns its time: a
-# default schedule or tuning database should come with it (docs/tvm.md, "Targets").
+# 13 s) and they run as fast (the same time a sample, within a shared machine's noise, on each
+# example tried), so the default is 0. Scheduled (vectorized, parallel) kernels are where
+# level 3 earns its time: default schedules or a tuning database should raise it
+# (docs/tvm.md, "Targets").
 DEFAULT_LLVM_OPT_LEVEL = 0
 
 
@@ -101,20 +103,23 @@ def make_target(spec: Mapping[str, Any]) -> Any:
     t = tvm()
     kind = str(spec.get("kind", ""))
     if kind in GPU_KINDS and not t.runtime.enabled(kind):
-        raise no_gpu(f"the tvm target `{kind}`")
+        raise no_gpu(f"the tvm target `{kind}`", kind)
     try:
         return t.target.Target(dict(spec))
     except (ValueError, RuntimeError, TypeError) as e:
         raise error(f"TVM refuses the target {json.dumps(dict(spec))}: {_first_line(e)}") from None
 
 
-def no_gpu(what: str) -> Exception:
-    """The error for a GPU the installed TVM cannot compile for or run on."""
+def no_gpu(what: str, kind: str = "cuda") -> Exception:
+    """The error for a GPU (of TVM target kind `kind`) the installed TVM cannot compile for
+    or run on."""
+    runtime = {"cuda": "CUDA", "rocm": "ROCm", "metal": "Metal"}.get(kind, kind.capitalize())
     return error(
-        f"{what} needs a TVM built with CUDA; the installed apache-tvm {tvm().__version__} "
-        "has no CUDA (the PyPI wheel is built for CPUs, with LLVM only)",
-        hint="build TVM from source with USE_CUDA=ON (and USE_LLVM) and install its Python "
-        "package in place of apache-tvm, or run on the CPU (the default target)",
+        f"{what} needs a TVM built with {runtime}; the installed apache-tvm "
+        f"{tvm().__version__} has no {runtime} (the PyPI wheel is built for CPUs, with LLVM "
+        "only)",
+        hint=f"build TVM from source with USE_{kind.upper()}=ON (and USE_LLVM) and install its "
+        "Python package in place of apache-tvm, or run on the CPU (the default target)",
     )
 
 
@@ -205,6 +210,8 @@ def emit_functions(
     """`emit` for several graphs, each one Relax function of one module named by its key
     (built and loaded once: the conformance suite runs its cases so). `exposed` makes a
     function return the listed IR values instead of the graph's outputs, named `value_key`."""
+    import tvm_ffi  # TVM's own dependency: its structural hash
+
     t = tvm()
     spec = target_spec(tvm_target)
     target = make_target(spec)
@@ -217,8 +224,6 @@ def emit_functions(
         expose = exposed.get(fname) if exposed else None
         entries[fname] = _lower(t, bb, fname, graph, values, fixed, expose)
         digest.update(_graph_digest(graph, values, fixed, expose).encode())
-    import tvm_ffi
-
     module = bb.get()
     # the IR's digest, and the Relax module's own structural hash (its constants included)
     digest.update(str(tvm_ffi.structural_hash(module)).encode())
@@ -260,20 +265,14 @@ def _graph_digest(
     and folded constant, the fixed dims and the exposed values."""
     h = hashlib.sha256(print_graph(graph, locations=False).encode())
     for node in graph.nodes:
-        if node.op == "param":
-            a = np.ascontiguousarray(weights[node.name])
+        if node.op in ("param", "constant"):
+            value = weights[node.name] if node.op == "param" else node.attrs["value"].array
+            a = np.ascontiguousarray(value)
             h.update(f"{node.name}:{a.dtype}:{a.shape}".encode())
             h.update(a.tobytes())
-        elif node.op == "constant":
-            h.update(repr(node.attrs["value"]).encode() + hash_const(node).encode())
     h.update(json.dumps(sorted(dims.items())).encode())
     h.update(json.dumps([list(k) for k in expose] if expose is not None else None).encode())
     return h.hexdigest()
-
-
-def hash_const(node: Node) -> str:
-    a = np.ascontiguousarray(node.attrs["value"].array)
-    return hashlib.sha256(str(a.dtype).encode() + str(a.shape).encode() + a.tobytes()).hexdigest()
 
 
 def _key(graphs: str, target: str, count: int) -> str:
@@ -440,21 +439,21 @@ def _export(executable: Any, path: Path) -> None:
             ) from None
 
 
-class quiet_stderr:
-    """Silence file descriptor 2 (TVM's C++ logging) inside a `with` block."""
+@contextmanager
+def quiet_stderr() -> Iterator[None]:
+    """Silence file descriptor 2 (where TVM's C++ side logs) inside a `with` block."""
+    import sys
 
-    def __enter__(self) -> None:
-        import sys
-
-        sys.stderr.flush()
-        self.saved = os.dup(2)
-        self.null = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(self.null, 2)
-
-    def __exit__(self, *exc: Any) -> None:
-        os.dup2(self.saved, 2)
-        os.close(self.saved)
-        os.close(self.null)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
 
 
 def save(artifact: Artifact, path: str | Path, database: Any = None) -> None:
@@ -526,7 +525,10 @@ def _lower(
 def _function(ctx: TvmContext, bb: Any, fname: str, params: list[Any], expose: Any) -> None:
     """The Relax function `fname` of `ctx`'s graph: its outputs, or the `expose`d values."""
     graph = ctx.graph
-    with bb.function(fname, params):
+    checks = _run_time_checks(ctx)
+    with bb.function(fname, params, pure=not checks):  # an assertion is not pure
+        for check in checks:
+            bb.emit(check)
         with bb.dataflow():
             if expose is None:
                 for node in graph.nodes:
@@ -543,6 +545,28 @@ def _function(ctx: TvmContext, bb: Any, fname: str, params: list[Any], expose: A
             out = bb.emit_output(ctx.relax.Tuple(results))
         bb.emit_func_output(out)
     ctx.outputs = outputs
+
+
+def _run_time_checks(ctx: TvmContext) -> list[Any]:
+    """Assertions on the symbolic dims, made before anything runs: a positional embedding's
+    steps at most its max_length (its table has no row past it; the reference refuses too)."""
+    R, relax = ctx.R, ctx.relax
+    checks = []
+    for node in ctx.graph.nodes:
+        if node.op != "positional_embedding":
+            continue
+        steps, most = ctx.dim(ctx.type(node.inputs[0]).shape[1]), node.attrs["max_length"]
+        if isinstance(steps, int):
+            continue  # a known length: the shape rule checked it
+        what = f"positional_embedding `{node.name}` got a sequence of {{}} steps, more than "
+        checks.append(
+            R.assert_op(
+                relax.prim_value(steps <= most),
+                [relax.prim_value(steps)],
+                format=what + f"max_length={most}",
+            )
+        )
+    return checks
 
 
 def _spec(t: TensorType) -> tuple[str, tuple[Dim, ...]]:
@@ -581,9 +605,9 @@ def _identifier(name: str) -> str:
 
 def _first_line(e: BaseException) -> str:
     """What an exception from TVM says, without its C++ backtrace."""
-    lines = [s.strip() for s in str(e).splitlines() if s.strip()]
-    said = [s for s in lines if not s.startswith(("File ", "Traceback", "note:", "Check failed"))]
-    return (said or lines or [type(e).__name__])[-1 if said and said[0].startswith("[") else 0]
+    lines = [s.strip() for s in str(e).splitlines()]
+    said = [s for s in lines if s and not s.startswith(("File ", "Traceback", "note:"))]
+    return said[-1] if said else type(e).__name__
 
 
 class TvmContext:
@@ -712,9 +736,7 @@ class TvmContext:
         self.node = node
         try:
             result = rule(self, node)
-        except (TypeError, ValueError, RuntimeError, AttributeError) as e:
-            if type(e).__name__ == "NetcError":
-                raise
+        except (TypeError, ValueError, RuntimeError) as e:  # TVM's checks while it builds
             raise RULES.cannot(node, f": TVM refuses it: {_first_line(e)}") from None
         results = result if isinstance(node.type, tuple) else (result,)
         assert isinstance(results, tuple) and len(results) == len(types), node.name
@@ -1350,14 +1372,15 @@ def _resize_images(
     in float32, as TF and the reference compute them) as constants: gathers, then lerps."""
     from ..ops.shape import _source_index
 
-    if not all(isinstance(d, int) for d in in_size):
+    fixed = [ctx.dim(d) for d in in_size]  # a symbol --dim fixed is a size here
+    if not all(isinstance(d, int) for d in fixed):
         raise RULES.cannot(
             node,
-            " of a symbolic height or width (the tvm backend resizes "
-            "with index tables made at compile time)",
+            " of a symbolic height or width: the tvm backend resizes with index tables made "
+            "at compile time (fix the size with --dim)",
         )
     R, dtype = ctx.R, node.tensor_type.dtype
-    h, w = (int(d) for d in in_size)
+    h, w = (int(d) for d in fixed)
     if method == "nearest":
         rows = ctx.const(_source_index(h, size[0], "nearest"))
         cols = ctx.const(_source_index(w, size[1], "nearest"))
@@ -1392,11 +1415,9 @@ def _upsample(ctx: TvmContext, node: Node) -> Any:
     x, size = ctx.get(node.inputs[0]), node.attrs["size"]
     t = ctx.type(node.inputs[0])
     if node.attrs["method"] == "bilinear":
-        out = (t.shape[1], t.shape[2])
-        if not all(isinstance(d, int) for d in out):
-            raise RULES.cannot(node, " of a symbolic height or width")
-        target = [int(out[0]) * size[0], int(out[1]) * size[1]]  # type: ignore[arg-type]
-        return _resize_images(ctx, node, x, t.shape[1:3], target, "bilinear")
+        h, w = (ctx.dim(d) for d in t.shape[1:3])
+        sizes = [h * size[0], w * size[1]] if isinstance(h, int) and isinstance(w, int) else []
+        return _resize_images(ctx, node, x, t.shape[1:3], sizes, "bilinear")
     for i, s in enumerate(size):  # nearest: each cell repeated s times per axis
         if s > 1:
             x = ctx.emit(ctx.R.repeat(x, s, axis=1 + i))
