@@ -31,6 +31,7 @@ from .values import (
     assigned_names,
     describe,
     is_constant,
+    kind,
 )
 from .weights import (
     INITIALIZER_ARGS,
@@ -102,6 +103,14 @@ class Calls(Builder):
                 f"`{e.func}` works on compile-time values, not tensors",
                 e.span,
                 calls=self.frame.calls,
+            )
+            raise Stop
+        if e.func == "range" and len(args) == 3 and args[2] == 0 and kind(args[2]) == "number":
+            self.r.error(
+                "the step of `range` cannot be 0",
+                e.args[2].span,
+                calls=self.frame.calls,
+                hint="a step of 1 counts up, -1 counts down",
             )
             raise Stop
         try:

@@ -12,8 +12,8 @@ from typing import Any
 
 from . import reader
 from .limits import Limits
-from .reader import KEYWORDS, fstring_parts, split_args, unquote
-from .source import NetcError, Span, error
+from .reader import DIRECTION_CONTROLS, KEYWORDS, fstring_parts, split_args, unquote
+from .source import NetcError, Span, char_name, error, is_invisible, strip_bom
 from .syntax import (
     Assign,
     BinOp,
@@ -75,11 +75,15 @@ def parse_with_lark(text: str, path: str = "<input>") -> Module:
     """Parse with Lark alone (the reader's authority; tests compare the two)."""
     import lark
 
-    _check_brackets(text, path)
+    text = strip_bom(text)
+    _check_direction_controls(text, path)
+    brackets = _bracket_error(text, path)
     try:
         tree = _parser().parse(text, start="start")
     except lark.exceptions.UnexpectedInput as e:
-        raise _syntax_error(e, text, path) from None
+        raise _first(brackets, _syntax_error(e, text, path)) from None
+    if brackets is not None:  # the grammar itself balances brackets: never reached
+        raise brackets
     try:
         return Module(path, tuple(_Builder(path).transform(tree)))
     except lark.exceptions.VisitError as e:
@@ -87,60 +91,127 @@ def parse_with_lark(text: str, path: str = "<input>") -> Module:
 
 
 # --- syntax errors in human words -------------------------------------------------------------
+#
+# A file has one syntax error reported: the first one, at the place to fix. Newlines carry no
+# meaning in the grammar, so the parser notices an unfinished line only at the next line's
+# first token; the words below move the error back to where the user left off: the dangling
+# operator, the bracket never closed, the string never ended, the `if` without its `else`.
+
+
+def _first(a: NetcError | None, b: NetcError) -> NetcError:
+    """The error that comes first in the file (`a` on a tie): the other may be its knock-on."""
+    if a is None:
+        return b
+    sa, sb = a.diagnostics[0].span, b.diagnostics[0].span
+    if sa is None or sb is None or (sa.line, sa.col) <= (sb.line, sb.col):
+        return a
+    return b
+
+
+def _position(text: str, offset: int, path: str, width: int = 1) -> Span:
+    """The span of `width` characters at `offset` of `text`."""
+    line = text.count("\n", 0, offset) + 1
+    col = offset - (text.rfind("\n", 0, offset) + 1) + 1
+    return Span(path, line, col, line, col + width)
+
+
+def _check_direction_controls(text: str, path: str) -> None:
+    """A text-direction control anywhere, comments and strings included: it makes an editor
+    show the code in another order than the compiler reads it (CVE-2021-42574)."""
+    if text.isascii():
+        return
+    m = DIRECTION_CONTROLS.search(text)
+    if m is not None:
+        raise error(
+            f"text-direction control {char_name(m.group())} in the source",
+            _position(text, m.start(), path),
+            hint="it changes the order in which the line is shown, so the code can read "
+            "differently from how it compiles; delete it",
+        )
+
 
 _OPEN = {"(": ")", "[": "]", "{": "}"}
 _CLOSE = {v: k for k, v in _OPEN.items()}
 
 
-def _check_brackets(text: str, path: str) -> None:
-    """Unbalanced brackets, reported at the bracket (clearer than the parser's view)."""
+def _bracket_error(text: str, path: str) -> NetcError | None:
+    """An unterminated string or an unbalanced bracket, reported where it starts: the parser
+    would notice either only lines later, at whatever follows."""
     stack: list[tuple[str, int, int]] = []
-    line, col, i = 1, 1, 0
-    in_str = in_comment = False
-    while i < len(text):
+    line, col, i, n = 1, 1, 0, len(text)
+    string: int | None = None  # the column where the string being read starts
+    in_comment = False
+    while i < n:
         c = text[i]
         if c == "\n":
-            line, col, in_comment, in_str = line + 1, 1, False, False
+            if string is not None:
+                return error(
+                    "unterminated string",
+                    Span(path, line, string, line, col),
+                    hint='close it with `"` on the same line',
+                )
+            line, col, in_comment = line + 1, 1, False
             i += 1
             continue
         if in_comment:
             pass
-        elif in_str:
-            if c == "\\":
-                i, col = i + 1, col + 1
+        elif string is not None:
+            if c == "\\" and i + 1 < n and text[i + 1] != "\n":
+                i, col = i + 1, col + 1  # an escaped character, `\"` included
             elif c == '"':
-                in_str = False
+                string = None
         elif c == "#":
             in_comment = True
         elif c == '"':
-            in_str = True
+            prefixed = i > 0 and text[i - 1] == "f" and not _name_char(text, i - 2)
+            string = col - 1 if prefixed else col
         elif c in _OPEN:
             stack.append((c, line, col))
         elif c in _CLOSE:
-            # nothing open, or a `)`/`]` in a body where no `(`/`[` is open: a stray closer
-            stray = (
-                bool(stack)
-                and stack[-1][0] == "{"
-                and c != "}"
-                and all(o != _CLOSE[c] for o, _, _ in stack)
-            )
-            if not stack or stray:
-                raise error(f"unmatched `{c}`", Span(path, line, col, line, col + 1))
-            o, ol, oc = stack.pop()
-            if _OPEN[o] != c:
-                raise error(
+            at = Span(path, line, col, line, col + 1)
+            opener = _CLOSE[c]
+            deeper = [k for k, (o, _, _) in enumerate(stack) if o == opener]
+            if not stack:
+                return error(f"unmatched `{c}`", at)
+            if stack[-1][0] == opener:
+                stack.pop()
+            elif deeper and (c == "}" or stack[-1][1] != line):
+                # `c` closes an outer bracket: the ones opened inside it never close (on one
+                # line, `f(x[1)`, the closer is rather a typo: the last branch says so)
+                o, ol, oc = stack[deeper[-1] + 1]
+                return error(
+                    f"`{o}` is never closed",
+                    Span(path, ol, oc, ol, oc + 1),
+                    hint=f"add a `{_OPEN[o]}` where it should end",
+                )
+            elif stack[-1][0] == "{":  # a `)` or `]` in a body with none open: a stray one
+                return error(f"unmatched `{c}`", at)
+            else:
+                o, ol, oc = stack[-1]
+                return error(
                     f"`{c}` does not match the `{o}` at line {ol}, column {oc}",
-                    Span(path, line, col, line, col + 1),
+                    at,
                     hint=f"close it with `{_OPEN[o]}`",
                 )
         i, col = i + 1, col + 1
+    if string is not None:
+        return error(
+            "unterminated string",
+            Span(path, line, string, line, col),
+            hint='close it with `"` on the same line',
+        )
     if stack:
         o, ol, oc = stack[-1]
-        raise error(
+        return error(
             f"`{o}` is never closed",
             Span(path, ol, oc, ol, oc + 1),
             hint=f"add a `{_OPEN[o]}` where it should end",
         )
+    return None
+
+
+def _name_char(text: str, i: int) -> bool:
+    return i >= 0 and (text[i].isalnum() or text[i] == "_")
 
 
 _TERMINAL_WORDS = {
@@ -167,6 +238,57 @@ _EXPR_START = {
     "NOT",
     "IF",
 }
+# Characters that are no token, and what the user likely meant by them.
+_CHARACTER_HINTS = {
+    "'": "strings use double quotes",
+    ";": "statements need no `;` between them: delete it",
+    ".": "netc has no attributes or methods: pass the value instead, `f(x)` or `x |> f`",
+    "!": "write `not` for negation (`!=` compares)",
+    "&": "write `and`",
+    "|": "write `or` (`|>` is the pipe)",
+    "^": "write `**` for a power",
+    "?": "write `if c { a } else { b }` to choose a value",
+    "~": "write `not` for negation",
+    "\\": "an expression may run over several lines without `\\`",
+    "$": None,
+    "`": None,
+}
+# Look-alikes that editors and word processors put in place of ASCII: the ASCII meant.
+_CONFUSABLES = {
+    "\u201c": '"',
+    "\u201d": '"',
+    "\u201e": '"',
+    "\u2033": '"',
+    "\uff02": '"',
+    "\u2018": "'",
+    "\u2019": "'",
+    "\u2212": "-",
+    "\u2010": "-",
+    "\u2011": "-",
+    "\u2012": "-",
+    "\u2013": "-",
+    "\u2014": "-",
+    "\u00d7": "*",
+    "\u2217": "*",
+    "\u00f7": "/",
+    "\u2215": "/",
+    "\u2192": "->",
+    "\u2264": "<=",
+    "\u2265": ">=",
+    "\u2260": "!=",
+    "\u2026": "...",
+    "\u037e": ";",
+    "\uff08": "(",
+    "\uff09": ")",
+    "\uff3b": "[",
+    "\uff3d": "]",
+    "\uff5b": "{",
+    "\uff5d": "}",
+    "\uff0c": ",",
+    "\uff1a": ":",
+    "\uff1d": "=",
+    "\uff0b": "+",
+}
 
 
 def _describe_terminal(name: str) -> str:
@@ -190,33 +312,56 @@ def _expected(names: set[str]) -> str:
     return " or ".join(words)
 
 
-def _syntax_error(e: Any, text: str, path: str) -> Exception:
+def _unexpected_character(e: Any, text: str, path: str) -> NetcError:
+    """A character that starts no token: named by code point when it cannot be seen."""
+    pos = e.pos_in_stream or 0
+    ch = text[pos] if pos < len(text) else "?"
+    span = _position(text, pos, path)
+    if ch == '"':  # STRING did not match: no closing quote on this line
+        return error("unterminated string", span, hint='close it with `"` on the same line')
+    if ch.isascii() and ch.isprintable():
+        return error(f"unexpected character `{ch}`", span, hint=_CHARACTER_HINTS.get(ch))
+    meant = _CONFUSABLES.get(ch)
+    if is_invisible(ch):
+        what, looks = char_name(ch), "a space" if ch.isspace() else "nothing"
+    else:
+        what, looks = f"`{ch}` ({char_name(ch)})", None
+    if meant is not None:
+        hint = f"{char_name(ch)} looks like `{meant}` but is not; write `{meant}`"
+        if meant == "'":
+            hint += ', or rather `"`: strings use double quotes'
+    elif looks == "a space":
+        hint = f"{char_name(ch)} looks like a space but is not; write a space"
+    elif looks == "nothing":
+        hint = f"{char_name(ch)} cannot be seen; delete it"
+    elif ch.isalpha() or ch.isdigit():
+        hint = "names are made of ASCII letters, digits and `_`"
+    else:
+        hint = None
+    return error(f"unexpected character {what}", span, hint=hint)
+
+
+def _syntax_error(e: Any, text: str, path: str, start: str = "start") -> NetcError:
     import lark
 
-    line, col = getattr(e, "line", 1) or 1, getattr(e, "column", 1) or 1
     if isinstance(e, lark.exceptions.UnexpectedCharacters):
-        pos = e.pos_in_stream or 0
-        ch = text[pos] if pos < len(text) else "?"
-        if ch == '"':  # STRING did not match: no closing quote on this line
-            return error(
-                "unterminated string",
-                Span(path, line, col, line, col + 1),
-                hint='close it with `"` on the same line',
-            )
-        hint = "strings use double quotes" if ch == "'" else None
+        return _unexpected_character(e, text, path)
+    eof = isinstance(e, lark.exceptions.UnexpectedEOF) or e.token.type == "$END"
+    context = _Context(text, path, start, None if eof else e.token.start_pos)
+    expected = set(e.expected)
+    if eof:
+        last = context.tokens[-1] if context.tokens else None
+        if expected == {"ELSE"} and last is not None:
+            return context.if_without_else(len(context.tokens) - 1)
+        line, col = (last.end_line, last.end_column) if last is not None else (1, 1)
         return error(
-            f"unexpected character `{ch}`", Span(path, line, col, line, col + 1), hint=hint
-        )
-    if isinstance(e, lark.exceptions.UnexpectedEOF) or (
-        isinstance(e, lark.exceptions.UnexpectedToken) and e.token.type == "$END"
-    ):
-        lines = text.splitlines() or [""]
-        line, col = len(lines), len(lines[-1]) + 1
-        return error(
-            f"unexpected end of file; expected {_expected(set(e.expected))}",
+            f"unexpected end of file; expected {_expected(expected)}",
             Span(path, line, col, line, col + 1),
         )
     tok = e.token
+    found = context.misplaced(tok, expected) if start == "start" else None
+    if found is not None:
+        return found
     shown = str(tok)
     what = f"keyword `{shown}`" if shown in KEYWORDS else f"`{shown}`"
     span = Span(
@@ -227,16 +372,174 @@ def _syntax_error(e: Any, text: str, path: str) -> Exception:
         tok.end_column or tok.column + len(shown),
     )
     hint = None
-    if tok.type == "EQUAL" and "EQUAL" not in e.expected:
+    if tok.type == "EQUAL" and "EQUAL" not in expected:
         hint = "compare with `==`; assignments stand on their own"
-    elif shown in KEYWORDS and "NAME" in e.expected:
+    elif shown in KEYWORDS and "NAME" in expected:
         hint = f"`{shown}` is a keyword; choose another name"
-    before = text.splitlines()[tok.line - 1][: tok.column - 1] if tok.line else ""
+    elif tok.type == "COLON" and "LBRACE" in expected:
+        hint = "a body is written in braces, `{ ... }`, not after `:`"
+    before = text.split("\n")[tok.line - 1][: tok.column - 1] if tok.line else ""
     if shown in ("+", "-", "*", "/", "//", "%", "@", "**") and "|>" in before:
         hint = f"`|>` binds loosest: write `(x |> f(...)) {shown} y` to use a chain's result"
-    if "`+`" in {_describe_terminal(n) for n in e.expected}:
+    if "IN" in expected and "EQUAL" in expected:  # the names before `=` and `for`'s share a rule
+        expected -= {"IN"} if context.before_targets(len(context.tokens)) != "FOR" else {"EQUAL"}
+    if "`+`" in {_describe_terminal(n) for n in expected}:
         return error(f"unexpected {what} after an expression", span, hint=hint)
-    return error(f"unexpected {what}; expected {_expected(set(e.expected))}", span, hint=hint)
+    return error(f"unexpected {what}; expected {_expected(expected)}", span, hint=hint)
+
+
+_PIPE = "__ANON_1"  # `|>`, as Lark names the anonymous terminal
+_PIPE_TEXT = "|>"
+_ENDS = frozenset({"RBRACE", "$END"})  # accepted where a statement or an item may end
+
+
+# What may continue an expression: not what a line that stops short of `)` or `{` lacks.
+_CONTINUATIONS = frozenset(
+    {"PLUS", "MINUS", "STAR", "SLASH", "PERCENT", "AT", "COMPARE", "OR", "AND", "LSQB", "LPAR"}
+    | {"__ANON_1", "__ANON_2", "__ANON_3"}  # `|>`, `//`, `**`
+)
+_PIPE = "__ANON_1"  # `|>`, as Lark names the anonymous terminal
+_ENDS = frozenset({"RBRACE", "$END"})  # accepted where a statement or an item may end
+
+
+class _Context:
+    """The tokens before a syntax error and the parser's states among them, for the rules that
+    move the error to its cause (on the error path only)."""
+
+    def __init__(self, text: str, path: str, start: str, until: int | None):
+        self.text, self.path, self.start, self.until = text, path, start, until
+        self.tokens: list[Any] = []
+        try:
+            for tok in _parser().lex(text):
+                if until is not None and tok.start_pos >= until:
+                    break
+                self.tokens.append(tok)
+        except Exception:  # noqa: BLE001 -- a lexing error past the parser's one
+            pass
+
+    def accepts(self, *indices: int) -> dict[int, set[str]]:
+        """What the parser accepts before token k, for each k of `indices` (k = the number of
+        tokens: before the token it stopped at), from one pass of the parser."""
+        import lark
+
+        where: dict[Any, int] = {}
+        for k in indices:
+            pos = self.tokens[k].start_pos if k < len(self.tokens) else self.until
+            if pos is not None:
+                where[pos] = k
+        out: dict[int, set[str]] = {}
+        if not where:
+            return out
+        parser = _parser().parse_interactive(self.text, start=self.start)
+        try:
+            for tok in parser.iter_parse():
+                at = where.get(tok.start_pos)
+                if at is not None:
+                    out[at] = set(parser.accepts())
+                    if len(out) == len(where):
+                        break
+        except lark.exceptions.LarkError:
+            pass
+        return out
+
+    def before_targets(self, k: int) -> str | None:
+        """The type of the token before the run of `NAME, NAME` that ends before token k."""
+        j = k - 1
+        while j >= 0 and self.tokens[j].type in ("NAME", "COMMA"):
+            j -= 1
+        return self.tokens[j].type if j >= 0 else None
+
+    def misplaced(self, tok: Any, expected: set[str]) -> NetcError | None:
+        """The error at its cause, where the token the parser stopped at is not it."""
+        t = len(self.tokens)
+        if t == 0:
+            return None
+        prev = self.tokens[-1]
+        if expected == {"ELSE"}:  # (a `{` there is a branch that lacks only its `else`)
+            return self.if_without_else(t - 1) if tok.type != "LBRACE" else None
+        if tok.type == "EQUAL" and str(prev) in KEYWORDS and "NAME" in expected:
+            return error(  # `for = 3`
+                f"keyword `{prev}` cannot name a value",
+                self.span(prev),
+                hint=f"`{prev}` is a keyword; choose another name",
+            )
+        # the run of `NAME, NAME` before `tok`, which the parser took for a statement's start
+        s = t
+        while s > 0 and self.tokens[s - 1].type == "NAME":
+            s -= 1
+            if s > 1 and self.tokens[s - 1].type == "COMMA" and self.tokens[s - 2].type == "NAME":
+                s -= 1
+                continue
+            break
+        names = [k for k in range(s, t) if self.tokens[k].type == "NAME"][:2]
+        # the first token of `tok`'s line, if it starts a statement: `tok` itself, or the
+        # targets before the `=` at `tok` (`a = x +` then `y = a`)
+        f = t
+        while f > 0 and self.tokens[f - 1].line == tok.line:
+            f -= 1
+        starts = f > 0 and (f == t or (tok.type == "EQUAL" and s == f))
+        accepts = self.accepts(*names, *([f] if starts else []))
+        if tok.type != "EQUAL":
+            for k in names:
+                found = self.stray_name(k, tok, accepts.get(k, set()))
+                if found is not None:
+                    return found
+        if starts and accepts.get(f) and not accepts[f] & _ENDS:
+            return self.unfinished(f - 1, accepts[f])
+        return None
+
+    def stray_name(self, s: int, tok: Any, accepts: set[str]) -> NetcError | None:
+        """`relu` in `x |> dense(4) relu`: a name after a finished expression, which the
+        parser read as the start of a statement that then goes wrong at `tok`."""
+        if not accepts & _ENDS or not accepts & {"PLUS", _PIPE}:
+            return None  # what comes before it is no finished expression
+        name = self.tokens[s]
+        alone = s + 1 == len(self.tokens)
+        mid_line = self.tokens[s - 1].end_line == name.line
+        if not mid_line and tok.line == name.line:
+            if alone and tok.type == "LPAR":
+                return error(
+                    "a call cannot stand on its own as a statement",
+                    self.span(name),
+                    hint=f"assign its value to a name: `y = {name}(...)`",
+                )
+            return None
+        pipe = alone and (tok.type == "LPAR" or tok.line > name.line)
+        return error(
+            f"unexpected `{name}` after an expression",
+            self.span(name),
+            hint=f"did you mean `|> {name}`?" if pipe else None,
+        )
+
+    def unfinished(self, k: int, accepts: set[str]) -> NetcError:
+        """The line ending with token k stops before its construct is complete."""
+        last = self.tokens[k]
+        if accepts == {"ELSE"}:
+            return self.if_without_else(k)
+        if str(last) == "|>":
+            return error("expected an op or block after `|>`", self.span(last))
+        return error(
+            f"expected {_expected(accepts - _CONTINUATIONS or accepts)} after `{last}`",
+            self.span(last),
+        )
+
+    def if_without_else(self, k: int) -> NetcError:
+        """`if c { a }` as a value, ending at token k (its `}`)."""
+        depth, j = 0, k
+        while j >= 0:  # back over the braces of its branch, to its `if`
+            depth += {"}": 1, ")": 1, "]": 1, "{": -1, "(": -1, "[": -1}.get(str(self.tokens[j]), 0)
+            if depth == 0 and self.tokens[j].type == "IF":
+                break
+            j -= 1
+        at = self.tokens[j] if j >= 0 else self.tokens[k]
+        return error(
+            "an `if` used as a value needs an `else`",
+            self.span(at),
+            hint="add `else { ... }` with the value otherwise",
+        )
+
+    def span(self, tok: Any) -> Span:
+        return Span(self.path, tok.line, tok.column, tok.end_line, tok.end_column)
 
 
 # --- tree builder: one line per rule ----------------------------------------------------------
@@ -507,7 +810,7 @@ def _parse_embedded(source: str, path: str, line: int, col: int) -> Expr:
                 f"unexpected `}}` in an f-string; expected {_expected(set(e.expected))}",
                 Span(path, line, end, line, end + 1),
             ) from None
-        exc = _syntax_error(e, padded, path)
+        exc = _syntax_error(e, padded, path, start="expr")
         assert isinstance(exc, NetcError)
         d = exc.diagnostics[0]
         if d.message.endswith("; expected "):  # only the end could come: one expression ends

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .limits import Limits
-from .source import NetcError, Span, error
+from .source import NetcError, Span, error, strip_bom
 from .syntax import (
     Assign,
     BinOp,
@@ -86,6 +86,8 @@ _TOKEN = re.compile(
     """,
     re.VERBOSE,
 )
+# Text-direction controls (U+202A-202E, U+2066-2069): Lark's path refuses them wherever they are.
+DIRECTION_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
 _OPENERS = frozenset("([{")
 _CLOSERS = frozenset(")]}")
 
@@ -627,6 +629,9 @@ def read(text: str, path: str, limits: Limits | None = None) -> Module:
     """The syntax tree of one file; `Unreadable` where Lark must word a syntax error, a
     NetcError for a file past the limits on nesting or expression length."""
     limits = limits or Limits()
+    text = strip_bom(text)
+    if not text.isascii() and DIRECTION_CONTROLS.search(text):
+        raise Unreadable
     reader = _Reader(tokenize(text, path, limits), path, limits)
     return Module(path, reader.module())
 

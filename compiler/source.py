@@ -56,26 +56,30 @@ class Diagnostic:
         return (self.span.path, self.span.line, self.span.col, self.message)
 
     def render(self, sources: SourceMap | None = None) -> str:
-        """Render like a good compiler: location, message, source line, caret, notes, help."""
+        """Render like a good compiler: location, message, source line, caret, notes, help.
+        Invisible characters are shown as `<U+00A0>`, tabs as spaces, and the caret counts
+        columns as a terminal shows them (a wide character takes two)."""
         where = f"{self.span}: " if self.span else "netc: "
-        lines = [f"{where}{self.severity}: {self.message}"]
+        lines = [f"{where}{self.severity}: {visible(self.message)}"]
         raw = sources.line(self.span.path, self.span.line) if (sources and self.span) else None
         if self.span and raw is not None:
             gutter = " " * len(str(self.span.line))
             end = self.span.end_col if self.span.end_line == self.span.line else len(raw) + 1
-            end = max(self.span.col + 1, min(end, len(raw) + 1))
-            start = len(raw[: self.span.col - 1].expandtabs(4))  # columns as shown, tabs expanded
-            width = len(raw[: end - 1].expandtabs(4)) - start
-            lines.append(f"{self.span.line} | {raw.expandtabs(4)}")
+            first = min(self.span.col, len(raw) + 1) - 1
+            end = max(first + 2, min(end, len(raw) + 1))
+            shown, columns = display_columns(raw)
+            start = columns[first]
+            width = columns[end - 1] - start if end - 1 < len(columns) else 1
+            lines.append(f"{self.span.line} | {shown}")
             lines.append(f"{gutter} | {' ' * start}{'^' * max(1, width)}")
         pad = " " * (len(str(self.span.line)) if self.span else 1)
         for call, times in _collapse(self.calls):
             again = f" ({times} times)" if times > 1 else ""
             lines.append(f"{pad} = note: in block `{call.block}`, called at {call.span}{again}")
         for note in self.notes:
-            lines.append(f"{pad} = note: {note}")
+            lines.append(f"{pad} = note: {visible(note)}")
         if self.hint:
-            lines.append(f"{pad} = help: {self.hint}")
+            lines.append(f"{pad} = help: {visible(self.hint)}")
         return "\n".join(lines)
 
     def to_json(self) -> dict:
@@ -112,7 +116,7 @@ class SourceMap:
         self._lines: dict[str, list[str]] = {}  # split once: a big file may have many errors
 
     def add(self, path: str, text: str) -> None:
-        self.texts[path] = text
+        self.texts[path] = strip_bom(text)
         self._lines.pop(path, None)
 
     def line(self, path: str, line: int) -> str | None:
@@ -120,9 +124,12 @@ class SourceMap:
         if text is None:
             return None
         lines = self._lines.get(path)
-        if lines is None:
-            lines = self._lines[path] = text.splitlines()
-        return lines[line - 1] if 0 < line <= len(lines) else None
+        if lines is None:  # lines end at "\n" only, as the parser counts them (not at \f, \x85)
+            lines = self._lines[path] = text.split("\n")
+        if not 0 < line <= len(lines):
+            return None
+        raw = lines[line - 1]
+        return raw[:-1] if raw.endswith("\r") else raw
 
 
 class NetcError(Exception):
@@ -256,7 +263,7 @@ def read_source(
         os.close(fd)
     data = b"".join(chunks)
     try:
-        return data.decode("utf-8")
+        return strip_bom(data.decode("utf-8"))
     except UnicodeDecodeError as e:
         raise error(f"{shown} is not UTF-8 text (byte {e.start})") from None
 
@@ -268,7 +275,7 @@ def format_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return '"' + "".join(_ESCAPES.get(c) or _escape(c) for c in value) + '"'
     if isinstance(value, (tuple, list)):
         inner = ", ".join(format_value(v) for v in value)
         return f"({inner},)" if len(value) == 1 else f"({inner})"
@@ -281,3 +288,79 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
 
     best = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.7)
     return f"did you mean `{best[0]}`?" if best else None
+
+
+# --- characters as a user can see them ---------------------------------------------------------
+
+BOM = "\ufeff"
+# Letters that render as nothing (Hangul fillers, the braille blank): invisible whatever their
+# Unicode category says.
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def strip_bom(text: str) -> str:
+    """`text` without a leading UTF-8 byte order mark (editors on Windows write one)."""
+    return text[1:] if text.startswith(BOM) else text
+
+
+def is_invisible(c: str) -> bool:
+    """Whether `c` shows as nothing, or as a blank that is not a space: a no-break or
+    zero-width space, a control, a format or direction mark, an unassigned code point."""
+    import unicodedata
+
+    if " " <= c <= "~":  # printable ASCII, the common case
+        return False
+    return c != "\t" and (unicodedata.category(c)[0] in "ZC" or c in _BLANK_LETTERS)
+
+
+def char_name(c: str) -> str:
+    """`U+00A0 (no-break space)`: a character by code point and name."""
+    import unicodedata
+
+    name = unicodedata.name(c, "").lower()
+    return f"U+{ord(c):04X}" + (f" ({name})" if name else "")
+
+
+def visible(text: str) -> str:
+    """`text` with each invisible character written `<U+00A0>`."""
+    if text.isascii() and text.isprintable():
+        return text
+    return "".join(f"<U+{ord(c):04X}>" if is_invisible(c) else c for c in text)
+
+
+def display_columns(raw: str) -> tuple[str, list[int]]:
+    """A source line as shown (tabs to stops of 4, invisible characters as `<U+00A0>`), and
+    the display column at which each character starts, plus one past the end."""
+    import unicodedata
+
+    shown: list[str] = []
+    columns: list[int] = []
+    col = 0
+    for c in raw:
+        columns.append(col)
+        if c == "\t":
+            text = " " * (4 - col % 4)
+            width = len(text)
+        elif is_invisible(c):
+            text = f"<U+{ord(c):04X}>"
+            width = len(text)
+        elif c.isascii():
+            text, width = c, 1
+        else:
+            text = c
+            if unicodedata.combining(c):
+                width = 0
+            else:
+                width = 2 if unicodedata.east_asian_width(c) in "WF" else 1
+        shown.append(text)
+        col += width
+    columns.append(col)
+    return "".join(shown), columns
+
+
+def _escape(c: str) -> str:
+    """A character of a string value as the language writes it in a string literal."""
+    if not is_invisible(c):
+        return c
+    return f"\\u{ord(c):04x}" if ord(c) <= 0xFFFF else f"\\U{ord(c):08x}"

@@ -232,8 +232,8 @@ def describe(value: Any) -> str:
     if isinstance(value, (int, float)):
         return f"the {type(value).__name__} {value}"
     if isinstance(value, str):
-        shown = value if len(value) <= 60 else value[:57] + "..."
-        return f'the string "{shown}"'
+        shown = format_value(value if len(value) <= 60 else value[:57] + "...")
+        return f"the string {shown}"
     if isinstance(value, tuple):
         return f"a list of {len(value)}"
     if isinstance(value, Initializer):

@@ -145,7 +145,12 @@ def test_f_string_mistakes_are_located_in_the_line(text, expected):
         ),
         ("const a = 1 +", "1:14: unexpected end of file; expected an expression"),
         ("const a = f(k=1, 2)", "1:18: a positional argument cannot follow a keyword argument"),
-        ("block b(x) { y = if x { 1 } }", "1:29: unexpected `}`; expected `else`"),
+        (
+            "block b(x) { y = if x { 1 } }",
+            "1:18: an `if` used as a value needs an `else` | add `else { ... }` with the "
+            "value otherwise",
+        ),
+        ("block b(x) { y = if x { 1 } { 2 } }", "1:29: unexpected `{`; expected `else`"),
     ],
 )
 def test_syntax_errors_are_in_words(text, expected):
