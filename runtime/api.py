@@ -182,7 +182,9 @@ def load(
             inter_op_threads=inter_op_threads,
             graph_optimization=graph_optimization,
         )
-    if target == "tvm" and inter_op_threads is None and graph_optimization == "all":
+    if target == "tvm":
+        if inter_op_threads is not None or graph_optimization != "all":
+            raise error("inter_op_threads and graph_optimization are ONNX Runtime's, not tvm's")
         from . import tvm as tvm_backend
 
         return tvm_backend.TvmSession(source, name=name, device=device, threads=threads)

@@ -1,8 +1,10 @@
-"""The TVM backend end to end: every example at -O2 against the float64 reference, the fused
-kernels netc's Relax pipeline makes, the MODEL.tvm folder (loaded by TVM itself, written
-atomically, the same bytes for the same source and seed), the build cache, symbolic dims and
-`--dim`, `--emit relax`, targets (`--tvm-target`, CUDA without CUDA), threads, the session's
-errors, `netc verify -t tvm`, and TVM never imported by `import netc` or `netc check`.
+"""The TVM backend end to end: every example at -O2 against the float64 reference (the six
+heaviest computed at a smaller input, and compiled at full size), the fused kernels netc's
+Relax pipeline makes, the MODEL.tvm folder (loaded by TVM itself, written atomically, the same
+bytes for the same source and seed), the build cache, symbolic dims and `--dim`, `--emit
+relax`, targets (`--tvm-target`, CUDA without CUDA), a tuning database, threads, the session's
+errors, `netc run` and `netc verify -t tvm`, and TVM never imported by `import netc` or
+`netc check`.
 
 Builds go to a cache private to this file (NETC_CACHE_DIR), so every build here is real.
 """
@@ -511,6 +513,26 @@ def test_threads_size_tvms_thread_pool() -> None:
     with pytest.raises(netc.NetcError) as info:
         netc.runtime.load(model, target="tvm", threads=0)
     assert info.value.diagnostics[0].message == "threads must be >= 1, got 0"
+
+
+def test_netc_run_runs_a_tvm_folder(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("cnn.net").write_text(CNN)
+    assert run_cli("cnn.net", "-t", "tvm", "-q", "--seed", "2").exit_code == 0
+    feed = inputs_for(netc.compile(CNN).graph, 3)
+    np.save("x.npy", feed["image"])
+    r = run_cli("run", "cnn.tvm", "-i", "x.npy", "-o", "y.npz", "--threads", "1")
+    assert r.exit_code == 0, r.output
+    assert r.stdout.startswith("logits: float32[3, 5]  min ")
+    model = netc.compile(CNN)
+    want = reference.run(model.graph, feed, driver.model_weights(model, seed=2), wide=True)
+    with np.load("y.npz") as got:
+        assert_close(got["logits"], want["logits"], scope="model")
+    with pytest.raises(netc.NetcError) as info:
+        netc.runtime.load("cnn.tvm", graph_optimization="basic")
+    assert info.value.diagnostics[0].message == (
+        "inter_op_threads and graph_optimization are ONNX Runtime's, not tvm's"
+    )
 
 
 def test_the_session_checks_its_inputs_and_reads_only_netc_folders(tmp_path: Path) -> None:
