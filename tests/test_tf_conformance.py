@@ -1,9 +1,10 @@
 """Op conformance of the TF backend: every case of conformance.py (and TF_CASES, this
-backend's own) lowered to a traced tf.function (randomized weights), run through netc's TF session both as traced (TensorFlow's
-graph optimizer, grappler, on) and jit-compiled (XLA: a different compiler, which `--xla` users
-get), at batch 1 and 3 on every input kind (normal, all negative, large, small with zeros), and
-compared with the float64 reference within netc.runtime.tolerance's op tolerance. A handful of
-representative cases also go through a SavedModel folder and back.
+backend's own) lowered to a traced tf.function (randomized weights), run through netc's TF
+session both as traced (TensorFlow's graph optimizer, grappler, on) and jit-compiled (XLA: a
+different compiler, which `--xla` users get), at batch 1 and 3 on every input kind (normal, all
+negative, large, small with zeros), and compared with the float64 reference within
+netc.runtime.tolerance's op tolerance. A handful of representative cases also go through a
+SavedModel folder and back.
 """
 
 from __future__ import annotations
@@ -30,7 +31,10 @@ MODES = ("graph", "xla")  # the traced function as it is, and jit-compiled
 
 # Cases of this backend's own, beside every case of conformance.py: where TF lacks a kernel
 # the rule works around (float16 3-D pools on CPU, groups in Conv3D, a grouped Conv2D that
-# grappler must not fuse with its bias), and groups that are a depthwise convolution.
+# grappler must not fuse with its bias), groups that are a depthwise convolution, and the
+# forms chosen for speed: depthwise convolutions as sums of taps under XLA (unequal strides,
+# symbolic sizes, float16), max pooling's explicit pads, attention's merged projections with
+# the query's scale in its kernel (float16, a key and value of other sizes).
 TF_CASES = [
     (
         "conv2d",
@@ -53,6 +57,44 @@ TF_CASES = [
         "f16_rank3_explicit",
         "x: f16[N, 5, 6, 4, 2]",
         "y = x |> avgpool(2, padding=((1, 0), (0, 1), (1, 1)))",
+    ),
+]
+TF_CASES += [
+    (
+        "depthwise_conv2d",
+        "unequal_strides_multiplier",
+        "x: f32[N, 9, 8, 3]",
+        'y = x |> depthwise_conv2d((3, 2), stride=(2, 3), depth_multiplier=2, padding="same")',
+    ),
+    (
+        "depthwise_conv2d",
+        "symbolic_spatial_dilated",
+        "x: f32[N, H, W, 3]",
+        'y = x |> depthwise_conv2d(3, dilation=2, depth_multiplier=2, padding="same")',
+    ),
+    (
+        "fused_conv",
+        "depthwise_f16_relu6",
+        "x: f16[N, 7, 6, 3]",
+        'y = x |> depthwise_conv2d(3, stride=2, padding="same") |> relu6',
+    ),
+    (
+        "maxpool",
+        "f16_explicit",
+        "x: f16[N, 7, 6, 3]",
+        "y = x |> maxpool(3, stride=2, padding=((1, 1), (2, 1)))",
+    ),
+    (
+        "multi_head_attention",
+        "f16",
+        "x: f16[N, 5, 6]",
+        "y = x |> multi_head_attention(heads=2, key_dim=3)",
+    ),
+    (
+        "multi_head_attention",
+        "cross_value_dim",
+        "x: f32[N, 3, 6], z: f32[N, T, 4]",
+        "y = multi_head_attention(x, z, heads=2, key_dim=3, value_dim=5, bias=false)",
     ),
 ]
 ALL_CASES = CASES + TF_CASES

@@ -8,7 +8,10 @@ traced graph. Convolutions, dense layers and batchnorms are written in the forms
 grappler remapper fuses on CPU (Conv2D + BiasAdd + activation, MatMul + BiasAdd + activation,
 FusedBatchNormV3); where a TF kernel lacks a form netc needs (explicit pads on pools, dilation
 of Conv3D or transposed convolutions on CPU, unequal depthwise strides) the rule says the same
-thing in ops that have it (docs/tf.md). TensorFlow is imported through `backends.tensorflow()`.
+thing in ops that have it (docs/tf.md). Where TF runs one form much slower than another, the
+rule takes the faster (attention's projections as MatMuls, not Einsums; under XLA, depthwise
+convolutions as sums of taps): bench/tf_report.py measures them against Keras. TensorFlow is
+imported through `backends.tensorflow()`.
 """
 
 from __future__ import annotations
@@ -167,7 +170,8 @@ def _function(
     reserved = set(graph.inputs) | {o for o, _ in graph.outputs}
 
     def serving(*args: Any) -> dict[str, Any]:
-        ctx = TfContext(tf, graph, weights, dict(zip(graph.inputs, args, strict=True)), reserved)
+        feeds = dict(zip(graph.inputs, args, strict=True))
+        ctx = TfContext(tf, graph, weights, feeds, reserved, xla=xla)
         if expose is None:
             for node in graph.nodes:
                 ctx.lower(node)
@@ -303,7 +307,8 @@ def scope_name(name: str, reserved: set[str]) -> str:
 
 class TfContext:
     """What one trace builds: each IR value's TF tensor (a tuple for a multi-result op), and
-    the weight constants made so far."""
+    the weight constants made so far. `xla`: the function is jit-compiled, so rules pick the
+    forms XLA compiles well (and avoid those it cannot compile)."""
 
     def __init__(
         self,
@@ -312,8 +317,11 @@ class TfContext:
         weights: Mapping[str, np.ndarray],
         feeds: Mapping[str, Any],
         reserved: set[str],
+        *,
+        xla: bool = False,
     ):
         self.tf = tf
+        self.xla = xla
         self.graph = graph
         self.weights = weights
         self.values: dict[str, Any] = dict(feeds)
@@ -440,6 +448,14 @@ def _named_padding(
     if _same_pads(spatial, window, stride) == pairs:
         return "SAME"
     return None
+
+
+def _shape(tf: Any, dims: Sequence[Any]) -> Any:
+    """A shape for tf.reshape: the list itself when every dim is an int, else a stacked
+    tensor (a symbolic dim read with tf.shape at run time; -1 stays the one unknown)."""
+    if all(isinstance(d, int) for d in dims):
+        return list(dims)
+    return tf.stack([tf.cast(d, tf.int32) if not isinstance(d, int) else d for d in dims])
 
 
 def _pad_spatial(ctx: TfContext, x: Any, pads: Sequence[tuple[int, int]], value: float) -> Any:
@@ -714,6 +730,8 @@ def _depthwise(
     dilation: tuple[int, ...],
 ) -> Any:
     tf = ctx.tf
+    if ctx.xla:
+        return _depthwise_taps(ctx, x, t, kernel, name, stride, pads, dilation)
     window = _dilated(kernel.shape[:2], dilation)
     padding: Any = _named_padding(t.shape[1:-1], window, stride, pads)
     if stride[0] != stride[1]:
@@ -731,6 +749,48 @@ def _depthwise(
     return tf.nn.depthwise_conv2d(
         x, ctx.const(name, kernel, "2d"), [1, *stride, 1], padding, dilations=list(dilation)
     )
+
+
+def _depthwise_taps(
+    ctx: TfContext,
+    x: Any,
+    t: TensorType,
+    kernel: np.ndarray,
+    name: str,
+    stride: tuple[int, ...],
+    pads: tuple[tuple[int, int], ...],
+    dilation: tuple[int, ...],
+) -> Any:
+    """The depthwise convolution for XLA: a sum over the kernel's taps of the (strided,
+    dilated) shifted input times that tap's per-channel weights. XLA compiles a depthwise
+    convolution op into a generic loop 10-40x slower on CPU than TF's kernel; it fuses these
+    slices, products and sums (and the bias and activation after them) into one pass. Half
+    dtypes accumulate in float32, as TF's kernel does."""
+    tf = ctx.tf
+    kh, kw, channels, multiplier = kernel.shape
+    flat = kernel.reshape(kh, kw, channels * multiplier)  # output channel c * M + m
+    taps = ctx.const(name, flat, "taps")
+    sizes = []  # the output's spatial sizes: ints, or tensors for symbolic dims
+    for axis, (k, s, d, (before, after)) in enumerate(
+        zip((kh, kw), stride, dilation, pads, strict=True), start=1
+    ):
+        size = ctx.dim(x, t, axis)
+        sizes.append((size + before + after - (k - 1) * d - 1) // s + 1)
+    compute = tf.float32 if t.dtype in HALF else x.dtype
+    x = _pad_spatial(ctx, x, pads, 0.0)
+    if multiplier > 1:
+        x = tf.repeat(x, multiplier, axis=3)  # input channel c feeds outputs c * M .. + M - 1
+    x = tf.cast(x, compute)
+    taps = tf.cast(taps, compute)
+    y = None
+    for i in range(kh):
+        for j in range(kw):
+            r, c = i * dilation[0], j * dilation[1]
+            rows = slice(r, r + (sizes[0] - 1) * stride[0] + 1, stride[0])
+            cols = slice(c, c + (sizes[1] - 1) * stride[1] + 1, stride[1])
+            term = x[:, rows, cols, :] * taps[i, j]
+            y = term if y is None else y + term
+    return tf.cast(y, ctx.dtype(t.dtype))
 
 
 def _conv_transpose(
@@ -825,14 +885,17 @@ def _fused(ctx: TfContext, node: Node) -> Any:
 # --- rules: pooling --------------------------------------------------------------------------
 
 
-def _pool_padding(ctx: TfContext, node: Node, x: Any, fill: float) -> tuple[Any, str]:
-    """The input and TF's padding name for a pool: SAME or VALID when they are netc's pads,
-    else the pads made explicit with `fill` (TF pools take no explicit pads under XLA)."""
+def _pool_padding(ctx: TfContext, node: Node, x: Any, fill: float) -> tuple[Any, Any]:
+    """The input and TF's padding for a pool: SAME or VALID when they are netc's pads; else
+    MaxPool's EXPLICIT pads (padded cells never win, as netc's -inf), or the pads made with
+    `fill` and VALID (AvgPool takes no explicit pads, nor any pool under XLA)."""
     t = ctx.type(node.inputs[0])
     a = node.attrs
     named = _named_padding(t.shape[1:-1], a["size"], a["stride"], a["padding"])
     if named is not None:
         return x, named
+    if node.op == "maxpool" and t.rank == 4 and not ctx.xla:  # no pad op: one pass less
+        return x, [[0, 0], *[list(p) for p in a["padding"]], [0, 0]]
     return _pad_spatial(ctx, x, a["padding"], fill), "VALID"
 
 
@@ -1226,30 +1289,73 @@ def _sequence_results(
 
 @RULES.on("multi_head_attention")
 def _attention(ctx: TfContext, node: Node) -> Any:
+    """Keras' attention as 2-D MatMuls and batched matmuls instead of Keras' einsums (TF's
+    Einsum kernel transposes its operands on every call; a MatMul + BiasAdd is one fused op):
+    the projections of one input share one MatMul (self-attention: q, k and v at once), the
+    query's scale is folded into its kernel and bias, heads move to the batch axes with one
+    transpose, and the output projection is a MatMul over (head, value) pairs."""
     tf = ctx.tf
     a = node.attrs
     n_weights = 8 if a["bias"] else 4
     data, ws = node.inputs[:-n_weights], list(node.inputs[-n_weights:])
-    query = ctx.get(data[0])
-    value = ctx.get(data[1]) if len(data) > 1 else query
-    key = ctx.get(data[2]) if len(data) > 2 else value
-    pairs = [(ws[i], ws[i + 1]) for i in range(0, 8, 2)] if a["bias"] else [(w, None) for w in ws]
-    (wq, bq), (wk, bk), (wv, bv), (wo, bo) = pairs
-    dt = node.tensor_type.dtype
+    names = {"query": data[0]}
+    names["value"] = data[1] if len(data) > 1 else names["query"]
+    names["key"] = data[2] if len(data) > 2 else names["value"]
+    kernels = dict(zip(("query", "key", "value", "output"), ws[0::2] if a["bias"] else ws))
+    biases = dict(zip(("query", "key", "value", "output"), ws[1::2])) if a["bias"] else {}
+    heads = a["heads"]
+    scale = 1 / math.sqrt(a["key_dim"])  # Keras scales the query, here its kernel and bias
 
-    def project(x: Any, kernel: str, bias: str | None) -> Any:
-        y = tf.einsum("ntd,dhk->nthk", x, ctx.const(kernel))  # Keras' einsum, per head
-        return y if bias is None else y + ctx.const(bias)
+    def weight(role: str, of: Mapping[str, str]) -> np.ndarray:
+        w = ctx.array(of[role]).astype(np.float64)
+        return w * scale if role == "query" else w
 
-    q = project(query, wq, bq) * ctx.constant(1 / math.sqrt(a["key_dim"]), dt)  # as Keras
-    k = project(key, wk, bk)
-    v = project(value, wv, bv)
-    scores = tf.einsum("nthk,nshk->nhts", q, k)
+    projected: dict[str, Any] = {}
+    for name in dict.fromkeys(names.values()):  # each input once, in order
+        roles = [r for r in ("query", "key", "value") if names[r] == name]
+        x, t = ctx.get(name), ctx.type(name)
+        features = ctx.array(kernels[roles[0]]).shape[0]  # the input's (known) feature size
+        kernel = np.concatenate([weight(r, kernels).reshape(features, -1) for r in roles], 1)
+        y = tf.linalg.matmul(
+            tf.reshape(x, [-1, features]), ctx.const(kernels[roles[0]], kernel, "+".join(roles))
+        )
+        if biases:
+            bias = np.concatenate([weight(r, biases).reshape(-1) for r in roles])
+            y = tf.nn.bias_add(y, ctx.const(biases[roles[0]], bias, "+".join(roles)))
+        # heads to the batch axes: q and v as [N, heads, T, size], k as [N, heads, size, S]
+        # (a batched matmul with k transposed in memory runs faster than with adj_y)
+        sizes = [ctx.array(kernels[r]).shape[-1] for r in roles]
+        steps = ctx.dim(x, t, 1)
+        if len(set(sizes)) == 1:
+            y = tf.reshape(y, _shape(tf, [-1, steps, len(roles), heads, sizes[0]]))
+            if roles != ["key"]:  # one transpose for all: [roles, N, heads, T, size]
+                moved = tf.transpose(y, [2, 0, 3, 1, 4])
+                for r, part in zip(roles, tf.split(moved, len(roles)), strict=True):
+                    if r != "key":  # a view: a split on axis 0 copies nothing
+                        projected[r] = tf.squeeze(part, [0])
+            if "key" in roles:
+                projected["key"] = tf.transpose(y[:, :, roles.index("key")], [0, 2, 3, 1])
+        else:  # key and value of other sizes: one transpose each
+            parts = tf.split(y, [heads * size for size in sizes], axis=1)
+            for r, part, size in zip(roles, parts, sizes, strict=True):
+                perm = [0, 2, 3, 1] if r == "key" else [0, 2, 1, 3]
+                shape = _shape(tf, [-1, steps, heads, size])
+                projected[r] = tf.transpose(tf.reshape(part, shape), perm)
+    q, k, v = projected["query"], projected["key"], projected["value"]
+    scores = tf.linalg.matmul(q, k)  # [N, heads, T, S]
     if a["causal"]:  # query i sees keys j <= i
         steps = tf.shape(scores)
         mask = tf.range(steps[-2])[:, None] >= tf.range(steps[-1])[None, :]
         scores = tf.where(mask, scores, tf.constant(-np.inf, scores.dtype))
     probs = tf.nn.softmax(scores, axis=-1)
-    heads = tf.einsum("nhts,nshv->nthv", probs, v)
-    y = tf.einsum("nthv,hvo->nto", heads, ctx.const(wo))
-    return y if bo is None else y + ctx.const(bo)
+    context = tf.transpose(tf.linalg.matmul(probs, v), [0, 2, 1, 3])  # [N, T, heads, V]
+    wo = ctx.array(kernels["output"])  # [heads, V, O]
+    t = ctx.type(names["query"])
+    y = tf.linalg.matmul(
+        tf.reshape(context, [-1, wo.shape[0] * wo.shape[1]]),
+        ctx.const(kernels["output"], wo.reshape(-1, wo.shape[2]), "2d"),
+    )
+    if biases:
+        y = tf.nn.bias_add(y, ctx.const(biases["output"]))
+    steps = ctx.dim(ctx.get(names["query"]), t, 1)
+    return tf.reshape(y, _shape(tf, [-1, steps, wo.shape[2]]))
