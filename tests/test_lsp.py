@@ -177,8 +177,8 @@ def test_a_library_of_blocks_is_checked_without_a_model(tmp_path):
 def test_a_syntax_error_is_a_diagnostic(tmp_path):
     a = analysis_of(tmp_path, "model m(x: f32[N, 4]) -> (y: f32[N, 4]) {\n    y = x |>\n}\n")
     [d] = lsp.diagnostics(a)[a.path]
-    assert a.module is None and d.message.startswith("unexpected `}`")
-    assert span_range(d.range) == (2, 0, 2, 1)
+    assert a.module is None and d.message == "expected an op or block after `|>`"
+    assert span_range(d.range) == (1, 10, 1, 12)  # the dangling `|>`, where the user left off
 
 
 def test_an_unused_value_is_a_warning_tagged_unnecessary(tmp_path):
@@ -441,7 +441,7 @@ class FakeClient:
 
 def test_the_server_state_publishes_per_file_and_clears_what_is_fixed(tmp_path):
     client = FakeClient("utf-8")
-    state = lsp._Server(client)
+    state = lsp.State(client)
     assert state.encoding == "utf-8"
     lib = write(tmp_path, "layers.net", "block bad(x) {\n    return x |> conv2d(8, 3)\n}\n")
     model = tmp_path / "model.net"
@@ -465,7 +465,7 @@ def test_the_server_state_publishes_per_file_and_clears_what_is_fixed(tmp_path):
 
 def test_saving_a_library_rechecks_the_documents_that_import_it(tmp_path):
     client = FakeClient()
-    state = lsp._Server(client)
+    state = lsp.State(client)
     lib = write(tmp_path, "layers.net", "block head(x) {\n    return x |> dense(4)\n}\n")
     model = tmp_path / "model.net"
     text = 'import "layers.net"\nmodel m(x: f32[N, 4]) -> (y: f32[N, 4]) {\n    y = x |> head\n}\n'

@@ -4,7 +4,7 @@ This package only maps flags to function arguments and results to text: compiler
 imported inside the commands, so `netc --help` and `netc check` never load a backend.
 Exit codes: 0 ok, 1 a mistake in the user's input, 2 bad usage, 3 a bug in netc.
 The commands live by group: build.py (compile, summary, check, weights), execute.py (run,
-bench, verify); common.py holds what they share.
+bench, verify), edit.py (fmt, lsp); common.py holds what they share.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from .. import __version__
-from . import build, execute, train
+from . import build, edit, execute, train
 from .common import NetcGroup, human_flops
 
 __all__ = ["cli", "main", "human_flops"]
@@ -39,16 +39,10 @@ for command in (
     execute.verify,
     build.weights,
     train.train,
+    edit.fmt,
+    edit.lsp,
 ):
     cli.add_command(command)
-
-
-@cli.command()
-def lsp() -> None:
-    """Run the language server on stdin/stdout (for editors; needs `pip install 'netc[lsp]'`)."""
-    from ..lsp import main as serve
-
-    serve()
 
 
 def main(argv: Sequence[str] | None = None, *, standalone_mode: bool = True) -> Any:
