@@ -79,7 +79,7 @@ def test_every_net_file_of_the_docs_formats_to_the_same_ir(tmp_path):
 MESSY = """\
 # a model, written carelessly
 const   WIDTHS=[32,64]   # widths
-block   conv_bn( x , filters:int , stride : int=1 ){ y=x|>conv2d(filters,3,stride = stride,padding="same")
+block  conv_bn( x , filters:int , stride : int=1 ){ y=x|>conv2d(filters,3,stride = stride,bias=true)
   return y|>batchnorm
 }
 model net(image:f32[N,32,32,3])->(logits:f32[N,10]){
@@ -102,7 +102,7 @@ EXPECTED = """\
 const WIDTHS = [32, 64]  # widths
 
 block conv_bn(x, filters: int, stride: int = 1) {
-    y = x |> conv2d(filters, 3, stride=stride, padding="same")
+    y = x |> conv2d(filters, 3, stride=stride, bias=true)
     return y |> batchnorm
 }
 
