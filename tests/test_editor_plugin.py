@@ -20,10 +20,20 @@ from typing import Any
 
 import pytest
 
+import netc
 from netc.elaborate import BUILTINS, LANGUAGE_OPS, SCALAR_TYPES
 from netc.grammar import GRAMMAR_PATH
 from netc.ir import DTYPES
 from netc.parse import KEYWORDS
+from netc.train import (
+    CALLBACKS,
+    LOSS_ALIASES,
+    LOSSES,
+    METRICS,
+    OPTIMIZERS,
+    PER_OUTPUT,
+    SCHEDULES,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 PLUGIN = ROOT / "grammar" / "editors" / "vscode"
@@ -328,7 +338,7 @@ def test_the_builtin_pattern_lists_exactly_the_builtins():
 def test_every_builtin_is_highlighted_as_a_builtin_or_an_op():
     for name in sorted(BUILTINS):
         scopes = scopes_of(f"n = {name}(x)", name)
-        expected = "support.function" if name in LANGUAGE_OPS else "support.function.builtin"
+        expected = "support.function.op" if name in LANGUAGE_OPS else "support.function.builtin"
         assert expected in {s.removesuffix(".netc") for s in scopes}, (
             f"builtin `{name}` gets {scopes}: add it to {TM_PATH} (the `builtins` pattern)"
         )
@@ -336,7 +346,7 @@ def test_every_builtin_is_highlighted_as_a_builtin_or_an_op():
 
 def test_other_names_are_neither_ops_nor_builtins():
     for text, word in [("y = x |> conv_bn(64)", "conv_bn"), ("y = x |> tower", "tower")]:
-        assert has(scopes_of(text, word), "entity.name.function.call")
+        assert has(scopes_of(text, word), "entity.name.type.block.call")
     for name in ("fused_conv", "fused_dense", "x", "filters"):
         assert not has(scopes_of(f"y = {name}", name), "support"), name
 
@@ -427,7 +437,7 @@ def test_resnet50_gets_the_scopes_a_reader_expects():
     assert has(at("const EPSILON", "const"), "keyword")
     assert has(at("const EPSILON", "1.001e-5"), "constant.numeric.float")
     assert has(at("block conv_bn", "block"), "keyword")
-    assert has(at("block conv_bn", "conv_bn"), "entity.name.function")
+    assert has(at("block conv_bn", "conv_bn"), "entity.name.type.block")
     assert has(at("block conv_bn", "filters"), "variable.parameter")
     assert has(at("block conv_bn", "int"), "storage.type")
     assert has(at("|> conv2d(filters", "conv2d"), "support.function")
@@ -441,7 +451,9 @@ def test_resnet50_gets_the_scopes_a_reader_expects():
     assert has(at("for _ in range", "range"), "support.function.builtin")
     assert has(at("for _ in range", "in"), "keyword.control")
     assert has(at("skip = if project", "if"), "keyword.control")
-    assert has(at("x = x |> bottleneck(filters, stride", "bottleneck"), "entity.name.function.call")
+    assert has(
+        at("x = x |> bottleneck(filters, stride", "bottleneck"), "entity.name.type.block.call"
+    )
     assert has(at("model resnet50", "resnet50"), "entity.name.type")
     assert has(at("model resnet50", "f32"), "storage.type.dtype")
     assert has(at("model resnet50", "N"), "variable.other.constant.dimension")
@@ -468,3 +480,125 @@ def test_every_example_closes_every_region_it_opens():
             _per_character(path.read_text(), out[str(path)]["lines"])
             == tokenize(path.read_text())[0]
         )
+
+
+# --- ops, blocks and the train section are told apart --------------------------------------------
+
+TRAIN_NAMES = sorted(
+    {*LOSSES, *LOSS_ALIASES, *OPTIMIZERS, *SCHEDULES, *CALLBACKS, *METRICS, PER_OUTPUT}
+)
+
+
+def test_the_train_pattern_lists_exactly_the_names_of_the_train_section():
+    listed = _alternation_of("train-functions", "adam")
+    assert listed == set(TRAIN_NAMES), (
+        f"the `train-functions` pattern of {TM_PATH} must list {sorted(set(TRAIN_NAMES) - listed)}"
+        f" and not {sorted(listed - set(TRAIN_NAMES))}"
+    )
+
+
+TRAIN_TEXT = """\
+const RATE = 1e-3
+model m(x: f32[N, 4]) -> (y: f32[N, 3]) {
+    y = x |> adam_block(3)
+}
+train {
+    loss = sparse_categorical_crossentropy(from_logits=true)
+    optimizer = adamw(learning_rate=cosine_decay(RATE, 1000), weight_decay=0.01)
+    metrics = [accuracy, top_k_categorical_accuracy]
+    callbacks = [early_stopping(monitor="val_loss", patience=3)]
+    epochs = 10
+}
+"""
+
+
+def test_the_train_section_gives_its_settings_and_functions_their_own_scopes():
+    lines, left_open = tokenize(TRAIN_TEXT)
+    assert left_open == 0
+    src = TRAIN_TEXT.split("\n")
+
+    def at(line_start: str, word: str) -> tuple[str, ...]:
+        n = next(i for i, line in enumerate(src) if line.lstrip().startswith(line_start))
+        return lines[n][_find(src[n], word)]
+
+    for setting in ("loss", "optimizer", "metrics", "callbacks", "epochs"):
+        assert has(at(setting, setting), "variable.other.property.setting"), setting
+    for line, name in [
+        ("loss", "sparse_categorical_crossentropy"),
+        ("optimizer", "adamw"),
+        ("optimizer", "cosine_decay"),  # a schedule inside the optimizer's call
+        ("metrics", "accuracy"),
+        ("metrics", "top_k_categorical_accuracy"),
+        ("callbacks", "early_stopping"),
+    ]:
+        scopes = at(line, name)
+        assert has(scopes, "support.function.train"), (name, scopes)
+        assert not has(scopes, "entity.name.type.block"), (name, scopes)
+    assert has(at("optimizer", "learning_rate"), "variable.parameter.keyword")
+    assert has(at("callbacks", '"val_loss"'), "string.quoted.double")
+    assert has(at("epochs", "10"), "constant.numeric.integer")
+    assert has(at("y = x", "adam_block"), "entity.name.type.block.call")  # outside: a block
+
+
+def test_ops_blocks_builtins_and_train_functions_get_four_different_scopes():
+    found = {
+        "op": scopes_of("y = x |> conv2d(8, 3)", "conv2d")[-1],
+        "block": scopes_of("y = x |> conv_bn(8)", "conv_bn")[-1],
+        "builtin": scopes_of("n = len(x)", "len")[-1],
+        "train": tokenize("train { optimizer = adam(1e-3) }")[0][0][len("train { optimizer = ")][
+            -1
+        ],
+    }
+    assert found == {
+        "op": "support.function.op.netc",
+        "block": "entity.name.type.block.call.netc",
+        "builtin": "support.function.builtin.netc",
+        "train": "support.function.train.netc",
+    }
+
+
+# --- the extension: a language client, its settings, commands and snippets -----------------------
+
+
+def test_package_json_declares_the_client_its_settings_and_commands():
+    pkg = json.loads((PLUGIN / "package.json").read_text())
+    assert pkg["main"] == "./dist/extension.js"
+    assert pkg["activationEvents"] == ["onLanguage:netc"]
+    assert "vscode-languageclient" in pkg["dependencies"]
+    assert pkg["repository"]["directory"] == "grammar/editors/vscode"
+    assert (PLUGIN / "LICENSE").read_text().lstrip().startswith("Apache License")
+    commands = {c["command"]: c["title"] for c in pkg["contributes"]["commands"]}
+    assert commands["netc.restartServer"] == "Restart Language Server"
+    settings = pkg["contributes"]["configuration"]["properties"]
+    assert settings["netc.server.path"]["default"] == "netc"
+    assert settings["netc.server.args"]["default"] == ["lsp"]
+    assert settings["netc.trace.server"]["enum"] == ["off", "messages", "verbose"]
+    source = (PLUGIN / "src" / "extension.js").read_text()
+    assert "TransportKind.stdio" in source and '"netc.restartServer"' in source
+    assert "pip install 'netc[lsp]'" in source  # what a missing netc is told
+    ignored = (PLUGIN / ".vscodeignore").read_text().split("\n")
+    assert "src/**" in ignored and "node_modules/**" in ignored
+
+
+def _expand(body: list[str]) -> str:
+    """A snippet's text with each placeholder replaced by its default (a choice by its first)."""
+    text = "\n".join(body).replace("\t", "    ")
+    defaults = dict(re.findall(r"\$\{(\d+):([^${}]*)\}", text))
+    text = re.sub(r"\$\{\d+\|([^,|]*)[^}]*\|\}", r"\1", text)
+    text = re.sub(r"\$\{\d+:([^${}]*)\}", r"\1", text)
+    return re.sub(r"\$(\d+)", lambda m: defaults.get(m.group(1), ""), text)
+
+
+def test_every_snippet_expands_to_text_that_parses(tmp_path):
+    from netc.parse import parse
+
+    snippets = json.loads((PLUGIN / "snippets" / "netc.json").read_text())
+    assert {"model", "block", "train"} <= set(snippets)
+    for name, snippet in snippets.items():
+        text = _expand(snippet["body"])
+        if name in ("for", "if"):
+            text = f"model m(x: f32[N]) -> (y: f32[N]) {{\n{text.replace('condition', 'true')}\n"
+            text += "y = x\n}"
+        parse(text, f"<snippet {name}>")
+    model = _expand(snippets["model"]["body"])
+    assert netc.compile_text(model).graph.outputs  # the model snippet compiles as it is
