@@ -8,11 +8,18 @@ view of a syntax error is what the user is told.
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import reader
 from .limits import Limits
-from .reader import DIRECTION_CONTROLS, KEYWORDS, fstring_parts, split_args, unquote
+from .reader import (
+    DIRECTION_CONTROLS,
+    KEYWORDS,
+    fstring_parts,
+    number_value,
+    split_args,
+    unquote,
+)
 from .source import NetcError, Span, char_name, error, is_invisible, strip_bom
 from .syntax import (
     Assign,
@@ -347,7 +354,7 @@ def _syntax_error(e: Any, text: str, path: str, start: str = "start") -> NetcErr
     if isinstance(e, lark.exceptions.UnexpectedCharacters):
         return _unexpected_character(e, text, path)
     eof = isinstance(e, lark.exceptions.UnexpectedEOF) or e.token.type == "$END"
-    context = _Context(text, path, start, None if eof else e.token.start_pos)
+    context = _Context(text, path, start, e, None if eof else e.token)
     expected = set(e.expected)
     if eof:
         last = context.tokens[-1] if context.tokens else None
@@ -402,41 +409,66 @@ _PIPE = "__ANON_1"  # `|>`, as Lark names the anonymous terminal
 _ENDS = frozenset({"RBRACE", "$END"})  # accepted where a statement or an item may end
 
 
+class _Token(NamedTuple):
+    """A token as the rules below see it: Lark's terminal name, the text, where it lies."""
+
+    type: str
+    value: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@cache
+def _terminal_names() -> dict[str, str]:
+    """Lark's name of each keyword and symbol terminal, by its text."""
+    return {t.pattern.value: t.name for t in _parser().terminals if t.pattern.type == "str"}
+
+
 class _Context:
     """The tokens before a syntax error and the parser's states among them, for the rules that
-    move the error to its cause (on the error path only)."""
+    move the error to its cause (on the error path only; the parser runs again only when a
+    rule asks about a state before the one it stopped in)."""
 
-    def __init__(self, text: str, path: str, start: str, until: int | None):
-        self.text, self.path, self.start, self.until = text, path, start, until
-        self.tokens: list[Any] = []
-        try:
-            for tok in _parser().lex(text):
-                if until is not None and tok.start_pos >= until:
-                    break
-                self.tokens.append(tok)
-        except Exception:  # noqa: BLE001 -- a lexing error past the parser's one
-            pass
+    def __init__(self, text: str, path: str, start: str, error: Any, tok: Any):
+        self.text, self.path, self.start = text, path, start
+        self.at_error = getattr(error, "interactive_parser", None) if tok is not None else None
+        prefix = text if tok is None else text[: tok.start_pos]
+        names = _terminal_names()
+        self.tokens: list[_Token] = []
+        try:  # the reader's lexer: the same tokens as Lark's, faster
+            for kind, value, line, col in reader.tokenize(prefix, path, Limits(nesting=10**9)):
+                kind = names.get(kind, kind)
+                self.tokens.append(_Token(kind, value, line, col, line, col + len(value)))
+        except (reader.Unreadable, NetcError):  # an f-string's expression the lexer refuses
+            self.tokens = []
 
     def accepts(self, *indices: int) -> dict[int, set[str]]:
         """What the parser accepts before token k, for each k of `indices` (k = the number of
-        tokens: before the token it stopped at), from one pass of the parser."""
+        tokens: before the token it stopped at), from at most one more pass of the parser."""
         import lark
 
-        where: dict[Any, int] = {}
-        for k in indices:
-            pos = self.tokens[k].start_pos if k < len(self.tokens) else self.until
-            if pos is not None:
-                where[pos] = k
+        t = len(self.tokens)
         out: dict[int, set[str]] = {}
+        if t in indices and self.at_error is not None:
+            out[t] = set(self.at_error.accepts())
+        where: dict[tuple[int, int], int] = {}
+        for k in indices:
+            if k not in out and k < t:
+                where[(self.tokens[k].line, self.tokens[k].column)] = k
         if not where:
             return out
         parser = _parser().parse_interactive(self.text, start=self.start)
         try:
             for tok in parser.iter_parse():
-                at = where.get(tok.start_pos)
+                at = where.pop((tok.line, tok.column), None)
                 if at is not None:
                     out[at] = set(parser.accepts())
-                    if len(out) == len(where):
+                    if not where:
                         break
         except lark.exceptions.LarkError:
             pass
@@ -472,13 +504,15 @@ class _Context:
                 continue
             break
         names = [k for k in range(s, t) if self.tokens[k].type == "NAME"][:2]
+        names = [k for k in names if k > 0 and self.could_be_stray(k, tok)]
         # the first token of `tok`'s line, if it starts a statement: `tok` itself, or the
         # targets before the `=` at `tok` (`a = x +` then `y = a`)
         f = t
         while f > 0 and self.tokens[f - 1].line == tok.line:
             f -= 1
         starts = f > 0 and (f == t or (tok.type == "EQUAL" and s == f))
-        accepts = self.accepts(*names, *([f] if starts else []))
+        wanted = [*names, *([f] if starts else [])]
+        accepts = self.accepts(*wanted) if wanted else {}
         if tok.type != "EQUAL":
             for k in names:
                 found = self.stray_name(k, tok, accepts.get(k, set()))
@@ -487,6 +521,13 @@ class _Context:
         if starts and accepts.get(f) and not accepts[f] & _ENDS:
             return self.unfinished(f - 1, accepts[f])
         return None
+
+    def could_be_stray(self, s: int, tok: Any) -> bool:
+        """Whether `stray_name` could say something of the name at s (without the parser)."""
+        name = self.tokens[s]
+        alone = s + 1 == len(self.tokens)
+        mid_line = self.tokens[s - 1].end_line == name.line
+        return mid_line or tok.line != name.line or (alone and tok.type == "LPAR")
 
     def stray_name(self, s: int, tok: Any, accepts: set[str]) -> NetcError | None:
         """`relu` in `x |> dense(4) relu`: a name after a finished expression, which the
@@ -564,6 +605,12 @@ def _lark_transformer() -> type:
         def _tok(self, tok: Any) -> Span:
             return Span(self.path, tok.line, tok.column, tok.end_line, tok.end_column)
 
+        def _number(self, tok: Any) -> Any:
+            value = number_value(str(tok))
+            if isinstance(value, str):
+                raise error(value, self._tok(tok))
+            return value
+
         # items
         def start(self, c):
             return c
@@ -607,7 +654,7 @@ def _lark_transformer() -> type:
             return tuple(c)
 
         def dim_int(self, c):
-            return (int(c[0]), self._tok(c[0]))
+            return (self._number(c[0]), self._tok(c[0]))
 
         def dim_name(self, c):
             return (str(c[0]), self._tok(c[0]))
@@ -742,10 +789,10 @@ def _lark_transformer() -> type:
             return Name(self._tok(c[0]), str(c[0]))
 
         def int_(self, c):
-            return Literal(self._tok(c[0]), int(c[0]))
+            return Literal(self._tok(c[0]), self._number(c[0]))
 
         def float_(self, c):
-            return Literal(self._tok(c[0]), float(c[0]))
+            return Literal(self._tok(c[0]), self._number(c[0]))
 
         def string(self, c):
             return Literal(self._tok(c[0]), unquote(c[0]))

@@ -259,7 +259,7 @@ class _Reader:
                 if kind not in ("INT", "NAME"):
                     raise Unreadable
                 tok = self.take(kind)
-                dims.append((int(tok[1]) if kind == "INT" else tok[1], self.tok_span(tok)))
+                dims.append((self.number(tok) if kind == "INT" else tok[1], self.tok_span(tok)))
                 if self.peek() != "]":
                     self.take(",")
             end = self.end(self.take("]"))
@@ -579,9 +579,9 @@ class _Reader:
         if kind == "NAME":
             return Name(self.tok_span(tok), tok[1]), start, end
         if kind == "INT":
-            return Literal(self.tok_span(tok), int(tok[1])), start, end
+            return Literal(self.tok_span(tok), self.number(tok)), start, end
         if kind == "FLOAT":
-            return Literal(self.tok_span(tok), float(tok[1])), start, end
+            return Literal(self.tok_span(tok), self.number(tok)), start, end
         if kind == "STRING":
             return Literal(self.tok_span(tok), unquote(tok[1])), start, end
         if kind == "FSTRING":
@@ -620,6 +620,14 @@ class _Reader:
             return ListExpr(self.span(start, end), tuple(items)), start, end
         raise Unreadable
 
+    @staticmethod
+    def number(tok: Token) -> Any:
+        """An INT or FLOAT token's value; Lark's path words one out of range."""
+        value = number_value(tok[1])
+        if isinstance(value, str):
+            raise Unreadable
+        return value
+
     def embedded(self, source: str, line: int, col: int) -> Expr:
         """An f-string's `{...}` expression, read where it stands in the file."""
         return read_expr(source, self.path, line, col, self.limits)
@@ -647,6 +655,26 @@ def read_expr(source: str, path: str, line: int, col: int, limits: Limits | None
 
 
 # --- what both readers share ------------------------------------------------------------------
+
+
+MAX_LITERAL_BITS = 1024  # an int literal past this is a runaway, as a compile-time int is
+
+
+def number_value(text: str) -> int | float | str:
+    """The value of a number literal, or why it has none: an int of more than
+    MAX_LITERAL_BITS bits (or more digits than Python converts), a float past the largest."""
+    if text.isdigit():  # an INT token is ASCII digits only
+        digits = len(text.lstrip("0"))
+        if digits > 400 or (value := int(text)).bit_length() > MAX_LITERAL_BITS:
+            return (
+                f"the number {text[:12]}... has {digits:,} digits, more than an int holds "
+                f"({MAX_LITERAL_BITS:,} bits)"
+            )
+        return value
+    out = float(text)
+    if out == float("inf"):
+        return f"the number {text} is too large for a float (at most about 1.8e308)"
+    return out
 
 
 def unquote(tok: Any) -> str:

@@ -269,13 +269,17 @@ def read_source(
 
 
 def format_value(value: Any) -> str:
-    """A compile-time value as the language writes it: `true`, `none`, `"same"`, `(1, 2)`."""
+    """A compile-time value as the language writes it: `true`, `none`, `"same"`, `(1, 2)`
+    (an int of more than 128 bits abbreviated, `12345678...(300 digits)`)."""
     if value is None:
         return "none"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
         return '"' + "".join(_ESCAPES.get(c) or _escape(c) for c in value) + '"'
+    if isinstance(value, int) and value.bit_length() > 128:  # shown, not written out
+        digits = str(abs(value))
+        return f"{'-' if value < 0 else ''}{digits[:8]}...({len(digits):,} digits)"
     if isinstance(value, (tuple, list)):
         inner = ", ".join(format_value(v) for v in value)
         return f"({inner},)" if len(value) == 1 else f"({inner})"

@@ -1,6 +1,8 @@
-"""Fuzzing with seeded mutations of the examples' code tokens (deterministic, so CI never depends
-on luck; comments, trailing whitespace and the train section are never touched, since a change
-there leaves the graph as it was).
+"""Fuzzing in CI: a seeded slice of bench/fuzz.py (its generated valid networks and every kind of
+its mutants), and seeded mutations of the examples' code tokens (deterministic, so CI never
+depends on luck; comments, trailing whitespace and the train section are never touched, since a
+change there leaves the graph as it was). The campaign at scale is `python bench/fuzz.py`
+(docs/fuzzing.md).
 
 1. The front end answers every mutant with a model or a NetcError located in the mutated file,
    never a crash.
@@ -13,7 +15,9 @@ there leaves the graph as it was).
 
 from __future__ import annotations
 
+import hashlib
 import random
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from functools import cache
@@ -22,6 +26,7 @@ from pathlib import Path
 import lark
 import pytest
 from conformance import INPUT_KINDS, inputs_for
+from hypothesis import HealthCheck, given, settings
 from model_testing import drawn_weights
 
 import netc
@@ -33,7 +38,11 @@ from netc.runtime.reference import run as reference_run
 from netc.runtime.tolerance import assert_close
 from netc.source import NetcError
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+sys.path.insert(0, str(ROOT / "bench"))
+import fuzz  # noqa: E402 -- bench/fuzz.py: the campaign's generators and checks
+
 SMALL = tuple(
     EXAMPLES / f"{n}.net" for n in ("mnist_mlp", "lenet", "lstm_forecaster", "speech_classifier")
 )
@@ -242,3 +251,71 @@ def test_new_graphs_run_the_same_in_onnx_runtime_and_the_reference(new_graphs) -
                         err_msg=f"{name} on {kind} inputs at -O{level}, ONNX Runtime level "
                         f"{ort}, of this mutant of {path.name}:\n{text}",
                     )
+
+
+# --- a slice of bench/fuzz.py ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    """A folder holding the lib.net that generated networks import."""
+    return fuzz.library(tmp_path_factory.mktemp("fuzz"))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(fuzz.networks())
+def test_generated_networks_compile_and_their_mutants_never_crash_the_front_end(
+    folder: Path, text: str
+) -> None:
+    outcome, model = fuzz.check(text, folder)
+    assert outcome == "compiled", model.render()
+    rng = random.Random(hashlib.sha256(text.encode()).digest())
+    other = (EXAMPLES / "lenet.net").read_text()
+    for _kind, mutant in fuzz.mutants(text, other, rng, 10):
+        fuzz.check(mutant, folder)  # a Finding fails the test, with what it found
+
+
+def test_the_mutants_are_of_every_kind_and_mostly_refused(folder: Path) -> None:
+    text = (EXAMPLES / "mnist_mlp.net").read_text()
+    kinds: Counter[str] = Counter()
+    outcomes: Counter[str] = Counter()
+    distinct = set()
+    for kind, mutant in fuzz.mutants(text, text, random.Random(3), 300):
+        kinds[kind] += 1
+        outcomes[fuzz.check(mutant, folder)[0]] += 1
+        distinct.add(mutant)
+    assert len(distinct) > 280
+    assert set(kinds) == {"token", "number", "unicode", "structure", "lines", "truncate"} | {
+        "bytes",
+        "splice",
+    }
+    assert outcomes["refused"] > 150 and outcomes["compiled"] > 50, outcomes
+
+
+def test_a_crash_a_bad_location_and_a_reader_disagreement_are_findings(
+    folder: Path, monkeypatch
+) -> None:
+    def crash(*args, **kwargs):
+        raise KeyError("x")
+
+    with monkeypatch.context() as m:
+        m.setattr(netc, "compile_text", crash)
+        with pytest.raises(fuzz.Finding, match="internal error") as info:
+            fuzz.check("model m() -> () {}", folder)
+        assert "KeyError" in info.value.detail
+    outside = NetcError([netc.Diagnostic("error", "x", netc.Span("f.net", 9, 1, 9, 2))])
+    with pytest.raises(fuzz.Finding, match="diagnostic outside the file"):
+        fuzz._check_diagnostics(outside, "one line", "f.net")
+    with monkeypatch.context() as m:
+        m.setattr("netc.reader.read", lambda text, path: netc.parse.parse_with_lark("", path))
+        with pytest.raises(fuzz.Finding, match="different trees"):
+            fuzz.check_reader("const A = 1")
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(fuzz.networks())
+def test_generated_networks_run_in_onnx_runtime_as_in_the_reference(folder: Path, text: str):
+    outcome, model = fuzz.check(text, folder)
+    assert outcome == "compiled"
+    for k in (1, 2):  # -O2 and -O0, batch 3 and 1
+        fuzz.check_onnx(model, k)
