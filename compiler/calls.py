@@ -30,6 +30,7 @@ from .values import (
     Tensor,
     assigned_names,
     describe,
+    dim_names,
     is_constant,
     kind,
 )
@@ -80,11 +81,14 @@ class Calls(Builder):
             raise Stop
         else:
             what = "op or block" if e.piped else "op, block or function"
+            ours = FRAMEWORK_LAYERS.get(e.func)
             self.r.error(
                 f"unknown {what} `{e.func}`",
                 e.span,
                 calls=self.frame.calls,
-                hint=did_you_mean(e.func, [*LANGUAGE_OPS, *self.blocks, *BUILTINS]),
+                hint=f"netc's op is `{ours}`"
+                if ours is not None
+                else did_you_mean(e.func, [*LANGUAGE_OPS, *self.blocks, *BUILTINS]),
             )
         raise Stop
 
@@ -310,6 +314,8 @@ class Calls(Builder):
                     f"argument `{k}` is given twice", kspan or v.span, calls=self.frame.calls
                 )
                 raise Stop
+            if (k == "activation" or k.endswith("_init")) and isinstance(v, ast.Name):
+                self._bare_name(k, v, scope)
             kwargs[k] = self.eval(v, scope)
         name = kwargs.pop("name", None)
         if name is not None and (
@@ -322,6 +328,19 @@ class Calls(Builder):
             )
             raise Stop
         return args, kwargs, name
+
+    def _bare_name(self, key: str, v: ast.Name, scope: Scope) -> None:
+        """`activation=relu`, `kernel_init=he_normal`: Keras' names, written without quotes."""
+        if scope.lookup(v.id) is not None:
+            return  # a constant or parameter holding one: fine
+        if key == "activation" and v.id in LAYER_ACTIVATIONS:
+            hint = f'an activation is named by a string: `activation="{v.id}"`'
+        elif key.endswith("_init") and v.id in INITIALIZER_ARGS:
+            hint = f'name the initializer in a string, `"{v.id}"`, or call it, `{v.id}()`'
+        else:
+            return
+        self.r.error(f"`{v.id}` is not a value", v.span, calls=self.frame.calls, hint=hint)
+        raise Stop
 
     def _kwarg_span(self, e: ast.Call, key: str) -> Span:
         """Where keyword `key` is written: its value's span."""
@@ -409,7 +428,7 @@ class Calls(Builder):
                     calls=self.frame.calls,
                     hint=_keras_name_hint(k, opdef.attr_names)
                     or did_you_mean(k, opdef.attr_names)
-                    or _attr_list(opdef),
+                    or _attr_list(opdef, by_name=True),
                 )
                 raise Stop
             if k in attrs:
@@ -475,6 +494,8 @@ class Calls(Builder):
     def call_block(self, e: ast.Call, scope: Scope) -> Any:
         block = self.blocks[e.func]
         args, kwargs, layer_name = self._eval_args(e, scope)
+        if block.name in self.broken_blocks:
+            raise Stop  # its parameter list's error says it all
         if len(self.frames) > self.limits.depth:
             self.r.error(
                 f"block `{block.name}` calls itself {self.limits.depth} levels deep",
@@ -553,6 +574,7 @@ class Calls(Builder):
                 prefix,
                 (CallSite(block.name, e.span), *self.frame.calls),
                 assigned=self._assigned(block),
+                dims=dim_names(block.params),
             )
         )
         self.name_prefixes.add(prefix)
@@ -741,17 +763,77 @@ def _is_tensor_param(t: ast.TypeExpr | None) -> bool:
     return t.name in DTYPES and t.name not in SCALAR_TYPES
 
 
-def _attr_list(opdef: Any) -> str:
+def _attr_list(opdef: Any, by_name: bool = False) -> str:
+    """`dense(units, bias=true)`, with `by_name`: `..., and by name: activation, kernel_init,
+    bias_init` (the layer attributes)."""
     parts = [
         a.name if a.required else f"{a.name}={format_value(a.default)}"
         for a in opdef.positional_attrs
     ]
-    return f"{opdef.name}({', '.join(parts)})"
+    named = [a.name for a in opdef.attrs if a not in opdef.positional_attrs] if by_name else []
+    more = f", and by name: {', '.join(named)}" if named else ""
+    return f"{opdef.name}({', '.join(parts)}){more}"
+
+
+# Keras' and PyTorch's layer classes, by the name of netc's op
+FRAMEWORK_LAYERS = {
+    "Dense": "dense",
+    "Linear": "dense",
+    "Conv1D": "conv1d",
+    "Conv2D": "conv2d",
+    "Conv3D": "conv3d",
+    "Conv1d": "conv1d",
+    "Conv2d": "conv2d",
+    "Conv3d": "conv3d",
+    "Conv2DTranspose": "conv2d_transpose",
+    "ConvTranspose2d": "conv2d_transpose",
+    "DepthwiseConv2D": "depthwise_conv2d",
+    "SeparableConv2D": "separable_conv2d",
+    "BatchNormalization": "batchnorm",
+    "BatchNorm1d": "batchnorm",
+    "BatchNorm2d": "batchnorm",
+    "LayerNormalization": "layernorm",
+    "LayerNorm": "layernorm",
+    "MaxPooling1D": "maxpool",
+    "MaxPooling2D": "maxpool",
+    "MaxPool2D": "maxpool",
+    "MaxPool2d": "maxpool",
+    "AveragePooling2D": "avgpool",
+    "AvgPool2d": "avgpool",
+    "GlobalAveragePooling1D": "global_avgpool",
+    "GlobalAveragePooling2D": "global_avgpool",
+    "AdaptiveAvgPool2d": "global_avgpool",
+    "GlobalMaxPooling2D": "global_maxpool",
+    "Flatten": "flatten",
+    "Reshape": "reshape",
+    "Dropout": "dropout",
+    "ReLU": "relu",
+    "LeakyReLU": "leaky_relu",
+    "Softmax": "softmax",
+    "Embedding": "embedding",
+    "LSTM": "lstm",
+    "GRU": "gru",
+    "MultiHeadAttention": "multi_head_attention",
+    "MultiheadAttention": "multi_head_attention",
+    "Concatenate": "concat",
+    "concatenate": "concat",
+    "cat": "concat",
+    "Add": "add",
+    "UpSampling2D": "upsample",
+    "Upsample": "upsample",
+    "ZeroPadding2D": "pad",
+    "Permute": "transpose",
+    "permute": "transpose",
+    "view": "reshape",
+    "mean": "reduce_mean",
+}
 
 
 # Keras' argument names for what netc calls otherwise (its `*_initializer`s are `*_init`)
 KERAS_ATTR_NAMES = {
     "use_bias": "bias",
+    "out_features": "units",
+    "out_channels": "filters",
     "kernel_size": "kernel",
     "strides": "stride",
     "dilation_rate": "dilation",
@@ -763,6 +845,8 @@ KERAS_ATTR_NAMES = {
 
 def _keras_name_hint(name: str, attr_names: Sequence[str]) -> str | None:
     """ "did you mean `kernel_init`?" for Keras' `kernel_initializer` (and its other names)."""
+    if name in ("input_shape", "input_dim", "batch_input_shape", "in_features", "in_channels"):
+        return "a layer's input size is that of the value piped into it: none is given"
     ours = KERAS_ATTR_NAMES.get(name)
     if ours is None and name.endswith("_initializer"):
         ours = name.removesuffix("initializer") + "init"

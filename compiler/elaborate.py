@@ -46,6 +46,7 @@ from .values import (
     assigned_names,
     compile_time_op,
     describe,
+    dim_names,
     to_str,
 )
 
@@ -65,6 +66,13 @@ __all__ = [
     "elaborate",
 ]
 _TENSOR_OPS = TENSOR_OPS  # the name tests and docs use
+# Python's spelling of the language's words, and what to write instead.
+_PYTHON_WORDS = {
+    "None": "write `none`",
+    "True": "write `true`",
+    "False": "write `false`",
+    "self": "blocks take their inputs as parameters; there is no `self`",
+}
 
 
 @dataclass
@@ -362,6 +370,13 @@ class Elaborator(Modules, Calls):
                 hint=f"call it: `x |> {e.id}` or `{e.id}(x)`",
                 calls=self.frame.calls,
             )
+        elif e.id in BUILTINS:
+            self.r.error(
+                f"`{e.id}` is a function, not a value",
+                e.span,
+                hint=f"call it: `{e.id}(...)`",
+                calls=self.frame.calls,
+            )
         else:
             if e.id in self.frame.assigned:
                 self.r.error(
@@ -373,11 +388,29 @@ class Elaborator(Modules, Calls):
                 raise Stop
             if self.import_failed:
                 raise Stop
+            if e.id in self.frame.dims:
+                self.r.error(
+                    f"`{e.id}` names a dim of a tensor type, not a value",
+                    e.span,
+                    calls=self.frame.calls,
+                    hint="a tensor's sizes are `shape(x)`, its last one `channels(x)`",
+                )
+                raise Stop
+            later = self.later_consts.get(e.id)
+            if later is not None:
+                self.r.error(
+                    f"`{e.id}` is used before it is defined",
+                    e.span,
+                    calls=self.frame.calls,
+                    notes=(f"defined at {later}",),
+                    hint=f"constants can use only those above them: define `{e.id}` first",
+                )
+                raise Stop
             self.r.error(
                 f"unknown name `{e.id}`",
                 e.span,
                 calls=self.frame.calls,
-                hint=did_you_mean(e.id, scope.visible()),
+                hint=_PYTHON_WORDS.get(e.id) or did_you_mean(e.id, scope.visible()),
             )
         raise Stop
 
@@ -512,7 +545,11 @@ class Elaborator(Modules, Calls):
     # -- the model --
 
     def model(self, m: ast.ModelDef) -> Graph:
-        self.frames.append(Frame("", (), assigned=assigned_names(m.body, {})))
+        self.frames.append(
+            Frame(
+                "", (), assigned=assigned_names(m.body, {}), dims=dim_names((*m.inputs, *m.outputs))
+            )
+        )
         scope = Scope(parent=self.globals)
         inputs = []
         for decl in m.inputs:

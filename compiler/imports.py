@@ -137,6 +137,9 @@ class Modules(_Base):
         real = os.path.realpath(module.path) if not module.path.startswith("<") else module.path
         chain = (*importing, (module.path, real))
         for item in module.items:
+            if isinstance(item, ast.ConstDef):
+                self.later_consts.setdefault(item.name, item.span)
+        for item in module.items:
             if isinstance(item, ast.Import):
                 self._import(item, module.path, chain)
             elif isinstance(item, ast.BlockDef):
@@ -203,6 +206,7 @@ class Modules(_Base):
     def _global_const(self, item: ast.ConstDef) -> None:
         from .values import POISON, Binding, Stop, Tensor
 
+        self.later_consts.pop(item.name, None)
         value: Any
         try:
             value = self.eval(item.value, self.globals)
@@ -223,6 +227,7 @@ class Modules(_Base):
 
         seen: set[str] = set()
         has_default = False
+        errors = len(self.r.diagnostics)
         for p in block.params:
             if p.name in seen:
                 self.r.error(f"block `{block.name}` has two parameters named `{p.name}`", p.span)
@@ -245,3 +250,5 @@ class Modules(_Base):
                 self.r.error(
                     f"parameter `{p.name}` without a default follows one with a default", p.span
                 )
+        if len(self.r.diagnostics) > errors:
+            self.broken_blocks.add(block.name)

@@ -331,8 +331,8 @@ def _unexpected_character(e: Any, text: str, path: str) -> NetcError:
     meant = _CONFUSABLES.get(ch)
     if is_invisible(ch):
         what, looks = char_name(ch), "a space" if ch.isspace() else "nothing"
-    else:
-        what, looks = f"`{ch}` ({char_name(ch)})", None
+    else:  # `“` (U+201C, left double quotation mark)
+        what, looks = f"`{ch}` ({char_name(ch).replace(' (', ', ', 1).rstrip(')')})", None
     if meant is not None:
         hint = f"{char_name(ch)} looks like `{meant}` but is not; write `{meant}`"
         if meant == "'":
@@ -378,21 +378,69 @@ def _syntax_error(e: Any, text: str, path: str, start: str = "start") -> NetcErr
         tok.end_line or tok.line,
         tok.end_column or tok.column + len(shown),
     )
-    hint = None
-    if tok.type == "EQUAL" and "EQUAL" not in expected:
-        hint = "compare with `==`; assignments stand on their own"
-    elif shown in KEYWORDS and "NAME" in expected:
-        hint = f"`{shown}` is a keyword; choose another name"
-    elif tok.type == "COLON" and "LBRACE" in expected:
-        hint = "a body is written in braces, `{ ... }`, not after `:`"
-    before = text.split("\n")[tok.line - 1][: tok.column - 1] if tok.line else ""
-    if shown in ("+", "-", "*", "/", "//", "%", "@", "**") and "|>" in before:
-        hint = f"`|>` binds loosest: write `(x |> f(...)) {shown} y` to use a chain's result"
+    written = text.split("\n")[tok.line - 1] if tok.line else ""
+    prev = context.tokens[-1] if context.tokens else None
+    hint = _hint(tok, prev, expected, written)
     if "IN" in expected and "EQUAL" in expected:  # the names before `=` and `for`'s share a rule
         expected -= {"IN"} if context.before_targets(len(context.tokens)) != "FOR" else {"EQUAL"}
     if "`+`" in {_describe_terminal(n) for n in expected}:
         return error(f"unexpected {what} after an expression", span, hint=hint)
     return error(f"unexpected {what}; expected {_expected(expected)}", span, hint=hint)
+
+
+# Words of Python (and C) that netc has not, and what to write instead.
+_FOREIGN_WORDS = {
+    "def": "a reusable piece of network is a `block`: `block name(x, units: int) { ... }`",
+    "class": "a network is a `model`, a reusable piece of one a `block`",
+    "from": 'write `import "FILE.net"`: it brings in every block and constant of the file',
+    "elif": "write `else if`",
+    "while": "netc loops over compile-time lists: `for i in range(n) { ... }`",
+    "lambda": "netc has no functions as values: define a `block`",
+    "pass": "an empty body is just `{ }`",
+    "print": "`netc summary FILE` shows every layer's shape",
+}
+_TOP_LEVEL = frozenset({"import", "model", "block", "train"})
+_ARITHMETIC = ("+", "-", "*", "/", "//", "%", "@", "**")
+
+
+def _hint(tok: Any, prev: Any, expected: set[str], line: str) -> str | None:
+    """What the user likely meant, where the parser stopped at `tok` after `prev`."""
+    shown = str(tok)
+    after = line[tok.end_column - 1 :] if tok.end_column else ""
+    before = line[: tok.column - 1]
+    if shown == "//" and after[:1] == " " and after[1:2].isalpha():
+        return "a comment starts with `#`"
+    if shown in _ARITHMETIC and after.startswith("=") and prev is not None and prev.type == "NAME":
+        return f"netc has no `{shown}=`: write `{prev} = {prev} {shown} ...`"
+    if shown in _ARITHMETIC and "|>" in before:
+        return f"`|>` binds loosest: write `(x |> f(...)) {shown} y` to use a chain's result"
+    if tok.type == "EQUAL" and "EQUAL" not in expected:
+        return "compare with `==`; assignments stand on their own"
+    if shown in _TOP_LEVEL and "RBRACE" in expected:
+        return f"`{shown}` stands at the top level of a file, outside models and blocks"
+    if shown in _FOREIGN_WORDS:
+        return _FOREIGN_WORDS[shown]
+    if shown in KEYWORDS and "NAME" in expected:
+        return f"`{shown}` is a keyword; choose another name"
+    if tok.type == "IF" and "IF" not in expected:
+        return "a value chosen by a condition is written `if c { a } else { b }`"
+    if tok.type == "FOR" and "RSQB" in expected:
+        return "netc has no list comprehensions: build the list in a `for` loop, or write it out"
+    if tok.type == "COLON" and "LBRACE" in expected:
+        return "a body is written in braces, `{ ... }`, not after `:`"
+    if tok.type == "COLON" and expected == {"EQUAL"}:
+        return "a setting is written `name = value`"
+    if tok.type == "COLON" and "EQUAL" in expected:
+        return "a value's type is not written: netc infers it (write `name = value`)"
+    if prev is not None and str(prev) == "import" and tok.type != "STRING":
+        return 'write the path in double quotes: `import "layers.net"`'
+    if prev is not None and str(prev) == "->" and tok.type != "LPAR":
+        return "the outputs are in parentheses: `-> (y: f32[N, 10])`"
+    if tok.type == "LPAR" and "LSQB" in expected and prev is not None and prev.type == "NAME":
+        return f"a tensor type's dims are in brackets: `{prev}[N, ...]`"
+    if tok.type == "LSQB" and expected == {"NAME"} and prev is not None and str(prev) == ":":
+        return "a tensor type starts with its dtype: `f32[N, ...]`"
+    return None
 
 
 _PIPE = "__ANON_1"  # `|>`, as Lark names the anonymous terminal
@@ -503,6 +551,10 @@ class _Context:
                 s -= 1
                 continue
             break
+        if s == t - 1 and str(prev) in _FOREIGN_WORDS and tok.line == prev.line:
+            return error(  # `elif c {`, `while c {`: read as the start of an assignment
+                f"netc has no `{prev}`", self.span(prev), hint=_FOREIGN_WORDS[str(prev)]
+            )
         names = [k for k in range(s, t) if self.tokens[k].type == "NAME"][:2]
         names = [k for k in names if k > 0 and self.could_be_stray(k, tok)]
         # the first token of `tok`'s line, if it starts a statement: `tok` itself, or the
@@ -542,15 +594,15 @@ class _Context:
                 return error(
                     "a call cannot stand on its own as a statement",
                     self.span(name),
-                    hint=f"assign its value to a name: `y = {name}(...)`",
+                    hint=_FOREIGN_WORDS.get(str(name))
+                    or f"assign its value to a name: `y = {name}(...)`",
                 )
             return None
         pipe = alone and (tok.type == "LPAR" or tok.line > name.line)
-        return error(
-            f"unexpected `{name}` after an expression",
-            self.span(name),
-            hint=f"did you mean `|> {name}`?" if pipe else None,
-        )
+        hint = f"did you mean `|> {name}`?" if pipe else None
+        if str(self.tokens[s - 1]) == "//" and self.tokens[s - 1].line == name.line:
+            hint = "a comment starts with `#`"
+        return error(f"unexpected `{name}` after an expression", self.span(name), hint=hint)
 
     def unfinished(self, k: int, accepts: set[str]) -> NetcError:
         """The line ending with token k stops before its construct is complete."""

@@ -290,7 +290,9 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
     """A "did you mean `x`?" hint for the closest candidate, or None."""
     import difflib
 
-    best = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.7)
+    names = sorted(set(candidates))
+    same = [c for c in names if c.lower() == name.lower() and c != name]  # `Conv2D`, `ReLU`
+    best = same or difflib.get_close_matches(name, names, n=1, cutoff=0.7)
     return f"did you mean `{best[0]}`?" if best else None
 
 

@@ -54,6 +54,10 @@ class Builder:
         # After a failed import, unknown names may be defined there: reporting them would only
         # repeat the import's error.
         self.import_failed = False
+        # Blocks whose parameter list is wrong (reported there): calls to them stay silent,
+        # since what they would say follows from it.
+        self.broken_blocks: set[str] = set()
+        self.later_consts: dict[str, Span] = {}  # top-level consts not yet defined -> where
         self.assign_target: tuple[ast.Expr, str] | None = None  # (value, the name it gets)
         self._assigned_in: dict[str, tuple[ast.BlockDef, dict[str, Span]]] = {}  # per block
 

@@ -85,6 +85,14 @@ class Frame:
     calls: tuple[CallSite, ...]
     counters: dict[str, int] = field(default_factory=dict)
     assigned: dict[str, Span] = field(default_factory=dict)  # every name the body assigns
+    dims: frozenset[str] = frozenset()  # the named dims of its parameters' or inputs' types
+
+
+def dim_names(decls: Sequence[ast.ParamDecl]) -> frozenset[str]:
+    """The names among the dims of these declarations' tensor types (`N`, `C`)."""
+    return frozenset(
+        d for p in decls if p.type is not None for d in p.type.dims or () if isinstance(d, str)
+    )
 
 
 def assigned_names(stmts: Sequence[ast.Stmt], out: dict[str, Span]) -> dict[str, Span]:
