@@ -602,3 +602,44 @@ def test_every_snippet_expands_to_text_that_parses(tmp_path):
         parse(text, f"<snippet {name}>")
     model = _expand(snippets["model"]["body"])
     assert netc.compile_text(model).graph.outputs  # the model snippet compiles as it is
+
+
+# --- vscode-tmgrammar-test on annotated files -------------------------------------------------
+
+ANNOTATED = EDITOR_TOOLS / "grammar"
+
+
+def _tmgrammar_test(*files: Path) -> subprocess.CompletedProcess[str]:
+    _install_engine()
+    tool = EDITOR_TOOLS / "node_modules" / ".bin" / "vscode-tmgrammar-test"
+    return subprocess.run(
+        [str(tool), "-g", str(ROOT / TM_PATH), *map(str, files)],
+        capture_output=True,
+        text=True,
+        cwd=EDITOR_TOOLS,
+        timeout=300,
+    )
+
+
+def test_the_annotated_files_pass_vscode_tmgrammar_test():
+    files = sorted(ANNOTATED.glob("*.net"))
+    assert len(files) >= 2
+    r = _tmgrammar_test(*files)
+    assert r.returncode == 0, r.stdout + r.stderr
+    for f in files:
+        assert f"✓ {f} run successfuly." in r.stdout or f.name in r.stdout
+
+
+def test_vscode_tmgrammar_test_fails_on_a_wrong_annotation(tmp_path):
+    """The tool is live: an annotation that says an op is a block call fails."""
+    text = (ANNOTATED / "blocks_and_ops.net").read_text()
+    wrong = text.replace(
+        "#               ^^^^^^ support.function.op.netc",
+        "#               ^^^^^^ entity.name.type.block.call.netc",
+        1,
+    )
+    assert wrong != text
+    (tmp_path / "wrong.net").write_text(wrong)
+    r = _tmgrammar_test(tmp_path / "wrong.net")
+    assert r.returncode != 0
+    assert "missing required scopes: entity.name.type.block.call.netc" in r.stdout + r.stderr

@@ -197,7 +197,7 @@ async def test_symbols_tokens_folding_quick_fixes_and_formatting(client, project
     )
     legend = client.server_capabilities.semantic_tokens_provider.legend.token_types
     kinds = decode(tokens.data, legend, MODEL)
-    assert kinds["dense_act"] == "function" and kinds["flatten"] == "function"
+    assert kinds["dense_act"] == "class" and kinds["flatten"] == "function"
     assert kinds["epochs"] == "property" and kinds["WIDTH"] == "variable"
     assert kinds["classes"] == "parameter" and kinds["classifier"] == "class"
     folds = await client.text_document_folding_range_async(

@@ -7,8 +7,8 @@ from __future__ import annotations
 from lsprotocol import types as lsp
 
 TOKEN_TYPES = [
-    "function",  # ops and builtins (defaultLibrary), blocks
-    "class",  # models
+    "function",  # ops, builtins and the train section's functions (defaultLibrary)
+    "class",  # blocks and models: kinds of layer, coloured apart from the ops
     "variable",  # constants (readonly), values
     "parameter",  # parameters, inputs, outputs, keyword arguments
     "property",  # train settings

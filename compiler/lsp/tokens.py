@@ -42,7 +42,7 @@ def classify(
             if o.name in models:
                 kind = ("class", ("declaration",))
             elif o.name in blocks:
-                kind = ("function", ("declaration",))
+                kind = ("class", ("declaration",))
             else:
                 kind = ("variable", ("declaration", "readonly"))
         elif o.role == "kwarg":
@@ -57,7 +57,7 @@ def classify(
         elif o.line in in_train and o.name in _TRAIN_NAMES:
             kind = ("function", ("defaultLibrary",))
         elif o.name in blocks:
-            kind = ("function", ())
+            kind = ("class", ())  # a kind of layer: coloured apart from the ops
         elif o.name in constants:
             kind = ("variable", ("readonly",))
         elif o.name in LANGUAGE_OPS or o.name in BUILTINS:
