@@ -130,3 +130,24 @@ def test_the_readme_tour_compiles(tmp_path):
         compiled.append(netc.compile(path))
         assert compiled[-1].warnings == ()
     assert compiled[-1].train is not None  # the tour ends with a train section
+
+
+DOCS = sorted(
+    [ROOT / "README.md", *ROOT.glob("docs/*.md"), *ROOT.glob("grammar/editors/*/README.md")]
+)
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_relative_link_and_image_resolves(doc):
+    """`[text](path)` and `![alt](path)` in the README and docs point at files that exist
+    (anchors and web addresses aside)."""
+    text = re.sub(r"^```.*?^```$", "", doc.read_text(encoding="utf-8"), flags=re.M | re.S)
+    text = re.sub(r"`[^`\n]*`", "", text)  # code spans: `f(*tensors)` is no link
+    targets = re.findall(r"\]\(([^)\s]+)\)", text)
+    broken = [
+        t
+        for t in targets
+        if not t.startswith(("http://", "https://", "#", "mailto:"))
+        and not (doc.parent / t.split("#", 1)[0]).exists()
+    ]
+    assert not broken, f"{doc.relative_to(ROOT)} links to missing files: {broken}"
