@@ -420,17 +420,20 @@ class Calls(Builder):
         for i, (spec, value) in enumerate(zip(positional, attr_args)):
             attrs[spec.name] = value
             arg_spans[spec.name] = e.args[first_attr_arg + i].span
+        unknown = [k for k in kwargs if k not in opdef.attr_names]
+        for k in unknown:  # every misspelled keyword of the call at once, not one per run
+            self.r.error(
+                f"{e.func} has no attribute `{k}`",
+                self._keyword_span(e, k),
+                calls=self.frame.calls,
+                hint=_activation_hint(e.func, k, kwargs[k])
+                or _keras_name_hint(k, opdef.attr_names)
+                or did_you_mean(k, opdef.attr_names)
+                or _attr_list(opdef, by_name=True),
+            )
+        if unknown:
+            raise Stop
         for k, v in kwargs.items():
-            if k not in opdef.attr_names:
-                self.r.error(
-                    f"{e.func} has no attribute `{k}`",
-                    self._keyword_span(e, k),
-                    calls=self.frame.calls,
-                    hint=_keras_name_hint(k, opdef.attr_names)
-                    or did_you_mean(k, opdef.attr_names)
-                    or _attr_list(opdef, by_name=True),
-                )
-                raise Stop
             if k in attrs:
                 self.r.error(
                     f"{e.func}: `{k}` is given twice (by position and by name)",
@@ -841,6 +844,15 @@ KERAS_ATTR_NAMES = {
     "num_heads": "heads",
     "initializer": "init",  # add_weight's
 }
+
+
+def _activation_hint(func: str, key: str, value: Any) -> str | None:
+    """Keras' `activation="relu"` on an op that takes none: the activation is an op of its own."""
+    if key != "activation" or not isinstance(value, str):
+        return None
+    if value in LAYER_ACTIVATIONS and value != "linear":
+        return f"apply it after the op: `{func}(...) |> {value}`"
+    return "apply the activation after the op: `|> relu`, `|> gelu`, ..."
 
 
 def _keras_name_hint(name: str, attr_names: Sequence[str]) -> str | None:

@@ -64,6 +64,7 @@ def check_feed(
     problems: list[str] = []
     symbols = {} if symbols is None else symbols
     out: dict[str, np.ndarray] = {}
+    casts: list[str] = []
     for sig in signature:
         if sig.name not in inputs:
             problems.append(f"missing input `{sig.name}` {sig}")
@@ -74,6 +75,9 @@ def check_feed(
             sig.dtype == "bf16" and a.dtype.name == "float32"
         ):
             problems.append(f"input `{sig.name}` has dtype {a.dtype}, the model needs {sig}")
+            # numpy's default dtypes (int64 ids, float64 arrays) are the usual cause
+            numpy_name = "float32" if sig.dtype == "bf16" else DTYPES.get(sig.dtype)
+            casts.append(f"`{sig.name}.astype(np.{numpy_name})`")
         if a.ndim != len(sig.shape):
             problems.append(f"input `{sig.name}` has shape {list(a.shape)}, the model needs {sig}")
             continue
@@ -93,7 +97,8 @@ def check_feed(
         if name not in names:
             problems.append(f"unexpected input `{name}`; the model takes {', '.join(names)}")
     if problems:
-        raise error(f"the inputs do not fit model `{model}`", notes=problems)
+        hint = f"cast with {', '.join(casts)}" if casts else None
+        raise error(f"the inputs do not fit model `{model}`", notes=problems, hint=hint)
     return out
 
 

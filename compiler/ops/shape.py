@@ -243,7 +243,8 @@ def slice_(
     Per axis in `axes`: negative `starts`/`ends` count from the end, an end of `none` runs to
     the end (to the front for a negative step), and out-of-range values clamp as in Python.
     `steps` defaults to all 1. `x[:, 1:3, ::2]` is this op; `x[:, 0]` is a slice then
-    `squeeze`. A symbolic dim can be taken whole (`0:none:1`) or as a window of fixed size,
+    `squeeze`. A symbolic dim can be taken whole (`0:none:1`), reversed whole (`::-1`, stored
+    as `-1:none:-1`) or as a window of fixed size,
     both bounds counted from the same end (`x[:, -1]`, `x[:, -4:]`, `x[:, 2:5]`), assuming the
     axis is long enough at run time. No slice may be empty. `axes` is stored non-negative
     and `steps` explicitly.
@@ -264,8 +265,8 @@ def slice_(
             raise ShapeError(f"slice: the step on axis {a} must not be 0")
         dim = x.shape[a]
         if not isinstance(dim, int):
-            if (start, end, step) == (0, None, 1):
-                continue
+            if (start, end, step) in ((0, None, 1), (-1, None, -1)):
+                continue  # the whole axis, or the whole axis reversed (`x[:, ::-1]`)
             # A window whose size does not depend on the dim (`x[:, -1]`, `x[:, 2:5]`); the
             # axis must be at least that long at run time.
             same_side = step == 1 and (
