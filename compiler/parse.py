@@ -383,7 +383,12 @@ def _syntax_error(e: Any, text: str, path: str, start: str = "start") -> NetcErr
     hint = _hint(tok, prev, expected, written)
     if "IN" in expected and "EQUAL" in expected:  # the names before `=` and `for`'s share a rule
         expected -= {"IN"} if context.before_targets(len(context.tokens)) != "FOR" else {"EQUAL"}
-    if "`+`" in {_describe_terminal(n) for n in expected}:
+    described = {_describe_terminal(n) for n in expected}
+    if shown in _ARITHMETIC and "`|>`" in described and "`+`" not in described:
+        # a stage is a call, never an operand: the parser's list of what may follow one
+        # (`)`, `,`, `block`, ...) would only puzzle
+        return error(f"unexpected {what} after a `|>` stage", span, hint=hint)
+    if "`+`" in described:
         return error(f"unexpected {what} after an expression", span, hint=hint)
     return error(f"unexpected {what}; expected {_expected(expected)}", span, hint=hint)
 
@@ -412,7 +417,7 @@ def _hint(tok: Any, prev: Any, expected: set[str], line: str) -> str | None:
         return "a comment starts with `#`"
     if shown in _ARITHMETIC and after.startswith("=") and prev is not None and prev.type == "NAME":
         return f"netc has no `{shown}=`: write `{prev} = {prev} {shown} ...`"
-    if shown in _ARITHMETIC and "|>" in before:
+    if shown in _ARITHMETIC and "|>" in before and "`|>`" in map(_describe_terminal, expected):
         return f"`|>` binds loosest: write `(x |> f(...)) {shown} y` to use a chain's result"
     if tok.type == "EQUAL" and "EQUAL" not in expected:
         return "compare with `==`; assignments stand on their own"

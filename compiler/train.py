@@ -11,6 +11,7 @@ from typing import Any
 
 from . import syntax as ast
 from .source import Reporter, Span, did_you_mean, format_value
+from .values import describe
 
 # --- what a setting's argument may be ---------------------------------------------------------
 
@@ -405,9 +406,12 @@ def _choice(
     elif isinstance(expr, ast.Call) and not expr.piped:
         name, kwargs_exprs = expr.func, expr.kwargs
     else:
+        quoted = expr.value if isinstance(expr, ast.Literal) else None
         ctx.r.error(
             f"{what} must be a name such as `{next(iter(table))}` or a call with keyword arguments",
             expr.span,
+            # Keras takes names as strings (`loss="mse"`); netc's are names
+            hint=f"write the name without quotes: `{quoted}`" if isinstance(quoted, str) else None,
         )
         raise _Bad
     canonical = aliases.get(name, name)
@@ -692,7 +696,9 @@ def _setting(key: str, expr: ast.Expr, ctx: _Context) -> Any:
     if isinstance(value, bool) and want is not bool or not isinstance(value, want):
         kind = want.__name__ if isinstance(want, type) else "number"
         ctx.r.error(
-            f"train setting `{key}` must be {'an' if kind == 'int' else 'a'} {kind}", expr.span
+            f"train setting `{key}` must be {'an' if kind == 'int' else 'a'} {kind}, "
+            f"got {describe(value)}",
+            expr.span,
         )
         raise _Bad
     if key in ("epochs", "batch_size") and value < 1:
@@ -700,7 +706,9 @@ def _setting(key: str, expr: ast.Expr, ctx: _Context) -> Any:
         raise _Bad
     if key == "validation_split":
         if not 0 <= value < 1:
-            ctx.r.error(f"validation_split must be in [0, 1), got {value}", expr.span)
+            ctx.r.error(
+                f"train setting `validation_split` must be in [0, 1), got {value}", expr.span
+            )
             raise _Bad
         return float(value)
     return value

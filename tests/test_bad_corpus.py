@@ -62,7 +62,8 @@ class Expected:
 def read_expectations(path: Path) -> list[Expected]:
     """The `# expect...` lines of a corpus file's leading comment block."""
     out: list[Expected] = []
-    for raw in path.read_text(encoding="utf-8").splitlines():
+    content = path.read_text(encoding="utf-8").removeprefix("\ufeff")  # a BOM is allowed
+    for raw in content.splitlines():
         if not raw.startswith("#"):
             break
         text = raw[1:].strip()

@@ -451,9 +451,9 @@ def test_the_existing_messages_stay(tmp_path):
     ]
     got = diagnostics(tmp_path, ONE, SPARSE, "epochs = 2.5", "batch_size = 0", "shuffle = 1")
     assert [(g[2]) for g in got] == [
-        "train setting `epochs` must be an int",
+        "train setting `epochs` must be an int, got the float 2.5",
         "train setting `batch_size` must be >= 1, got 0",
-        "train setting `shuffle` must be a bool",
+        "train setting `shuffle` must be a bool, got the int 1",
     ]
 
 
