@@ -113,7 +113,7 @@ def load(
     seed: int = 0,
     level: int = 2,
     io_layout: str | None = None,
-    graph_optimization: str = "all",
+    graph_optimization: str | None = None,
     inference: bool = False,
     xla: bool = False,
     tvm_target: Any = None,
@@ -128,10 +128,11 @@ def load(
     `device` is "auto" (the GPU when one is present), "cpu" or "cuda". `threads`: ONNX
     Runtime's intra-op thread count, or TVM's thread pool size. ONNX Runtime only:
     `inter_op_threads` and `graph_optimization`, its own optimizer level ("disable", "basic",
-    "extended" or "all", its default). `io_layout` ("channels-last" or "channels-first") is the
-    emitted ONNX model's image layout, `inference` asks for the Keras prediction model, `xla`
-    jit-compiles the TF function, `tvm_target` and `dims` are the TVM target and the symbolic
-    dims fixed at compile time (docs/tvm.md)."""
+    "extended" or "all"; by default "all", or "disable" for a `.ort` file or a model holding
+    the optimized graph netc saved, which run on the CPU). `io_layout` ("channels-last" or
+    "channels-first") is the emitted ONNX model's image layout, `inference` asks for the Keras
+    prediction model, `xla` jit-compiles the TF function, `tvm_target` and `dims` are the TVM
+    target and the symbolic dims fixed at compile time (docs/tvm.md)."""
     from netc import Model, driver
 
     if device not in DEVICES:
@@ -176,7 +177,10 @@ def load(
     if target == "onnx":
         from . import onnx as ort_backend
 
-        if isinstance(source, (str, Path)):
+        if isinstance(source, (str, Path)) and Path(source).suffix == ".ort":
+            if not Path(source).is_file():
+                raise error(f"no such model file: {source}")
+        elif isinstance(source, (str, Path)):
             source = ort_backend.read_model(source)
             name = source.graph.name or name
         return ort_backend.OnnxSession(
@@ -188,12 +192,16 @@ def load(
             graph_optimization=graph_optimization,
         )
     if target == "tvm":
-        if inter_op_threads is not None or graph_optimization != "all":
+        if inter_op_threads is not None or graph_optimization not in (None, "all"):
             raise error("inter_op_threads and graph_optimization are ONNX Runtime's, not tvm's")
         from . import tvm as tvm_backend
 
         return tvm_backend.TvmSession(source, name=name, device=device, threads=threads)
-    if threads is not None or inter_op_threads is not None or graph_optimization != "all":
+    if (
+        threads is not None
+        or inter_op_threads is not None
+        or graph_optimization not in (None, "all")
+    ):
         raise error(f"thread counts and graph_optimization are ONNX Runtime's, not {target}'s")
     if target == "keras":
         from . import keras as keras_backend
@@ -207,7 +215,7 @@ def load(
 def artifact_target(path: str | Path) -> str:
     """The target whose artifact `path` is, by its suffix (a SavedModel is a folder)."""
     p = Path(path)
-    if p.suffix == ".onnx":
+    if p.suffix in (".onnx", ".ort"):  # .ort: ONNX Runtime's own format (docs/onnx.md)
         return "onnx"
     if p.suffix == ".keras":
         return "keras"

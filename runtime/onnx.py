@@ -82,6 +82,52 @@ def _signature(values: Any, skip: Collection[str] = ()) -> tuple[Signature, ...]
     return tuple(out)
 
 
+_ORT_DTYPES = {
+    "tensor(float)": "f32",
+    "tensor(float16)": "f16",
+    "tensor(double)": "f64",
+    "tensor(int32)": "i32",
+    "tensor(int64)": "i64",
+    "tensor(bool)": "bool",
+    "tensor(bfloat16)": "bf16",
+}
+
+
+def _ort_signature(args: Any) -> tuple[Signature, ...]:
+    """Signatures from ONNX Runtime's NodeArgs (an ORT-format model has no ModelProto)."""
+    return tuple(
+        Signature(
+            a.name,
+            _ORT_DTYPES.get(a.type, a.type),
+            tuple(d if isinstance(d, (int, str)) else None for d in a.shape),
+        )
+        for a in args
+    )
+
+
+def _optimized_by(model: Any) -> str | None:
+    """The ONNX Runtime version whose optimizer netc saved `model` after, or None."""
+    from netc.backends.onnx_deploy import VERSION_KEY
+
+    return next((p.value for p in model.metadata_props if p.key == VERSION_KEY), None)
+
+
+def _check_optimized_by(meta: Mapping[str, str], name: str) -> None:
+    """A saved optimized graph runs only under the ONNX Runtime that made it: another version's
+    kernels and fused forms may differ (at "all", so may the CPU's NCHWc block size)."""
+    import onnxruntime as ort
+
+    from netc.backends.onnx_deploy import LEVEL_KEY, VERSION_KEY
+
+    made_by = meta.get(VERSION_KEY)
+    if made_by is not None and made_by != ort.__version__:
+        raise error(
+            f"model `{name}` holds ONNX Runtime {made_by}'s optimized graph "
+            f"(level {meta.get(LEVEL_KEY, '?')}); this is ONNX Runtime {ort.__version__}",
+            hint="save it again from the .net source with this ONNX Runtime (--ort-optimize)",
+        )
+
+
 # ONNX Runtime's own graph optimizer, on top of netc's passes (benchmarks compare them).
 GRAPH_OPTIMIZATION = {
     "disable": "ORT_DISABLE_ALL",
@@ -92,7 +138,12 @@ GRAPH_OPTIMIZATION = {
 
 
 class OnnxSession:
-    """An ONNX Runtime session behind netc's interface (named numpy arrays in and out)."""
+    """An ONNX Runtime session behind netc's interface (named numpy arrays in and out).
+
+    `model` is an `onnx.ModelProto`, or the path of an ORT-format file (`.ort`).
+    `graph_optimization` None is "all", or "disable" for a model whose optimized graph netc
+    saved (`netc.backends.onnx_deploy`): its optimizer already ran. `self.graph_optimization`
+    is the level the session used."""
 
     def __init__(
         self,
@@ -102,10 +153,23 @@ class OnnxSession:
         device: str = "auto",
         threads: int | None = None,
         inter_op_threads: int | None = None,
-        graph_optimization: str = "all",
+        graph_optimization: str | None = None,
     ):
         import onnxruntime as ort
 
+        ort_file = isinstance(model, (str, Path))
+        if not ort_file:
+            _check_optimized_by({p.key: p.value for p in model.metadata_props}, name)
+        saved = ort_file or _optimized_by(model) is not None
+        if graph_optimization is None:
+            graph_optimization = "disable" if saved else "all"
+        if saved and device == "cuda":
+            raise error(
+                f"model `{name}` holds ONNX Runtime's graph optimized for the CPU",
+                hint="load the .net source or the plain .onnx model for device cuda",
+            )
+        if saved:
+            device = "cpu"  # the graph was optimized for the CPU provider's kernels
         if graph_optimization not in GRAPH_OPTIMIZATION:
             raise error(
                 f"unknown ONNX Runtime optimization level `{graph_optimization}`",
@@ -135,7 +199,7 @@ class OnnxSession:
         ort.set_default_logger_severity(4 if use_cuda else QUIET)
         try:
             self._session = ort.InferenceSession(
-                model.SerializeToString(), options, providers=providers
+                str(model) if ort_file else model.SerializeToString(), options, providers=providers
             )
         except Exception as e:
             detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
@@ -149,6 +213,13 @@ class OnnxSession:
                 hint="check the CUDA and cuDNN libraries ONNX Runtime needs",
             )
         self.name = name
+        self.graph_optimization = graph_optimization
+        if ort_file:
+            # no ModelProto to read: the metadata and signature as ONNX Runtime sees them
+            _check_optimized_by(self._session.get_modelmeta().custom_metadata_map, name)
+            self.inputs = _ort_signature(self._session.get_inputs())
+            self.outputs = _ort_signature(self._session.get_outputs())
+            return
         initializers = {i.name for i in model.graph.initializer}
         self.inputs = _signature(model.graph.input, initializers)
         self.outputs = _signature(model.graph.output)

@@ -72,6 +72,7 @@ def compile_cmd(
     verify_passes: bool,
     print_after: Sequence[str],
     stats: bool,
+    ort_optimize: str | None,
     output: str | None,
     no_write: bool,
 ) -> None:
@@ -82,6 +83,7 @@ def compile_cmd(
     GraphDef MODEL.pb with -t tf --emit graphdef).
     """
     from .. import driver
+    from ..source import error
 
     out = _start(json_, quiet)
     m = _load(file, model, out)
@@ -89,6 +91,8 @@ def compile_cmd(
         io_layout=io_layout, inference=inference, xla=xla, tvm_target=tvm_target, dims=dims
     )
     driver.target_options(target, options)  # a flag the target does not take: before any work
+    if ort_optimize and target != "onnx":
+        raise error(f"--ort-optimize applies to -t onnx, not to -t {target}")
     if emit == "graphdef":
         _check_graphdef(target, xla)
     if emit == "relax":
@@ -125,6 +129,19 @@ def compile_cmd(
             **_pass_options(2 if level is None else level, verify_passes, print_after, pass_stats),
         )
         driver.backend(target).save_graphdef(artifact, path)
+    elif not no_write and target == "onnx":  # the ONNX model as it is deployed (onnx_deploy)
+        from ..backends import onnx_deploy
+
+        path = Path(output or driver.default_output(file, target))
+        artifact = driver.emit(
+            m,
+            target,
+            weights=weights,
+            seed=seed,
+            io_layout=io_layout,  # the target's only option (checked above)
+            **_pass_options(2 if level is None else level, verify_passes, print_after, pass_stats),
+        )
+        onnx_deploy.save(artifact, path, ort_optimize=ort_optimize)
     elif not no_write:
         path = driver.write(
             m,

@@ -550,6 +550,14 @@ def _target_options(f: Callable) -> Callable:
                 help="Print the IR after this pass (repeatable; `all` for every pass).",
             ),
             click.option("--stats", is_flag=True, help="Print what each pass did."),
+            click.option(
+                "--ort-optimize",
+                type=click.Choice(["basic", "extended", "all"]),
+                default=None,
+                help="-t onnx: write ONNX Runtime's graph as optimized at this level, so a "
+                "deployed session skips the optimizer at load (`all` ties the file to this CPU "
+                "kind and ONNX Runtime version).",
+            ),
         )
     ):
         f = decorate(f)
