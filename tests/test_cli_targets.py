@@ -170,19 +170,6 @@ def test_channels_first_io_layout(files):
         assert_outputs_match_the_reference("y.npz", x, f"{kind} inputs, batch {batch}")
 
 
-def test_bench_times_the_opt_levels_side_by_side(files):
-    r = run("bench", "cnn.net", "--repeat", "2", "--warmup", "0", "--batch", "2", "--json")
-    assert r.exit_code == 0, r.output
-    data = json.loads(r.stdout)
-    assert [t["name"] for t in data["timings"]] == ["-O0", "-O2"]
-    assert all(
-        t["runs"] == 2 and 0 < t["min_ms"] <= t["median_ms"] <= t["max_ms"] for t in data["timings"]
-    )
-    assert (data["batch"], data["ort_opt"], data["timings"][0]["speedup"]) == (2, "all", 1.0)
-    one = json.loads(run("bench", "cnn.net", "-O", "1", "--repeat", "1", "--json").stdout)
-    assert [t["name"] for t in one["timings"]] == ["-O1"]
-
-
 def test_random_inputs_bind_the_batch_and_other_symbols():
     from netc.runtime.api import Signature
     from netc.runtime.bench import random_inputs

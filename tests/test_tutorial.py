@@ -26,7 +26,7 @@ COMMANDS = [
     "python evaluate.py",
     "netc verify digits.net --weights digits.safetensors",
     "netc bench digits.onnx --batch 64",
-    "netc bench digits.net --batch 64",
+    "netc bench digits.net -t onnx -t tf --batch 64",
 ]
 
 
@@ -86,4 +86,4 @@ def test_the_tutorial_runs_as_written_and_reaches_its_accuracy(tmp_path):
         "digits.net: the onnx backend agrees with the reference: all 7 values of `digits`"
     )
     assert "│ digits.onnx │" in out[COMMANDS[7]]
-    assert "│ -O0 │" in out[COMMANDS[8]] and "│ -O2 │" in out[COMMANDS[8]]
+    assert "│ onnx   │" in out[COMMANDS[8]] and "│ tf     │" in out[COMMANDS[8]]

@@ -4,7 +4,7 @@ This package only maps flags to function arguments and results to text: compiler
 imported inside the commands, so `netc --help` and `netc check` never load a backend.
 Exit codes: 0 ok, 1 a mistake in the user's input, 2 bad usage, 3 a bug in netc.
 The commands live by group: build.py (compile, summary, check, weights), execute.py (run,
-bench, verify), edit.py (fmt, lsp); common.py holds what they share.
+verify), bench.py (bench), edit.py (fmt, lsp); common.py holds what they share.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from .. import __version__
-from . import build, edit, execute, train
+from . import bench, build, edit, execute, train
 from .common import NetcGroup, human_flops
 
 __all__ = ["cli", "main", "human_flops"]
@@ -35,7 +35,7 @@ for command in (
     build.summary,
     build.check,
     execute.run,
-    execute.bench,
+    bench.bench,
     execute.verify,
     build.weights,
     train.train,

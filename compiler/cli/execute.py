@@ -1,9 +1,8 @@
-"""The commands that run a model: `run` (outputs on inputs from a file), `bench` (timings side
-by side) and `verify` (the backend against the numpy reference, value by value)."""
+"""The commands that run a model: `run` (outputs on inputs from a file) and `verify` (the backend
+against the numpy reference, value by value). `bench` is in bench.py."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import click
@@ -103,90 +102,6 @@ def run(
         click.echo(f"{r['name']}: {r['dtype']}{r['shape']}{stats}")
     if output:
         click.echo(f"wrote {output}")
-
-
-@click.command()
-@click.argument("file", metavar="MODEL.net|MODEL.onnx", type=click.Path())
-@_net_model_option
-@click.option(
-    "-O",
-    "levels",
-    type=click.IntRange(0, 2),
-    multiple=True,
-    metavar="LEVEL",
-    help="Opt levels to time side by side (repeatable; default -O0 and -O2).",
-)
-@click.option("--batch", type=click.IntRange(1), default=1, show_default=True)
-@click.option("--repeat", type=click.IntRange(1), default=30, show_default=True)
-@click.option("--warmup", type=click.IntRange(0), default=5, show_default=True)
-@click.option(
-    "--ort-opt",
-    "ort_opt",
-    type=click.Choice(["disable", "basic", "extended", "all"]),
-    default="all",
-    show_default=True,
-    help="ONNX Runtime's own graph optimizer.",
-)
-@_device_option()
-@_threads_option
-@click.option("--json", "json_", is_flag=True, help="Timings as JSON.")
-def bench(
-    file: str,
-    model: str | None,
-    levels: Sequence[int],
-    batch: int,
-    repeat: int,
-    warmup: int,
-    ort_opt: str,
-    device: str,
-    threads: int | None,
-    json_: bool,
-) -> None:
-    """Time a model in ONNX Runtime; for a .net, its opt levels side by side."""
-    from pathlib import Path
-
-    from netc.runtime import load
-    from netc.runtime.bench import random_inputs, side_by_side
-
-    out = _start(json_, True)
-    options = {"device": device, "threads": threads, "graph_optimization": ort_opt}
-    if Path(file).suffix == ".net":
-        m = _load(file, model, out)
-        sessions = {f"-O{level}": load(m, level=level, **options) for level in (levels or (0, 2))}
-    else:
-        sessions = {Path(file).name: load(file, **options)}
-    feeds = {name: random_inputs(s.inputs, batch) for name, s in sessions.items()}
-    timings = side_by_side(sessions, feeds, warmup=warmup, repeat=repeat)
-    first = next(iter(timings.values())).median
-    rows = [
-        {
-            "name": name,
-            "median_ms": t.median * 1e3,
-            "min_ms": t.min * 1e3,
-            "max_ms": t.max * 1e3,
-            "runs": len(t.times),
-            "speedup": first / t.median,
-        }
-        for name, t in timings.items()
-    ]
-    if out.json:
-        out.print_json({"ok": True, "batch": batch, "ort_opt": ort_opt, "timings": rows})
-        return
-    from rich.table import Table
-
-    table = Table(title=f"batch {batch}, ONNX Runtime optimizer: {ort_opt}")
-    for column in ("", "median ms", "min ms", "max ms", "runs", "speedup"):
-        table.add_column(column, justify="left" if not column else "right")
-    for r in rows:
-        table.add_row(
-            r["name"],
-            f"{r['median_ms']:.3f}",
-            f"{r['min_ms']:.3f}",
-            f"{r['max_ms']:.3f}",
-            str(r["runs"]),
-            f"{r['speedup']:.2f}x",
-        )
-    out.console().print(table)
 
 
 @click.command()
