@@ -8,10 +8,14 @@ only when a model is optimized.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..files import atomic_write
 from ..source import error
+
+if TYPE_CHECKING:
+    from ..ir import Graph
+    from ..quantize import QuantizeOptions, QuantizeReport
 
 LEVELS = ("basic", "extended", "all")  # ONNX Runtime's optimizer levels worth saving
 LEVEL_KEY = "netc.ort_optimized"  # metadata: the level the graph was optimized at
@@ -66,10 +70,19 @@ def save_optimized(model: Any, path: str | Path, level: str = "all") -> None:
     atomic_write(path, write)
 
 
-def save(model: Any, path: str | Path, *, ort_optimize: str | None = None) -> None:
+def save(
+    model: Any,
+    path: str | Path,
+    *,
+    ort_optimize: str | None = None,
+    graph: Graph | None = None,
+    quantize: QuantizeOptions | None = None,
+) -> QuantizeReport | None:
     """Save an emitted model: as it is (`to_onnx.save`), or optimized by ONNX Runtime at level
     `ort_optimize`, as an ONNX model (the ORT format is refused: its bytes are not the same
-    from one save to the next, and it loads slower here; docs/onnx.md)."""
+    from one save to the next, and it loads slower here; docs/onnx.md). With `quantize`, the
+    int8 model of `graph`'s `model` is saved (netc.quantize), and its report returned; a model
+    refused for its accuracy leaves no file."""
     from .to_onnx import save as save_plain
 
     if is_ort_format(path):
@@ -78,7 +91,14 @@ def save(model: Any, path: str | Path, *, ort_optimize: str | None = None) -> No
             f"it differently each time, and the optimized ONNX model loads faster",
             hint=f"write {Path(path).with_suffix('.onnx')} with --ort-optimize all",
         )
+    report = None
+    if quantize is not None:
+        from ..quantize import quantize as to_int8
+
+        assert graph is not None, "quantization needs the model's graph"
+        model, report = to_int8(model, graph, quantize)
     if ort_optimize is None:
         save_plain(model, path)
     else:
         save_optimized(model, path, ort_optimize)
+    return report

@@ -73,6 +73,11 @@ def compile_cmd(
     print_after: Sequence[str],
     stats: bool,
     ort_optimize: str | None,
+    quantize: str | None,
+    calib: str | None,
+    calib_method: str | None,
+    min_top1_agreement: float | None,
+    warn_accuracy: bool,
     output: str | None,
     no_write: bool,
 ) -> None:
@@ -93,6 +98,12 @@ def compile_cmd(
     driver.target_options(target, options)  # a flag the target does not take: before any work
     if ort_optimize and target != "onnx":
         raise error(f"--ort-optimize applies to -t onnx, not to -t {target}")
+    from ..quantize import options as quantize_options
+
+    quantization = quantize_options(
+        target, quantize, calib, calib_method, min_top1_agreement, warn_accuracy
+    )
+    report = None
     if emit == "graphdef":
         _check_graphdef(target, xla)
     if emit == "relax":
@@ -141,7 +152,9 @@ def compile_cmd(
             io_layout=io_layout,  # the target's only option (checked above)
             **_pass_options(2 if level is None else level, verify_passes, print_after, pass_stats),
         )
-        onnx_deploy.save(artifact, path, ort_optimize=ort_optimize)
+        report = onnx_deploy.save(
+            artifact, path, ort_optimize=ort_optimize, graph=m.graph, quantize=quantization
+        )
     elif not no_write:
         path = driver.write(
             m,
@@ -152,10 +165,15 @@ def compile_cmd(
             **options,
             **_pass_options(2 if level is None else level, verify_passes, print_after, pass_stats),
         )
-    _show(m, out, None, extra={"output": str(path)} if path else None)
+    extra: dict[str, Any] = {"output": str(path)} if path else {}
+    if report is not None:
+        extra["quantization"] = report.to_json()
+    _show(m, out, None, extra=extra or None)
     _print_stats(pass_stats or {}, out)
     if path and not out.json:
         click.echo(f"wrote {path}")
+        for line in report.lines() if report else ():
+            click.echo(line, err=line.startswith("warning:"))
 
 
 def _print_relax(

@@ -558,6 +558,41 @@ def _target_options(f: Callable) -> Callable:
                 "deployed session skips the optimizer at load (`all` ties the file to this CPU "
                 "kind and ONNX Runtime version).",
             ),
+            click.option(
+                "--quantize",
+                type=click.Choice(["int8"]),
+                default=None,
+                help="-t onnx: write the int8 model (static QDQ for a model with convolutions, "
+                "calibrated on --calib; dynamic otherwise), refused past --min-top1-agreement "
+                "(docs/quantization.md).",
+            ),
+            click.option(
+                "--calib",
+                type=click.Path(),
+                metavar="DATA.npz",
+                default=None,
+                help="--quantize: sample inputs (one array per input, samples along axis 0); "
+                "the last 20%% are held out to measure the accuracy cost.",
+            ),
+            click.option(
+                "--calib-method",
+                type=click.Choice(["percentile", "entropy", "minmax"]),
+                default=None,
+                help="--quantize: how activation ranges are calibrated (default percentile).",
+            ),
+            click.option(
+                "--min-top1-agreement",
+                type=click.FloatRange(0, 100),
+                metavar="PERCENT",
+                default=None,
+                help="--quantize: refuse the int8 model when fewer samples than this keep the "
+                "float model's top-1 result (default 99).",
+            ),
+            click.option(
+                "--warn-accuracy",
+                is_flag=True,
+                help="--quantize: write the int8 model below --min-top1-agreement, with a warning.",
+            ),
         )
     ):
         f = decorate(f)
