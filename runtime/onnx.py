@@ -18,7 +18,8 @@ import numpy as np
 
 from netc.source import NetcError, error
 
-from .api import Signature, check_feed
+from .api import Signature
+from .feed import FeedCheck
 
 QUIET = 3  # ONNX Runtime log severity: errors only (4: fatal only, while probing providers)
 
@@ -203,7 +204,15 @@ class OnnxSession:
             )
         except Exception as e:
             detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise error(f"ONNX Runtime cannot load model `{name}`: {detail}") from None
+            contrib = not ort_file and any(n.domain == "com.microsoft" for n in model.graph.node)
+            raise error(
+                f"ONNX Runtime cannot load model `{name}`: {detail}",
+                # --ort-contrib's ops exist only in ONNX Runtime builds with its contrib ops
+                hint="the model uses ONNX Runtime's com.microsoft contrib ops (--ort-contrib): "
+                "run it in an ONNX Runtime that has them, or compile it without --ort-contrib"
+                if contrib
+                else None,
+            ) from None
         finally:
             ort.set_default_logger_severity(QUIET)
         self.device = "cuda" if "CUDAExecutionProvider" in self._session.get_providers() else "cpu"
@@ -224,16 +233,30 @@ class OnnxSession:
         self.inputs = _signature(model.graph.input, initializers)
         self.outputs = _signature(model.graph.output)
 
-    def run(self, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
-        """Run on named numpy inputs (checked first); returns the named outputs."""
+    # What every run needs, made on the first (ONNX Runtime runs a small model in about 20 µs:
+    # a per-call cost of 1 µs is 5 %, docs/benchmarks.md). Properties, as __init__ returns early.
+    @functools.cached_property
+    def _check(self) -> FeedCheck:
+        return FeedCheck(self.name, self.inputs)
+
+    @functools.cached_property
+    def _output_names(self) -> list[str]:
+        return [s.name for s in self.outputs]
+
+    @functools.cached_property
+    def _run_options(self) -> Any:
         import onnxruntime as ort
 
-        feed = check_feed(self.name, self.inputs, inputs)
-        names = [s.name for s in self.outputs]
         quiet = ort.RunOptions()
         quiet.log_severity_level = 4  # a failure is raised as a NetcError: no log line too
+        return quiet
+
+    def run(self, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        """Run on named numpy inputs (checked first); returns the named outputs."""
+        feed = self._check(inputs)
+        names = self._output_names
         try:
-            results = self._session.run(names, feed, quiet)
+            results = self._session.run(names, feed, self._run_options)
         except NetcError:
             raise
         except Exception as e:  # a run-time failure inside ONNX Runtime (e.g. a bad index)
