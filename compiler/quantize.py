@@ -374,7 +374,8 @@ def _dynamic(model: Any) -> Any:
         quantize_dynamic(
             prepared,
             out,
-            op_types_to_quantize=["MatMul", "LSTM", "Gather"],
+            # Attention: --ort-contrib's fused self-attention, as QAttention
+            op_types_to_quantize=["MatMul", "Attention", "LSTM", "Gather"],
             per_channel=True,
             reduce_range=True,  # see _static
             weight_type=QuantType.QInt8,

@@ -73,6 +73,7 @@ def compile_cmd(
     print_after: Sequence[str],
     stats: bool,
     ort_optimize: str | None,
+    ort_contrib: bool,
     quantize: str | None,
     calib: str | None,
     calib_method: str | None,
@@ -96,8 +97,9 @@ def compile_cmd(
         io_layout=io_layout, inference=inference, xla=xla, tvm_target=tvm_target, dims=dims
     )
     driver.target_options(target, options)  # a flag the target does not take: before any work
-    if ort_optimize and target != "onnx":
-        raise error(f"--ort-optimize applies to -t onnx, not to -t {target}")
+    for flag, given in (("--ort-optimize", ort_optimize), ("--ort-contrib", ort_contrib)):
+        if given and target != "onnx":
+            raise error(f"{flag} applies to -t onnx, not to -t {target}")
     from ..quantize import options as quantize_options
 
     quantization = quantize_options(
@@ -152,6 +154,10 @@ def compile_cmd(
             io_layout=io_layout,  # the target's only option (checked above)
             **_pass_options(2 if level is None else level, verify_passes, print_after, pass_stats),
         )
+        if ort_contrib:
+            from ..backends.onnx_contrib import use_contrib_ops
+
+            artifact = use_contrib_ops(artifact, m.graph)
         report = onnx_deploy.save(
             artifact, path, ort_optimize=ort_optimize, graph=m.graph, quantize=quantization
         )

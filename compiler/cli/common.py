@@ -559,6 +559,13 @@ def _target_options(f: Callable) -> Callable:
                 "kind and ONNX Runtime version).",
             ),
             click.option(
+                "--ort-contrib",
+                is_flag=True,
+                help="-t onnx: emit ONNX Runtime's com.microsoft contrib ops where they beat "
+                "its own optimizer (self-attention as one Attention node); the model then "
+                "needs ONNX Runtime.",
+            ),
+            click.option(
                 "--quantize",
                 type=click.Choice(["int8"]),
                 default=None,

@@ -1,0 +1,140 @@
+"""ONNX Runtime's contrib ops where they beat its own optimizer (`--ort-contrib`, docs/onnx.md):
+a rewrite of the model `to_onnx` emitted, which names each op's ONNX nodes after its IR node,
+so the nodes of one IR op are found by name, never by guessing at a pattern.
+
+1. Self-attention (`multi_head_attention` of one input, f32) becomes one `com.microsoft`
+   Attention node (the three projections packed into one [D, 3 * heads * key_dim] weight,
+   scaling, the causal mask as `unidirectional`, the softmax and the mixing) followed by the
+   output projection as emitted. ONNX Runtime's session optimizer never forms Attention from
+   a generic graph (only its offline `onnxruntime.transformers` tool does), and the fused
+   kernel is faster on the CPU (measured: docs/onnx.md).
+
+What ONNX Runtime's optimizer already finds in netc's graphs (SkipLayerNormalization,
+BiasGelu, FusedConv, FusedMatMul, FusedGemm at level extended) is left to it: emitting those
+directly gains nothing at load or run time. The rewritten model needs an ONNX Runtime with its
+contrib ops (every standard build); the runtime names that when a model does not load.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ..ir import Graph, Node
+
+CONTRIB_DOMAIN = "com.microsoft"
+
+
+def use_contrib_ops(model: Any, graph: Graph) -> Any:
+    """A copy of `model` (emitted by to_onnx from a graph whose nodes keep `graph`'s names and
+    attributes) with the forms above; `model` itself when none applies."""
+    attention = [
+        n
+        for n in graph
+        if n.op == "multi_head_attention"
+        and n.tensor_type.dtype == "f32"
+        and len(n.inputs) - (8 if n.attrs["bias"] else 4) == 1
+    ]
+    if not attention:
+        return model
+    out = type(model)()
+    out.CopyFrom(model)
+    changed = False
+    for node in attention:
+        changed |= _attention(out, node)
+    if not changed:
+        return model
+    _drop_unused_initializers(out)
+    if not any(o.domain == CONTRIB_DOMAIN for o in out.opset_import):
+        out.opset_import.add(domain=CONTRIB_DOMAIN, version=1)
+    return out
+
+
+def _attention(model: Any, node: Node) -> bool:
+    """Replace the generic lowering of self-attention `node` by com.microsoft Attention; False
+    when its nodes are not found as emitted (the generic form then stays)."""
+    from onnx import helper, numpy_helper
+
+    nodes = list(model.graph.node)
+    group = [
+        i for i, n in enumerate(nodes) if n.name == node.name or n.name.startswith(node.name + "/")
+    ]
+    inits = {i.name: i for i in model.graph.initializer}
+    matmuls = [i for i in group if nodes[i].op_type == "MatMul" and nodes[i].input[1] in inits]
+    if len(matmuls) != 4:
+        return False
+    q, k, v, out_proj = (nodes[i] for i in matmuls)
+    if not (q.input[0] == k.input[0] == v.input[0]):
+        return False
+    merged = out_proj.input[0]  # the heads merged: [N, T, heads * value_dim]
+    kernels = [numpy_helper.to_array(inits[m.input[1]]) for m in (q, k, v)]
+    consumers = {i: nodes[i] for i in group}
+    biases = []
+    for m, kernel in zip((q, k, v), kernels, strict=True):
+        add = next(
+            (n for n in consumers.values() if n.op_type == "Add" and n.input[0] == m.output[0]),
+            None,
+        )
+        if add is not None and add.input[1] in inits:
+            biases.append(numpy_helper.to_array(inits[add.input[1]]).reshape(-1))
+        else:
+            biases.append(np.zeros(kernel.shape[1], kernel.dtype))
+    a = node.attrs
+    heads, key_dim, value_dim = a["heads"], a["key_dim"], a["value_dim"]
+    weight = numpy_helper.from_array(np.concatenate(kernels, axis=1), f"{node.name}/qkv_kernel")
+    bias = numpy_helper.from_array(np.concatenate(biases), f"{node.name}/qkv_bias")
+    attrs: dict[str, Any] = dict(
+        domain=CONTRIB_DOMAIN,
+        num_heads=heads,
+        scale=1 / math.sqrt(key_dim),  # as Keras: the query scaled by 1/sqrt(key_dim)
+        unidirectional=int(a["causal"]),
+    )
+    if value_dim != key_dim:
+        attrs["qkv_hidden_sizes"] = [heads * key_dim, heads * key_dim, heads * value_dim]
+    fused = helper.make_node(
+        "Attention",
+        [q.input[0], weight.name, bias.name],
+        [merged],
+        f"{node.name}/Attention",
+        **attrs,
+    )
+    fused.doc_string = q.doc_string
+    # everything of the group up to the merged heads goes; the output projection stays
+    keep = {out_proj.name} | {
+        n.name
+        for n in consumers.values()
+        if merged not in n.output and _after(n, out_proj, consumers)
+    }
+    first = group[0]
+    rebuilt = [n for i, n in enumerate(nodes) if i not in consumers or nodes[i].name in keep]
+    rebuilt.insert(
+        sum(1 for i in range(first) if i not in consumers or nodes[i].name in keep), fused
+    )
+    del model.graph.node[:]
+    model.graph.node.extend(rebuilt)
+    model.graph.initializer.extend([weight, bias])
+    return True
+
+
+def _after(n: Any, out_proj: Any, group: dict[int, Any]) -> bool:
+    """Whether `n` reads the output projection's result, directly or through the group."""
+    reached = set(out_proj.output)
+    for m in group.values():  # the group is in topological order
+        if any(i in reached for i in m.input):
+            reached.update(m.output)
+    return any(o in reached for o in n.output)
+
+
+def _drop_unused_initializers(model: Any) -> None:
+    used = {i for n in model.graph.node for i in n.input}
+    kept = [i for i in model.graph.initializer if i.name in used]
+    del model.graph.initializer[:]
+    model.graph.initializer.extend(kept)
+    names = {i.name for i in model.graph.initializer} | {
+        o for n in model.graph.node for o in n.output
+    }
+    info = [v for v in model.graph.value_info if v.name in names]
+    del model.graph.value_info[:]
+    model.graph.value_info.extend(info)
