@@ -33,7 +33,18 @@ CHANNEL_LAYOUT = {
     "conv1d_transpose": "transpose",
     "conv2d_transpose": "transpose",
     "conv3d_transpose": "transpose",
+    # the pointwise kernel [*1, C*M, out] (its input 2) sets the output channels
+    "separable_conv1d": "last",
+    "separable_conv2d": "last",
 }
+# The input holding the kernel CHANNEL_LAYOUT describes, where it is not input 1; the bias (if
+# any) is the input after it.
+_KERNEL_INPUT = {"separable_conv1d": 2, "separable_conv2d": 2}
+
+
+def kernel_index(op: str) -> int:
+    """The input of `op` that holds the kernel its output channels scale (the bias follows)."""
+    return _KERNEL_INPUT.get(op, 1)
 
 
 def scale_kernel(op: str, kernel: np.ndarray, scale: np.ndarray) -> np.ndarray:
@@ -63,7 +74,9 @@ def fold_batchnorm(
     1. conv1d/2d/3d (grouped too) and dense: kernel `[*k, in, out]`, s along the last axis.
     2. depthwise_conv1d/2d: kernel `[*k, C, M]`, output channel `c * M + j` scaled at `[.., c, j]`.
     3. conv1d/2d/3d_transpose: kernel `[*k, out, in]`, s along axis -2.
-    4. Without `scale`, gamma is 1; without `center`, beta is 0; a conv without bias gets one.
+    4. separable_conv1d/2d: the pointwise kernel `[*1, C*M, out]`, s along the last axis (the
+       depthwise kernel stays).
+    5. Without `scale`, gamma is 1; without `center`, beta is 0; a conv without bias gets one.
     The folded kernel and bias are new weights named after the old ones
     (`conv2d.kernel` -> `conv2d.kernel_folded`, `conv2d.bias_folded`; see
     `rewrite.folded_weight_name`): the originals keep their values for any other reader, and
@@ -92,8 +105,9 @@ def fold_batchnorm(
         if not bn.tensor_type.is_float:
             continue
         stats = [known_value(graph, weights, i) for i in bn.inputs[1:]]
-        kernel = known_value(graph, weights, conv.inputs[1])
-        bias = known_value(graph, weights, conv.inputs[2]) if conv.attrs["bias"] else 0.0
+        ki = kernel_index(conv.op)
+        kernel = known_value(graph, weights, conv.inputs[ki])
+        bias = known_value(graph, weights, conv.inputs[ki + 1]) if conv.attrs["bias"] else 0.0
         if kernel is None or bias is None or any(v is None for v in stats):
             continue
         w = [np.asarray(v, np.float64) for v in stats]
@@ -107,8 +121,8 @@ def fold_batchnorm(
             continue
         new_bias = (np.asarray(bias, np.float64) - mean) * s + beta
         dtype = conv.tensor_type.dtype
-        old_kernel = graph[conv.inputs[1]]
-        old_bias = graph[conv.inputs[2]] if conv.attrs["bias"] else conv
+        old_kernel = graph[conv.inputs[ki]]
+        old_bias = graph[conv.inputs[ki + 1]] if conv.attrs["bias"] else conv
         k_name = folded_weight_name(graph, names, old_kernel.name, conv.name, replace)
         b_name = folded_weight_name(
             graph,
@@ -122,7 +136,7 @@ def fold_batchnorm(
         )
         b_node, b_value = new_param(b_name, new_bias, dtype, old_bias)
         attrs = with_origin({**op_attrs(conv), "bias": True}, conv, [bn])
-        fused = conv.with_(inputs=(conv.inputs[0], k_node.name, b_node.name), attrs=attrs)
+        fused = conv.with_(inputs=(*conv.inputs[:ki], k_node.name, b_node.name), attrs=attrs)
         replace[conv.name] = (k_node, b_node, fused)
         replace[bn.name] = ()
         rename[bn.name] = conv.name

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Graph, Node, TensorType
-from .batchnorm import CHANNEL_LAYOUT, channels, scale_kernel
+from .batchnorm import CHANNEL_LAYOUT, channels, kernel_index, scale_kernel
 from .rewrite import (
     Names,
     Weights,
@@ -68,8 +68,9 @@ def _fold_once(graph: Graph, weights: Weights) -> tuple[Graph, Weights]:
             if node.type != y.type or not y.tensor_type.is_float:
                 continue
             c = _per_channel(graph[c_name].attrs["value"].array, y.tensor_type)
-            kernel = known_value(graph, weights, y.inputs[1])
-            bias = known_value(graph, weights, y.inputs[2]) if y.attrs["bias"] else 0.0
+            ki = kernel_index(y.op)
+            kernel = known_value(graph, weights, y.inputs[ki])
+            bias = known_value(graph, weights, y.inputs[ki + 1]) if y.attrs["bias"] else 0.0
             if c is None or kernel is None or bias is None:
                 continue
             if node.op == "div" and np.any(c == 0):
@@ -77,20 +78,20 @@ def _fold_once(graph: Graph, weights: Weights) -> tuple[Graph, Weights]:
             shape = (channels(y),)
             c = np.broadcast_to(1.0 / c if node.op == "div" else c, shape)
             bias = np.broadcast_to(np.asarray(bias, np.float64), shape)
-            inputs = list(y.inputs[:2])
+            inputs = list(y.inputs[: ki + 1])
             parts: list[Node] = []
             if node.op in ("mul", "div"):
-                old = graph[y.inputs[1]]
+                old = graph[y.inputs[ki]]
                 k_name = folded_weight_name(graph, names, old.name, y.name, replace)
                 k_node, added[k_name] = new_param(
                     k_name, scale_kernel(y.op, kernel, c), old.tensor_type.dtype, old
                 )
                 parts.append(k_node)
-                inputs[1] = k_name
+                inputs[ki] = k_name
                 new_bias = bias * c
             else:
                 new_bias = bias + c if node.op == "add" else bias - c
-            old_bias = graph[y.inputs[2]] if y.attrs["bias"] else y
+            old_bias = graph[y.inputs[ki + 1]] if y.attrs["bias"] else y
             b_name = folded_weight_name(
                 graph,
                 names,

@@ -59,7 +59,7 @@ def test_fold_batchnorm_never_writes_into_its_input_weights(net):
 
 
 # Every op kind with its kernel layout: conv [*k, in/groups, out], depthwise [*k, C, M],
-# transpose [*k, out, in], dense [in, units].
+# transpose [*k, out, in], separable (the pointwise kernel [*1, C*M, out]), dense [in, units].
 LAYERS = {
     "conv1d": ("f32[N, 7, 4]", "conv1d(6, 3)"),
     "conv2d_no_bias": ("f32[N, 5, 5, 3]", 'conv2d(4, 3, padding="same", bias=false)'),
@@ -69,6 +69,8 @@ LAYERS = {
     "depthwise_conv1d": ("f32[N, 6, 3]", "depthwise_conv1d(3, bias=false)"),
     "conv2d_transpose": ("f32[N, 3, 3, 2]", "conv2d_transpose(5, 3, stride=2)"),
     "conv1d_transpose": ("f32[N, 4, 3]", 'conv1d_transpose(2, 3, padding="same", bias=false)'),
+    "separable_conv2d": ("f32[N, 5, 5, 3]", "separable_conv2d(4, 3, depth_multiplier=2)"),
+    "separable_conv1d_no_bias": ("f32[N, 6, 3]", "separable_conv1d(4, 3, bias=false)"),
     "dense": ("f32[N, 6]", "dense(4)"),
     "dense_rank3_no_bias": ("f32[N, 3, 6]", "dense(4, bias=false)"),
 }

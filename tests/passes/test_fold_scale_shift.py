@@ -49,9 +49,10 @@ def test_fold_scale_shift_folding_twice_replaces_its_own_weights_in_place(net):
         ("f32[N, 5, 5, 2]", "conv2d(4, 3, groups=2, bias=false)"),
         ("f32[N, 5, 5, 2]", "depthwise_conv2d(3, depth_multiplier=2)"),
         ("f32[N, 3, 3, 2]", "conv2d_transpose(4, 2, stride=2)"),
+        ("f32[N, 5, 5, 2]", "separable_conv2d(4, 3, depth_multiplier=2, bias=false)"),
         ("f32[N, 3, 6]", "dense(4, bias=false)"),
     ],
-    ids=["conv1d", "grouped", "depthwise", "transpose", "dense"],
+    ids=["conv1d", "grouped", "depthwise", "transpose", "separable", "dense"],
 )
 def test_fold_scale_shift_with_a_per_channel_constant(net, same_numbers, expr, layer):
     x, op = layer
