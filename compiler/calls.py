@@ -64,6 +64,8 @@ class Calls(Builder):
             return self.call_builtin(e, scope, evaluated[0])
         if e.func in LANGUAGE_OPS:
             return self.call_op(e, scope)
+        if e.func == "bidirectional" and "bidirectional" not in self.blocks:
+            return self.call_bidirectional(e, scope)
         if e.func == "weight":
             return self.call_weight(e, scope)
         if e.func in INITIALIZER_BUILTINS:
@@ -305,8 +307,15 @@ class Calls(Builder):
         )
         return Tensor(name, t)
 
-    def _eval_args(self, e: ast.Call, scope: Scope) -> tuple[list, dict[str, Any], str | None]:
-        args = [self.eval(a, scope) for a in e.args]
+    def _eval_args(
+        self, e: ast.Call, scope: Scope, first: Any = None
+    ) -> tuple[list, dict[str, Any], str | None]:
+        """The call's arguments, keywords and `name=`; `first`: the first argument's value,
+        already evaluated (bidirectional's sequence, for its two layers)."""
+        args = [
+            first if i == 0 and first is not None else self.eval(a, scope)
+            for i, a in enumerate(e.args)
+        ]
         kwargs: dict[str, Any] = {}
         for (k, v), kspan in zip(e.kwargs, e.kwarg_spans or [None] * len(e.kwargs)):
             if k in kwargs:
@@ -472,6 +481,159 @@ class Calls(Builder):
                 self.r.error(message, arg_spans[spec.name], calls=self.frame.calls, hint=hint)
                 raise Stop from None
         return self.apply_op(opdef.name, tensor_args, final, e.span, layer_name)
+
+    def call_bidirectional(self, e: ast.Call, scope: Scope) -> Any:
+        """`x |> bidirectional(lstm(64), merge_mode="concat")`: Keras' Bidirectional wrapper,
+        as the ops it computes. The layer runs forward (`forward_lstm`) and over the reversed
+        sequence (`backward_lstm`, go_backwards flipped); with return_sequences the backward
+        steps are put back in time order (`reverse`, a `::-1` slice), then the two are merged:
+        "concat" on the last axis (the default), "sum", "mul", "ave", or `none` for both as a
+        tuple. With return_state the merged output is followed by the forward then the
+        backward states, as in Keras. The layers sit under one naming scope (`bidirectional`,
+        `bidirectional_1`, or name=), which the summary folds into one row."""
+        usage = '`x |> bidirectional(lstm(64), merge_mode="concat")` (or gru)'
+        layer = e.args[1] if len(e.args) == 2 else None
+        if not (isinstance(layer, ast.Call) and layer.func in BIDIRECTIONAL_LAYERS):
+            where = layer.span if layer is not None else e.span
+            self.r.error(
+                "bidirectional wraps one recurrent layer call, lstm(...) or gru(...)",
+                where,
+                calls=self.frame.calls,
+                hint=f"write {usage}",
+            )
+            raise Stop
+        if layer.piped or (layer.args and layer.func in self.blocks):
+            self.r.error(
+                f"the {layer.func} inside bidirectional takes no input of its own",
+                layer.span,
+                calls=self.frame.calls,
+                hint=f"bidirectional passes it the sequence: {usage}",
+            )
+            raise Stop
+        x = self.eval(e.args[0], scope)
+        if not isinstance(x, Tensor):
+            self.r.error(
+                f"bidirectional needs a sequence tensor, got {describe(x)}",
+                e.args[0].span,
+                calls=self.frame.calls,
+                hint=f"pipe one into it: {usage}",
+            )
+            raise Stop
+        merge_mode: Any = "concat"
+        layer_name = None
+        bad = False
+        for (k, v), kspan in zip(e.kwargs, e.kwarg_spans or [e.span] * len(e.kwargs)):
+            value = self.eval(v, scope)
+            if k == "merge_mode" and (value is None or value in MERGE_MODES):
+                merge_mode = value
+            elif k == "merge_mode":
+                modes = ", ".join(f'"{m}"' for m in MERGE_MODES)
+                self.r.error(
+                    f"bidirectional: `merge_mode` must be one of {modes} or none, "
+                    f"got {describe(value)}",
+                    v.span,
+                    calls=self.frame.calls,
+                    hint=did_you_mean(str(value), MERGE_MODES),
+                )
+                bad = True
+            elif k == "name" and isinstance(value, str) and value.replace("_", "a").isalnum():
+                layer_name = value
+            else:
+                self.r.error(
+                    f"bidirectional has no attribute `{k}`"
+                    if k != "name"
+                    else f"`name` must be a string of letters, digits and `_`, got "
+                    f"{describe(value)}",
+                    kspan,
+                    calls=self.frame.calls,
+                    hint="bidirectional takes merge_mode and name; the layer's own settings go "
+                    f"in its call: {usage}"
+                    if k != "name"
+                    else None,
+                )
+                bad = True
+        inner = ast.Call(
+            func=layer.func,
+            args=(e.args[0], *layer.args),
+            kwargs=layer.kwargs,
+            piped=True,
+            span=layer.span,
+            kwarg_spans=layer.kwarg_spans,
+        )
+        args, kwargs, inner_name = self._eval_args(inner, scope, first=x)
+        if inner_name is not None:
+            self.r.error(
+                "name the bidirectional wrapper, not the layer in it",
+                self._kwarg_span(layer, "name"),
+                calls=self.frame.calls,
+                hint=f'`bidirectional({layer.func}(...), name="{inner_name}")`',
+            )
+            raise Stop
+        if bad:
+            raise Stop
+        segment = layer_name
+        while segment is None:  # Keras' layer names: bidirectional, bidirectional_1, ...
+            number = self.frame.counters.get("bidirectional", 0)
+            self.frame.counters["bidirectional"] = number + 1
+            segment = "bidirectional" if number == 0 else f"bidirectional_{number}"
+            if self.frame.prefix + segment + "." in self.name_prefixes:
+                segment = None
+        prefix = self.frame.prefix + segment + "."
+        if prefix in self.name_prefixes:
+            self.r.error(
+                f'the name "{segment}" is already used by another layer',
+                e.span,
+                calls=self.frame.calls,
+            )
+            raise Stop
+        self.name_prefixes.add(prefix)
+        self.frames.append(
+            Frame(
+                prefix,
+                (CallSite("bidirectional", e.span), *self.frame.calls),
+                assigned=self.frame.assigned,
+                dims=self.frame.dims,
+            )
+        )
+        try:
+            backwards = bool(kwargs.get("go_backwards", False))
+            forward = self.call_op(inner, scope, (args, kwargs, f"forward_{layer.func}"))
+            backward = self.call_op(
+                inner,
+                scope,
+                (args, {**kwargs, "go_backwards": not backwards}, f"backward_{layer.func}"),
+            )
+            return self._merge(forward, backward, merge_mode, kwargs, e.span)
+        finally:
+            self.frames.pop()
+
+    def _merge(
+        self, forward: Any, backward: Any, merge_mode: str | None, kwargs: dict, span: Span
+    ) -> Any:
+        """Bidirectional's result from its two layers' (Keras' Bidirectional.call)."""
+        states: tuple = ()
+        if isinstance(forward, tuple):  # return_state: (y, *states) each
+            (forward, *f_states), (backward, *b_states) = forward, backward
+            states = (*f_states, *b_states)
+        if kwargs.get("return_sequences", False):
+            backward = self.apply_op(
+                "slice",
+                [backward],
+                {"axes": (1,), "starts": (-1,), "ends": (None,), "steps": (-1,)},
+                span,
+                "reverse",
+            )
+        if merge_mode is None:
+            return (forward, backward, *states)
+        if merge_mode == "concat":
+            y = self.apply_op("concat", [forward, backward], {"axis": -1}, span, "concat")
+        elif merge_mode == "ave":
+            total = self.apply_op("add", [forward, backward], {}, span, "sum")
+            y = self.apply_op("mul", [total, self.as_tensor(0.5, total, span)], {}, span, "ave")
+        else:
+            op = {"sum": "add", "mul": "mul"}[merge_mode]
+            y = self.apply_op(op, [forward, backward], {}, span, merge_mode)
+        return (y, *states) if states else y
 
     def _attr_error(
         self, func: str, spec: Any, value: Any, exc: ValueError
@@ -830,6 +992,11 @@ FRAMEWORK_LAYERS = {
     "view": "reshape",
     "mean": "reduce_mean",
 }
+
+
+# The layers `bidirectional(...)` wraps, and Keras' merge modes (None: both, as a tuple)
+BIDIRECTIONAL_LAYERS = ("lstm", "gru")
+MERGE_MODES = ("concat", "sum", "mul", "ave")
 
 
 # Keras' argument names for what netc calls otherwise (its `*_initializer`s are `*_init`)

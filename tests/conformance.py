@@ -276,6 +276,27 @@ case(
     "y1, y2, y3 = x |> lstm(4, return_sequences=true, return_state=true)",
 )
 case("lstm", "after_conv1d", "x: f32[N, 7, 3]", "y = (x |> conv1d(4, 3)) |> lstm(3)")
+# bidirectional(...) is these ops: both directions, the backward steps reversed, a merge
+case(
+    "lstm",
+    "bidirectional_concat",
+    "x: f32[N, T, 3]",
+    "y = x |> bidirectional(lstm(4, return_sequences=true))",
+)
+case("gru", "bidirectional_ave", SEQ, 'y = x |> bidirectional(gru(3), merge_mode="ave")')
+case(
+    "gru",
+    "bidirectional_none_states",
+    "x: f32[N, T, 3]",
+    "y1, y2, y3, y4 = x |> bidirectional(gru(2, return_sequences=true, return_state=true), "
+    "merge_mode=none)",
+)
+case(
+    "lstm",
+    "bidirectional_sum_states",
+    SEQ,
+    'y1, y2, y3, y4, y5 = x |> bidirectional(lstm(2, return_state=true), merge_mode="sum")',
+)
 case("gru", "last", SEQ, "y = x |> gru(5)")
 case(
     "gru",
@@ -327,6 +348,7 @@ case("split", "after_conv", IMG, f"y1, y2, y3 = {CONV} |> split((1, 2, 2), axis=
 case("slice", "steps", "x: f32[N, 7, 6]", "y = x[:, 1:6:2, ::3]")
 case("slice", "negative", "x: f32[N, 7, 6]", "y = x[:, ::-2, -4:-1]")
 case("slice", "after_conv", IMG, f"y = ({CONV})[:, 1:5, ::2, 1:3]")
+case("slice", "reverse_symbolic", "x: f32[N, T, 3]", "y = x[:, ::-1]")
 case("squeeze", "axis1", "x: f32[N, 1, 4]", "y = x |> squeeze(1)")
 case("squeeze", "index", "x: f32[N, 7, 6]", "y = x[:, 2]")
 case("squeeze", "after_conv", IMG, f"y = ({CONV})[:, :, 3]")

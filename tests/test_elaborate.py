@@ -576,8 +576,9 @@ def test_keras_argument_names_get_netcs_in_a_hint(compile_net):
                 y = x |> conv2d(4, kernel_size=3, kernel_initializer="he_normal")
                       |> depthwise_conv2d(3, depthwise_initializer="zeros", use_bias=false)
             }""")
-    assert [(d.message, d.hint) for d in info.value.diagnostics] == [
+    assert [(d.message, d.hint) for d in info.value.diagnostics] == [  # all of one call
         ("conv2d has no attribute `kernel_size`", "did you mean `kernel`?"),
+        ("conv2d has no attribute `kernel_initializer`", "did you mean `kernel_init`?"),
     ]
     with pytest.raises(netc.NetcError) as info:
         compile_net("""

@@ -156,6 +156,7 @@ def lstm(
     the last step. `go_backwards` processes the time steps from last to first; as in Keras
     the returned sequence stays in processing order (it is *not* flipped back). T may be
     symbolic; F must be known. No masking, no dropout (inference semantics).
+    `bidirectional(lstm(...))` is Keras' Bidirectional wrapper (language.md).
     """
     _check_sequence("lstm", x, units)
     attrs = dict(
@@ -259,6 +260,7 @@ def gru(
     `return_state` two results `(output, h)`. `go_backwards` processes the time steps from
     last to first and, as in Keras, returns the sequence in processing order. T may be
     symbolic; F must be known. No masking, no dropout (inference semantics).
+    `bidirectional(gru(...))` is Keras' Bidirectional wrapper (language.md).
     """
     _check_sequence("gru", x, units)
     attrs = dict(
