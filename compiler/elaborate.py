@@ -43,6 +43,7 @@ from .values import (
     Scope,
     Stop,
     Tensor,
+    TooLong,
     assigned_names,
     compile_time_op,
     describe,
@@ -501,6 +502,13 @@ class Elaborator(Modules, Calls):
             return compile_time_op(e.op, a, b, self.limits.iterations)
         except ZeroDivisionError:
             self.r.error("division by zero", e.span, calls=self.frame.calls)
+        except TooLong as too_long:
+            self.r.error(
+                f"`{e.op}`: {too_long}",
+                e.span,
+                calls=self.frame.calls,
+                hint="raise it with `--limit iterations=N` if the model is meant to be this large",
+            )
         except (TypeError, ValueError, OverflowError):
             self.r.error(
                 f"cannot apply `{e.op}` to {describe(a)} and {describe(b)}",
@@ -573,14 +581,17 @@ class Elaborator(Modules, Calls):
         symbols: dict[str, Any] = {
             d: d for o in m.outputs if o.type for d in (o.type.dims or ()) if isinstance(d, str)
         }
+        # a `return` in the model is already an error: its outputs unassigned are its knock-on
+        returned = any(isinstance(s, ast.Return) for s in m.body)
         for o in m.outputs:
             b = scope.names.get(o.name)
             if b is None:
-                self.r.error(
-                    f"output `{o.name}` is never assigned",
-                    o.span,
-                    hint=f"assign it in the model's body: `{o.name} = ...`",
-                )
+                if not returned:
+                    self.r.error(
+                        f"output `{o.name}` is never assigned",
+                        o.span,
+                        hint=f"assign it in the model's body: `{o.name} = ...`",
+                    )
                 continue
             b.used = True
             if b.value is POISON:

@@ -425,6 +425,9 @@ def _hint(tok: Any, prev: Any, expected: set[str], line: str) -> str | None:
         return f"`{shown}` stands at the top level of a file, outside models and blocks"
     if shown in _FOREIGN_WORDS:
         return _FOREIGN_WORDS[shown]
+    after_expression = {"`+`", "`|>`"} & set(map(_describe_terminal, expected))
+    if shown == "(" and str(prev) == ")" and after_expression:  # Keras' `Dense(10)(x)`
+        return "a call's result cannot be called: pipe the value in, `x |> f(...)`"
     if shown in KEYWORDS and "NAME" in expected:
         return f"`{shown}` is a keyword; choose another name"
     if tok.type == "IF" and "IF" not in expected:
@@ -560,6 +563,12 @@ class _Context:
             return error(  # `elif c {`, `while c {`: read as the start of an assignment
                 f"netc has no `{prev}`", self.span(prev), hint=_FOREIGN_WORDS[str(prev)]
             )
+        word = self.tokens[s - 1] if s == t - 1 and s > 0 else None
+        if word is not None and word.type == "NAME" and str(word) in _FOREIGN_WORDS:
+            if word.line == tok.line:  # `lambda t: ...`: the word, then a name
+                return error(
+                    f"netc has no `{word}`", self.span(word), hint=_FOREIGN_WORDS[str(word)]
+                )
         names = [k for k in range(s, t) if self.tokens[k].type == "NAME"][:2]
         names = [k for k in names if k > 0 and self.could_be_stray(k, tok)]
         # the first token of `tok`'s line, if it starts a statement: `tok` itself, or the

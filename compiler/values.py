@@ -272,10 +272,10 @@ def compile_time_op(op: str, a: Any, b: Any, max_items: int) -> Any:
         pass
     elif op == "+" and kinds in (("list", "list"), ("str", "str")):
         if len(a) + len(b) > max_items:
-            raise OverflowError
+            raise TooLong(kinds[0], len(a) + len(b), max_items)
     elif op == "*" and kinds == ("list", "number") and isinstance(b, int):
         if b * len(a) > max_items:
-            raise OverflowError
+            raise TooLong("list", b * len(a), max_items)
     else:
         raise TypeError
     out = _ARITH[op](a, b)
@@ -284,6 +284,15 @@ def compile_time_op(op: str, a: Any, b: Any, max_items: int) -> Any:
     if isinstance(out, int) and out.bit_length() > MAX_INT_BITS:
         raise OverflowError
     return out
+
+
+class TooLong(OverflowError):
+    """A list or string made by `+` or `*` past the limit on items (`--limit iterations`)."""
+
+    def __init__(self, what: str, items: int, limit: int):
+        unit = "items" if what == "list" else "characters"
+        size = f"{items:,}" if items < 10**15 else f"about 10^{len(str(items)) - 1}"
+        super().__init__(f"the {what} would have {size} {unit}, more than the limit of {limit:,}")
 
 
 # ops whose tensor inputs may be written as numbers or lists beside one tensor

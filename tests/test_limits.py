@@ -249,7 +249,7 @@ def test_the_node_count_is_bounded():
     [
         (
             "    const L = [1]\n    for i in range(40) {\n        L = L + L\n    }",
-            "cannot apply `+` to a list of 524288 and a list of 524288",
+            "`+`: the list would have 1,048,576 items, more than the limit of 1,000,000",
         ),
         (
             "    const B = 2\n    for i in range(20) {\n        B = B * B\n    }",
