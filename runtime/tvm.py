@@ -166,9 +166,9 @@ class TvmSession:
 
 
 def _detail(e: BaseException) -> str:
-    from netc.backends.to_tvm import _first_line
+    from netc.backends.to_tvm import first_line
 
-    return _first_line(e)
+    return first_line(e)
 
 
 # --- netc verify -----------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from model_testing import drawn_weights
 import netc
 import netc.runtime
 from netc import driver
-from netc.backends import to_tvm, tvm
+from netc.backends import to_tvm, tvm, tvm_build, tvm_schedules
 from netc.cli import cli
 from netc.runtime import reference
 from netc.runtime import tvm as tvm_runtime
@@ -212,13 +212,13 @@ def test_a_tuning_database_is_applied_where_schedules_are(monkeypatch) -> None:
     from tvm.s_tir import meta_schedule as ms
 
     seen = []
-    real = to_tvm.schedule
+    real = tvm_build.schedule
 
-    def spy(module, target, database=None):
+    def spy(module, target, database=None, **options):
         seen.append(database)
-        return real(module, target, database)
+        return real(module, target, database, **options)
 
-    monkeypatch.setattr(to_tvm, "schedule", spy)
+    monkeypatch.setattr(tvm_build, "schedule", spy)
     model = netc.compile(CNN)
     weights = randomized_weights(model.graph, 7)
     artifact = driver.emit(model, "tvm", weights=weights)
@@ -228,6 +228,117 @@ def test_a_tuning_database_is_applied_where_schedules_are(monkeypatch) -> None:
     feed = inputs_for(model.graph, 3)
     want = reference.run(model.graph, feed, weights, wide=True)["logits"]
     assert_close(netc.runtime.load(tuned).run(feed)["logits"], want, scope="model")
+
+
+# --- the default schedules -------------------------------------------------------------------
+
+
+@cache
+def scheduled(stem: str) -> dict[str, str]:
+    """The PrimFuncs of an example (at full size) after `schedule`, each with the default
+    schedule's rule that scheduled it ("none" for a loop nest left as TVM made it)."""
+    t = tvm()
+    artifact = driver.emit(netc.compile(ROOT / "examples" / f"{stem}.net"), "tvm")
+    target = to_tvm.make_target(artifact.target)
+    module = to_tvm.schedule(to_tvm.optimize(artifact.module, target), target)
+    return {
+        g.name_hint: str((f.attrs or {}).get(tvm_schedules.SCHEDULE_ATTR, "none"))
+        for g, f in module.functions.items()
+        if isinstance(f, t.tirx.PrimFunc)
+    }
+
+
+def _rules_by_kind(kernels: dict[str, str]) -> dict[str, set[str]]:
+    """Which rules scheduled the kernels of each kind (the op a fused kernel starts with)."""
+    out: dict[str, set[str]] = {}
+    for name, rule in kernels.items():
+        kind = re.sub(r"\d+$", "", name.removeprefix("fused_").split("_")[0])
+        out.setdefault(kind, set()).add(rule)
+    return out
+
+
+def test_every_kernel_of_resnet18_is_a_register_tile_with_its_weights_packed() -> None:
+    kernels = scheduled("resnet18")
+    assert _rules_by_kind(kernels) == {
+        "conv2d": {"tile"},  # with its bias, residual and relu
+        "matmul": {"tile"},  # the classifier
+        "max": {"tile"},  # max_pool2d
+        "mean": {"tile"},  # the global average pool
+    }
+    # every convolution's and the classifier's weights are repacked when it compiles: their
+    # PrimFuncs take the packed constant (`_prepacked`), and no repacking is left to run
+    convs = [k for k in kernels if k.startswith(("fused_conv2d", "fused_matmul"))]
+    assert len(convs) == 19 and all(k.endswith("_prepacked") for k in convs), convs
+
+
+def test_every_kernel_of_mobilenet_v2_is_scheduled() -> None:
+    assert _rules_by_kind(scheduled("mobilenet_v2")) == {
+        "conv2d": {"tile"},  # the depthwise ones too, with their relu6 (maximum, minimum)
+        "matmul": {"tile"},
+        "mean": {"tile"},
+        "softmax": {"reduction"},  # dlight's CPU rule
+    }
+
+
+def test_the_transformer_s_kernels_take_each_rule() -> None:
+    kinds = _rules_by_kind(scheduled("transformer_classifier"))
+    assert kinds["matmul"] == {"tile"}  # projections, attention's batched matmuls, the MLP
+    assert kinds["softmax"] == {"reduction"}
+    assert kinds["mean"] == {"reduction", "tile"}  # layernorm's over the last axis; the pool
+    assert kinds["take"] == kinds["transpose"] == kinds["reshape"] == {"injective"}
+    assert "none" not in set().union(*kinds.values())
+
+
+def test_the_recurrent_scans_keep_their_loops_and_the_rest_is_scheduled() -> None:
+    kernels = scheduled("lstm_forecaster")
+    assert {k: r for k, r in kernels.items() if r == "none"} == {
+        "lstm_32": "none",
+        "lstm_64": "none",
+    }
+
+
+SCHEDULED = """\
+model every_rule(x: f32[N, 9, 9, 8], s: f32[N, T, 12]) -> (a: tensor, b: tensor, c: tensor) {
+    y = x |> conv2d(16, 3, padding="same") |> batchnorm |> relu
+    z = y |> depthwise_conv2d(3, stride=2) |> relu6 |> maxpool(2)
+    w = y |> conv2d(24, 1, bias=false)
+    a = concat(z |> global_avgpool, w |> global_maxpool) |> dense(7) |> softmax
+    h = s |> multi_head_attention(heads=3, key_dim=4) |> layernorm
+    b = (s + h) |> dense(20) |> gelu |> dense(5)
+    c = s |> lstm(6, return_sequences=true) |> reduce_mean(2)
+}
+"""
+
+
+def test_scheduled_and_unscheduled_builds_compute_the_same_numbers() -> None:
+    """A network taking every rule (convolutions with their epilogues, depthwise, pools,
+    dense, softmax, attention, layernorm, a recurrent scan), built with and without netc's
+    default schedules: both agree with the reference and with each other, on every input
+    kind, at batch 1 and 3 (one library)."""
+    t = tvm()
+    model = netc.compile(SCHEDULED)
+    weights = randomized_weights(model.graph, 11)
+    artifact = driver.emit(model, "tvm", weights=weights)
+    target = to_tvm.make_target(artifact.target)
+    module = to_tvm.schedule(to_tvm.optimize(artifact.module, target), target)
+    rules = {
+        str((f.attrs or {}).get(tvm_schedules.SCHEDULE_ATTR))
+        for f in module.functions.values()
+        if isinstance(f, t.tirx.PrimFunc)
+    }
+    assert {"tile", "reduction", "injective"} <= rules
+    plain = tvm_runtime.TvmSession(to_tvm.library(artifact, defaults=False))
+    fast = netc.runtime.load(artifact)
+    for batch in (1, 3):
+        for kind in INPUT_KINDS:
+            feed = inputs_for(model.graph, batch, kind)
+            want = reference.run(model.graph, feed, weights, wide=True)
+            got, unscheduled = fast.run(feed), plain.run(feed)
+            for name in want:
+                where = f"{name}, {kind}, batch {batch}"
+                assert_close(got[name], want[name], scope="model", err_msg=where)
+                assert_close(unscheduled[name], want[name], scope="model", err_msg=where)
+                assert_close(got[name], unscheduled[name], scope="model", err_msg=where)
 
 
 # --- the artifact folder ---------------------------------------------------------------------
@@ -458,8 +569,8 @@ def test_tvm_target_forms() -> None:
 
 
 def test_a_generic_llvm_target_at_tvms_own_optimization_level() -> None:
-    """`--tvm-target llvm`: portable x86-64 code at LLVM -O3 (TVM's default), the form the
-    default (-O0, the host's CPU) trades away; the numbers agree either way."""
+    """`--tvm-target llvm`: portable x86-64 code (SSE2: 128-bit vectors in the schedules) in
+    place of the host's instruction set; the numbers agree either way."""
     model = netc.compile(TWO_WAY)
     weights = drawn_weights(model.graph, 5)
     session = netc.runtime.load(driver.emit(model, "tvm", weights=weights, tvm_target="llvm"))
