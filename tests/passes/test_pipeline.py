@@ -37,6 +37,10 @@ SMALLER = {
     "mobilenet_v2": [("224, 224", "32, 32")],
     "unet": [("128, 128", "16, 16")],
     "video_classifier": [("16, 112, 112", "8, 16, 16")],
+    "inception_v3": [("299, 299", "75, 75")],  # its valid convolutions need 75
+    "xception": [("299, 299", "71, 71")],  # ... and these 71
+    "mobilenet_v3_small": [("224, 224", "32, 32")],
+    "convnext_tiny": [("224, 224", "32, 32")],
 }
 
 
