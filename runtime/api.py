@@ -164,16 +164,22 @@ def load(
             dims=dims,
         )
     else:
-        driver.target_options(
-            target,
-            {
-                "io_layout": io_layout,
-                "inference": inference,
-                "xla": xla,
-                "tvm_target": tvm_target,
-                "dims": dims or None,
-            },
-        )
+        options = {
+            "io_layout": io_layout,
+            "inference": inference,
+            "xla": xla,
+            "tvm_target": tvm_target,
+            "dims": dims or None,
+        }
+        driver.target_options(target, options)
+        options["weights"] = weights is not None
+        given = [k for k, v in options.items() if v]
+        if given:  # an artifact is compiled already: these would be silently ignored
+            are = "is a compile option" if len(given) == 1 else "are compile options"
+            raise error(
+                f"{', '.join(given)} {are}, and {_describe(source)} is compiled already",
+                hint="load the .net source with them, or recompile the artifact with them",
+            )
     if target == "onnx":
         from . import onnx as ort_backend
 
@@ -293,3 +299,8 @@ def write_outputs(outputs: Mapping[str, np.ndarray], path: str | Path) -> None:
             np.savez(f, **{k: np.ascontiguousarray(v) for k, v in outputs.items()})  # type: ignore[arg-type]
 
     atomic_write(p, write)
+
+
+def _describe(source: Any) -> str:
+    """An artifact as messages name it: its path, or the kind of object."""
+    return str(source) if isinstance(source, (str, Path)) else f"this {type(source).__name__}"

@@ -267,3 +267,18 @@ def test_outputs_written_to_npz(tmp_path):
         np.testing.assert_array_equal(z["y"], outputs["y"])
     with pytest.raises(netc.NetcError, match="unknown output format"):
         write_outputs(outputs, tmp_path / "out.txt")
+
+
+def test_compile_options_on_a_compiled_artifact_are_an_error_not_ignored(tmp_path):
+    """`load("m.onnx", io_layout=...)` would otherwise run the model as it was written."""
+    from netc import driver
+
+    path = driver.write(netc.compile(IMAGE), tmp_path / "m.onnx")
+    with pytest.raises(netc.NetcError) as e:
+        netc.runtime.load(path, io_layout="channels-first")
+    assert str(e.value.diagnostics[0].message) == (
+        f"io_layout is a compile option, and {path} is compiled already"
+    )
+    with pytest.raises(netc.NetcError, match="weights is a compile option"):
+        netc.runtime.load(path, weights={})
+    assert netc.runtime.load(path).run  # without them, it loads
