@@ -2,7 +2,7 @@
 error listing every problem), training from the train section (callbacks, class weights,
 schedules, per-output losses, the command line's overrides), what a run writes (weights by
 netc name, history JSON, plot, .keras), determinism, resuming to the same weights as an
-uninterrupted run, Ctrl-C, and trained weights deployed to ONNX, TensorFlow and Keras
+uninterrupted run, Ctrl-C, and trained weights deployed to ONNX, TensorFlow, Keras and TVM
 --inference with the trained Keras model's outputs. Distribution: test_train_distributed.py.
 
 Models are tiny and data is scikit-learn's digits (8x8 images, shipped with it), so each run
@@ -301,9 +301,8 @@ def test_training_writes_weights_history_plot_and_the_keras_model(trained):
 
 
 def test_trained_weights_deploy_to_every_backend_with_the_keras_models_outputs(trained, tmp_path):
-    # `netc MODEL.net --weights w.safetensors -t onnx|tf` and `-t keras --inference`, run by
-    # netc's runtime, against the trained Keras model (model(x, training=False)); TVM has no
-    # backend yet
+    # `netc MODEL.net --weights w.safetensors -t onnx|tf|tvm` and `-t keras --inference`, run
+    # by netc's runtime, against the trained Keras model (model(x, training=False))
     d, _ = trained
     trained_model = keras.models.load_model(d / "w.keras")
     graph = netc.compile(d / "digits.net").graph
@@ -311,6 +310,7 @@ def test_trained_weights_deploy_to_every_backend_with_the_keras_models_outputs(t
         "onnx": ("digits.onnx", []),
         "tf": ("digits.savedmodel", []),
         "keras": ("digits.keras", ["--inference"]),
+        "tvm": ("digits.tvm", []),
     }
     for target, (name, extra) in artifacts.items():
         run_cli(
