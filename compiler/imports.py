@@ -18,7 +18,7 @@ from pathlib import Path, PureWindowsPath
 from typing import TYPE_CHECKING, Any
 
 from . import syntax as ast
-from .source import NetcError, Span, read_source
+from .source import NetcError, Span, format_value, read_source
 
 if TYPE_CHECKING:
     from .tensors import Builder
@@ -85,6 +85,9 @@ class ImportPaths:
         """The file `import "name"` in file `importing` reaches; Refused says why none."""
         if "\0" in name:
             raise Refused("an import path cannot hold a NUL character")
+        surrogate = next((c for c in name if "\ud800" <= c <= "\udfff"), None)
+        if surrogate is not None:  # `"\ud800"`: half of a UTF-16 pair, no file name holds it
+            raise Refused(f"an import path cannot hold the lone surrogate U+{ord(surrogate):04X}")
         if os.path.isabs(name) or PureWindowsPath(name).drive or name.startswith("~"):
             raise Refused(
                 "an import path must be relative",
@@ -156,7 +159,10 @@ class Modules(_Base):
             found = self.paths.resolve(item.path, importing)
         except Refused as e:
             self.r.error(
-                f'cannot import "{item.path}": {e.message}', item.span, hint=e.hint, notes=e.notes
+                f"cannot import {format_value(item.path)}: {e.message}",
+                item.span,
+                hint=e.hint,
+                notes=e.notes,
             )
             self.import_failed = True
             return
@@ -170,7 +176,9 @@ class Modules(_Base):
         try:
             text = read_source(found.real, self.limits, shown=found.shown, follow_symlinks=False)
         except NetcError as e:  # unreadable: said at the import
-            self.r.error(f'cannot import "{item.path}": {e.diagnostics[0].message}', item.span)
+            self.r.error(
+                f"cannot import {format_value(item.path)}: {e.diagnostics[0].message}", item.span
+            )
             self.import_failed = True
             return
         self.r.sources.add(found.shown, text)
