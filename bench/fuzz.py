@@ -814,7 +814,8 @@ def check_reader(text: str) -> None:
 
 
 def check_onnx(model: Any, k: int) -> None:
-    """The network compiled to ONNX runs in ONNX Runtime as in the float64 reference."""
+    """The network compiled to ONNX passes onnx.checker (with shape inference) and runs in
+    ONNX Runtime as in the float64 reference."""
     from conformance import inputs_for
     from model_testing import drawn_weights
 
@@ -829,6 +830,12 @@ def check_onnx(model: Any, k: int) -> None:
         artifact = driver.emit(model, "onnx", weights=weights, level=level)
     except NetcError as e:
         raise Finding("valid network not lowered to ONNX", e.render()) from None
+    import onnx
+
+    try:
+        onnx.checker.check_model(artifact, full_check=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
+        raise Finding("onnx.checker refuses the model", str(e)) from None
     session = load(artifact, device="cpu", graph_optimization="all", threads=1)
     feed = inputs_for(model.graph, batch=(1, 3)[k % 2], kind="normal", seed=k)
     want = reference_run(model.graph, feed, weights, wide=True)

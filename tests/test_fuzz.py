@@ -26,8 +26,9 @@ from pathlib import Path
 import lark
 import pytest
 from conformance import INPUT_KINDS, inputs_for
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, seed, settings
 from model_testing import drawn_weights
+from test_check_implies_onnx import DOCUMENTED_REFUSALS
 
 import netc
 from netc import driver
@@ -319,3 +320,30 @@ def test_generated_networks_run_in_onnx_runtime_as_in_the_reference(folder: Path
     assert outcome == "compiled"
     for k in (1, 2):  # -O2 and -O0, batch 3 and 1
         fuzz.check_onnx(model, k)
+
+
+@seed(20261130)
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(fuzz.networks())
+def test_whatever_check_accepts_netc_compiles_and_onnx_runtime_loads(folder: Path, text: str):
+    """Issue 11's property, on mutants as well as valid networks: every input `netc check`
+    accepts compiles to ONNX that onnx.checker passes (full check, shape inference included)
+    and ONNX Runtime loads and runs as the float64 reference, or is one of the backend's
+    documented refusals, a located error."""
+    rng = random.Random(hashlib.sha256(text.encode()).digest())
+    accepted = [text]
+    for _kind, mutant in fuzz.mutants(text, text, rng, 60):
+        if len(accepted) == 4:
+            break
+        if isinstance(mutant, str) and fuzz.check(mutant, folder)[0] == "compiled":
+            accepted.append(mutant)
+    for k, source in enumerate(accepted):
+        outcome, model = fuzz.check(source, folder)
+        assert outcome == "compiled"
+        try:
+            fuzz.check_onnx(model, k)
+        except fuzz.Finding as f:
+            if f.kind != "valid network not lowered to ONNX" or not DOCUMENTED_REFUSALS.search(
+                f.detail
+            ):
+                raise
