@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .ir import Graph, TensorType
 from .source import CallSite, Diagnostic, SourceMap
@@ -63,6 +65,46 @@ class Model:
     warnings: tuple[Diagnostic, ...]
     sources: SourceMap
     path: str
+    # sizes of symbolic dims for the FLOPs (`--dim T=128`); the batch and any other symbol
+    # not given count as 1, and `assumed_dims` names the latter
+    dims: Mapping[str, int] = field(default_factory=dict)
+
+    def with_dims(self, dims: Mapping[str, int] | None) -> Model:
+        """This model with FLOPs counted at `dims` (a symbol of no input is a ValueError)."""
+        known = self.batch_symbols + self.size_symbols
+        unknown = [k for k in dims or {} if k not in known]
+        if unknown:
+            listed = ", ".join(known) or "none"
+            raise ValueError(
+                f"{unknown[0]} is not a symbolic dim of the model's inputs (they have {listed})"
+            )
+        return replace(self, dims=dict(dims or {})) if dims else self
+
+    @property
+    def batch_symbols(self) -> list[str]:
+        """The symbols at axis 0 of the inputs (the batch: N)."""
+        out: list[str] = []
+        for name in self.graph.inputs:
+            shape = self.graph[name].tensor_type.shape
+            if shape and isinstance(shape[0], str) and shape[0] not in out:
+                out.append(shape[0])
+        return out
+
+    @property
+    def size_symbols(self) -> list[str]:
+        """The other symbols of the inputs (T, H, W), in order."""
+        batch, out = self.batch_symbols, []
+        for name in self.graph.inputs:
+            for d in self.graph[name].tensor_type.shape:
+                for p in d.split("*") if isinstance(d, str) else ():
+                    if not p.isdigit() and p not in batch and p not in out:
+                        out.append(p)
+        return out
+
+    @property
+    def assumed_dims(self) -> list[str]:
+        """The non-batch symbols the FLOPs count as 1 because no size was given."""
+        return [s for s in self.size_symbols if s not in self.dims]
 
     @cached_property
     def weights(self) -> dict[str, WeightSpec]:
@@ -85,15 +127,19 @@ class Model:
 
         g = self.graph
         rows = []
+        # per sample: the batch is 1 (`N*T` then multiplies out); dims not given stay symbols
+        sizes = {**self.dims, **dict.fromkeys(self.batch_symbols, 1)} if self.dims else {}
         for n in g.nodes:
             if n.op in ("input", "param", "constant", "item"):
                 continue
             ws = [g[i] for i in n.inputs if g[i].op == "param"]
             params = sum(w.tensor_type.numel() for w in ws)
             trainable = sum(w.tensor_type.numel() for w in ws if w.attrs["trainable"])
-            in_types = [g[i].tensor_type for i in n.inputs if g[i].op != "param"]
+            in_types = [_sized(g[i].tensor_type, sizes) for i in n.inputs if g[i].op != "param"]
             assert n.type is not None
-            flops = OPS[n.op].count_flops(in_types, n.type, n.attrs)
+            out = n.type
+            out = tuple(_sized(t, sizes) for t in out) if isinstance(out, tuple) else out
+            flops = OPS[n.op].count_flops(in_types, _sized(out, sizes), n.attrs)
             rows.append(
                 Layer(
                     n.name,
@@ -155,7 +201,7 @@ class Model:
 
     @property
     def flops(self) -> int:
-        """Floating-point operations for one sample (symbolic dims = 1)."""
+        """Floating-point operations for one sample (symbolic dims at `dims`, else 1)."""
         return sum(layer.flops for layer in self.layers)
 
     def _weight_types(self) -> list[TensorType]:
@@ -185,6 +231,11 @@ class Model:
             "trainable_params": self.trainable_params,
             "non_trainable_params": self.total_params - self.trainable_params,
             "flops": self.flops,
+            "dims": {
+                **{k: v for k, v in self.dims.items() if k not in self.batch_symbols},
+                **{k: 1 for k in self.assumed_dims},
+            },
+            "assumed_dims": self.assumed_dims,
             "weights": [
                 {
                     "name": w.name,
@@ -212,6 +263,19 @@ def _folded(group: list[Layer], name: str, depth: int | None) -> Row:
         len(group),
         block=True,
     )
+
+
+def _sized(t: Any, sizes: Mapping[str, int]) -> Any:
+    """A tensor type with the symbols in `sizes` replaced by their sizes (for FLOPs)."""
+    if not sizes or not isinstance(t, TensorType):
+        return t
+    shape = tuple(
+        d
+        if not isinstance(d, str) or not all(p in sizes or p.isdigit() for p in d.split("*"))
+        else math.prod(sizes[p] if p in sizes else int(p) for p in d.split("*"))
+        for d in t.shape
+    )
+    return t.with_shape(shape)
 
 
 def _type_str(t: object) -> str:

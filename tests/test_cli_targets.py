@@ -151,7 +151,7 @@ def test_print_after_and_stats_go_to_stderr(files):
     assert "// after fold_batchnorm\ngraph cnn(" in r.stderr
     assert "what each pass did" in r.stderr and "fuse_activation" in r.stderr
     bad = CliRunner().invoke(cli, ["cnn.net", "--print-after", "fold_everything"])
-    assert bad.exit_code == 1 and "unknown pass fold_everything" in bad.stderr
+    assert bad.exit_code == 2 and "unknown pass `fold_everything`" in bad.stderr  # bad usage
 
 
 def test_verify_passes_checks_every_pass(files):

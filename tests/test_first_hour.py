@@ -4,12 +4,19 @@ write, a reverse slice of a symbolic dim, and the CLI's messages, help and flags
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
+from click.testing import CliRunner, Result
 
 import netc
 from netc import NetcError
+from netc.cli import cli, human_flops
 from netc.runtime import reference
+from netc.runtime.tolerance import assert_close
+from netc.weights import initial_weights
 
 
 def failure(text: str) -> NetcError:
@@ -96,3 +103,206 @@ def test_other_slices_of_a_symbolic_dim_stay_refused() -> None:
         "slice cannot take -1::-2 of symbolic dim `T` (axis 1 of f32[N, T, 4]): its size would "
         "depend on `T`"
     )
+
+
+# --- the command line ----------------------------------------------------------------------------
+
+MLP = """model mlp(x: f32[N, 6]) -> (y: f32[N, 3]) {
+    y = x |> dense(8) |> relu |> dense(3)
+}
+"""
+# per time step: a dense over [N, T, 8], so its FLOPs grow with T
+TOKENS = """model tok(tokens: i32[N, T]) -> (y: f32[N, T, 4]) {
+    y = tokens |> embedding(50, 8) |> positional_embedding(max_length=20) |> dense(4)
+}
+"""
+
+
+@pytest.fixture
+def files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The models as files in the working directory, so that messages name them briefly."""
+    (tmp_path / "mlp.net").write_text(MLP)
+    (tmp_path / "tok.net").write_text(TOKENS)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("NETC_DEBUG", raising=False)
+    return tmp_path
+
+
+def netc_cli(*args: str) -> Result:
+    return CliRunner().invoke(cli, list(args), env={"NO_COLOR": "1"}, catch_exceptions=False)
+
+
+def test_verify_passes_says_what_it_checked(files: Path) -> None:
+    r = netc_cli("mlp.net", "--no-write", "--verify-passes", "-q")
+    assert r.exit_code == 0
+    from netc.passes import pipeline
+
+    n = len(pipeline(2))
+    assert r.stderr == (
+        f"--verify-passes: all {n} passes of -O2 verified: the IR is well formed after each, "
+        "and each keeps every output on random inputs\n"
+    )
+    r = netc_cli("mlp.net", "--no-write", "--verify-passes", "-O0", "-q")
+    assert r.stderr == "--verify-passes: -O0 runs no passes, so none was checked\n"
+    r = netc_cli("mlp.net", "--no-write", "--verify-passes", "--json")
+    assert json.loads(r.stdout)["verified_passes"] == [p.__name__ for p in pipeline(2)]
+
+
+def test_weights_are_checked_with_no_write(files: Path) -> None:
+    r = netc_cli("mlp.net", "--no-write", "--weights", "none.npz")
+    assert (r.exit_code, r.stderr) == (
+        1,
+        "netc: error: no such weights file: none.npz\n\n1 error\n",
+    )
+    assert netc_cli("weights", "mlp.net", "-o", "w.npz").exit_code == 0
+    r = netc_cli("mlp.net", "--no-write", "--weights", "w.npz")
+    assert r.exit_code == 0
+    assert r.stdout.splitlines()[-1] == "weights w.npz fit the model: 4 weights"
+    values = dict(np.load("w.npz"))
+    values["dense_1.bias"] = np.zeros(4, np.float32)
+    del values["dense.bias"]
+    np.savez("bad.npz", **values)
+    r = netc_cli("mlp.net", "--no-write", "--weights", "bad.npz")
+    assert r.exit_code == 1
+    assert "missing: dense.bias" in r.stderr
+    assert "wrong shape: dense_1.bias is [4] in bad.npz, the model needs f32[3]" in r.stderr
+
+
+def test_summary_counts_flops_at_the_dims_given_and_says_what_it_assumed(files: Path) -> None:
+    r = netc_cli("summary", "tok.net")
+    one = netc.compile("tok.net").flops
+    assert r.stdout.splitlines()[-1] == (
+        f"FLOPs per sample: {human_flops(one)} ({one:,}); T=1 assumed (--dim T=SIZE sets it)"
+    )
+    r = netc_cli("summary", "tok.net", "--dim", "T=100")
+    hundred = 100 * one  # every op here works per time step
+    assert r.stdout.splitlines()[-1] == (
+        f"FLOPs per sample: {human_flops(hundred)} ({hundred:,}) at T=100"
+    )
+    data = json.loads(netc_cli("summary", "tok.net", "--dim", "T=100", "--json").stdout)
+    assert (data["flops"], data["dims"], data["assumed_dims"]) == (hundred, {"T": 100}, [])
+    r = netc_cli("summary", "tok.net", "--dim", "S=3")
+    assert r.exit_code == 2
+    assert "S is not a symbolic dim of the model's inputs (they have N, T)" in r.stderr
+
+
+def test_run_without_inputs_runs_on_seeded_random_ones(files: Path) -> None:
+    from netc.cli.inputs import Sizes, random_feed
+    from netc.runtime.api import graph_signature
+
+    r = netc_cli("run", "tok.net")
+    assert r.exit_code == 0
+    assert r.stdout.splitlines()[0] == (
+        "random inputs (seed 0): tokens int32[1, 16]; T=16 assumed (--dim T=SIZE sets it)"
+    )
+    r = netc_cli("run", "tok.net", "--batch", "3", "--dim", "T=7", "--seed", "2", "-o", "y.npz")
+    assert r.stdout.splitlines() == [
+        "random inputs (seed 2): tokens int32[3, 7]",
+        "wrote y.npz: y float32[3, 7, 4]",
+    ]
+    model = netc.compile("tok.net")
+    sizes = Sizes({"N": 3, "T": 7}, {})
+    feed = random_feed(graph_signature(model.graph)[0], sizes, seed=2, int_high=50)
+    assert feed["tokens"].max() < 50  # ids below the embedding's vocabulary
+    want = reference.run(model.graph, feed, initial_weights(model.graph, 2), wide=True)
+    assert_close(np.load("y.npz")["y"], want["y"], scope="model")
+    assert netc_cli("run", "tok.net", "-i", "y.npz", "--dim", "T=3").exit_code == 2
+
+
+def test_a_sequence_past_max_length_is_refused_before_onnx_runtime(files: Path) -> None:
+    r = netc_cli("run", "tok.net", "--dim", "T=21")
+    assert r.exit_code == 1
+    assert r.stderr.splitlines()[0] == (
+        "tok.net:2:39: error: the inputs have T = 21, but positional_embedding "
+        "`positional_embedding` has max_length=20: it cannot take more than 20 steps"
+    )
+    assert netc_cli("tok.net", "-q").exit_code == 0
+    np.save("long.npy", np.zeros((2, 30), np.int32))
+    r = netc_cli("run", "tok.onnx", "-i", "long.npy")
+    assert (r.exit_code, r.stderr) == (
+        1,
+        "netc: error: the inputs have T = 30, but `positional_embedding` (tok.net:2:39) has "
+        "max_length=20: it cannot take more than 20 steps\n"
+        "  = help: pass at most 20 steps, or raise max_length\n\n1 error\n",
+    )
+    assert netc_cli("run", "tok.onnx", "--dim", "T=20").exit_code == 0  # at the bound: fine
+    r = netc_cli("verify", "tok.net", "--dim", "T=25")
+    assert (r.exit_code, r.stderr.splitlines()[0]) == (
+        1,
+        "tok.net:2:39: error: the inputs have T = 25, but positional_embedding "
+        "`positional_embedding` has max_length=20: it cannot take more than 20 steps",
+    )
+
+
+def test_int64_ids_from_a_file_get_the_cast_to_write(files: Path) -> None:
+    np.save("ids.npy", np.zeros((2, 5), np.int64))
+    r = netc_cli("run", "tok.net", "-i", "ids.npy")
+    assert r.exit_code == 1
+    assert "  = help: cast with `tokens.astype(np.int32)`" in r.stderr.splitlines()
+
+
+def test_verify_takes_dims_and_the_auto_device_it_offers(files: Path) -> None:
+    r = netc_cli("verify", "tok.net", "--dim", "T=9", "--device", "auto")
+    assert r.exit_code == 0
+    assert "N=2, T=9" in r.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["mlp", "--no-write"],
+            "Error: no command `mlp`; for the model mlp.net, write `netc mlp.net`",
+        ),
+        (
+            ["mlp.net", "--print-after", "fuse_activations"],
+            "Error: Invalid value for '--print-after': unknown pass `fuse_activations`; did you "
+            "mean `fuse_activation`?",
+        ),
+        (
+            ["mlp.net", "-o", "out.h5"],
+            "Error: Invalid value for -o: out.h5: -t onnx writes .onnx, not .h5; netc writes "
+            "Keras models as .keras: -t keras -o MODEL.keras",
+        ),
+        (
+            ["mlp.net", "-o", "out.keras"],
+            "Error: Invalid value for -o: out.keras: -t onnx writes .onnx, not .keras; for "
+            ".keras, use -t keras",
+        ),
+    ],
+)
+def test_usage_mistakes_exit_2_and_say_what_to_write(
+    files: Path, args: list[str], message: str
+) -> None:
+    r = netc_cli(*args)
+    assert (r.exit_code, r.stderr.splitlines()[-1]) == (2, message)
+    assert not list(files.glob("out.*"))
+
+
+def test_an_artifact_given_for_a_source_is_named(files: Path) -> None:
+    assert netc_cli("mlp.net", "-q").exit_code == 0
+    r = netc_cli("check", "mlp.onnx")
+    assert (r.exit_code, r.stderr) == (
+        1,
+        "netc: error: mlp.onnx is an ONNX model, not a .net source\n"
+        "  = help: `netc run mlp.onnx` runs it; `netc check` reads the .net it was compiled "
+        "from\n\n1 error\n",
+    )
+
+
+def test_help_says_what_the_default_command_writes_and_cuts_no_command_short(files: Path) -> None:
+    r = netc_cli("--help")
+    assert "`netc MODEL.net` checks the model, prints its summary and writes MODEL.onnx" in (
+        " ".join(r.stdout.split())
+    )
+    commands = r.stdout.split("Commands:")[1]
+    assert "..." not in commands
+    assert "bench" in commands and "verify" in commands
+
+
+def test_run_with_an_output_file_writes_instead_of_printing(files: Path) -> None:
+    np.save("x.npy", np.ones((2, 6), np.float32))
+    r = netc_cli("run", "mlp.net", "-i", "x.npy", "-o", "y.npz")
+    assert r.stdout == "wrote y.npz: y float32[2, 3]\n"
+    r = netc_cli("run", "mlp.net", "-i", "x.npy")
+    assert r.stdout.startswith("y: float32[2, 3]  min ")

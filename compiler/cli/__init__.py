@@ -26,7 +26,9 @@ __all__ = ["cli", "main", "human_flops"]
 def cli() -> None:
     """netc: a compiler for neural networks.
 
-    `netc MODEL.net` checks the model and prints its summary (the `compile` command).
+    `netc MODEL.net` checks the model, prints its summary and writes MODEL.onnx (the
+    `compile` command: -t keras, tf or tvm for another backend, -o PATH, --no-write to only
+    check). `netc run MODEL.onnx` runs it; `netc COMMAND --help` tells more.
     """
 
 

@@ -21,9 +21,11 @@ from .common import (
     _print_stats,
     _seed_option,
     _show,
+    _sized,
     _start,
     _target_options,
 )
+from .inputs import dims_option
 
 if TYPE_CHECKING:
     from ..summary import Model
@@ -123,8 +125,13 @@ def compile_cmd(
         )
         _show_ir(graph, m, out)
         _print_stats(pass_stats or {}, out)
+        if verify_passes:
+            _say_verified(level or 0, keep_training, out)
         return
+    _check_output(output, target, emit)
     path = None
+    if no_write and weights is not None and not (print_after or stats or verify_passes):
+        driver.model_weights(m, weights, seed)  # checked by name and shape, written nowhere
     if no_write and (print_after or stats or verify_passes):  # run the passes, write nothing
         driver.optimized(
             m,
@@ -174,12 +181,88 @@ def compile_cmd(
     extra: dict[str, Any] = {"output": str(path)} if path else {}
     if report is not None:
         extra["quantization"] = report.to_json()
+    if no_write and weights is not None:
+        extra["weights"] = weights
+    if verify_passes:
+        extra["verified_passes"] = list(_verified(2 if level is None else level, keep_training))
     _show(m, out, None, extra=extra or None)
     _print_stats(pass_stats or {}, out)
+    if verify_passes:
+        _say_verified(2 if level is None else level, keep_training, out)
+    if no_write and weights is not None and not out.json:
+        click.echo(f"weights {weights} fit the model: {_count(len(m.weights), 'weight')}")
     if path and not out.json:
         click.echo(f"wrote {path}")
         for line in report.lines() if report else ():
             click.echo(line, err=line.startswith("warning:"))
+
+
+def _verified(level: int, keep_training: bool) -> tuple[str, ...]:
+    """The names of the passes --verify-passes checked at opt `level`."""
+    from ..passes import pipeline
+
+    return tuple(p.__name__ for p in pipeline(level, keep_training=keep_training))
+
+
+def _say_verified(level: int, keep_training: bool, out: Output) -> None:
+    """--verify-passes found nothing: say so (on stderr), or that -O0 has no pass to check."""
+    if out.json:
+        return
+    names = _verified(level, keep_training)
+    if not names:
+        click.echo(f"--verify-passes: -O{level} runs no passes, so none was checked", err=True)
+        return
+    click.echo(
+        f"--verify-passes: all {len(names)} passes of -O{level} verified: the IR is well formed "
+        "after each, and each keeps every output on random inputs",
+        err=True,
+    )
+
+
+# Suffixes of files netc (or another tool) writes: what -o must not be given for another target
+OUTPUT_SUFFIXES = {
+    ".onnx": ("onnx", "-t onnx"),
+    ".ort": ("onnx", "-t onnx"),
+    ".keras": ("keras", "-t keras"),
+    ".h5": (None, "netc writes Keras models as .keras: -t keras -o MODEL.keras"),
+    ".hdf5": (None, "netc writes Keras models as .keras: -t keras -o MODEL.keras"),
+    ".savedmodel": ("tf", "-t tf"),
+    ".pb": ("tf", "-t tf --emit graphdef"),
+    ".tvm": ("tvm", "-t tvm"),
+    ".tflite": (None, "netc writes no TFLite model; -t tf writes a SavedModel to convert"),
+    ".pt": (None, "netc writes no PyTorch model"),
+    ".pth": (None, "netc writes no PyTorch model"),
+    ".npz": (None, "`netc weights MODEL.net -o FILE.npz` writes the weights"),
+    ".safetensors": (None, "`netc weights MODEL.net -o FILE.safetensors` writes the weights"),
+    ".net": (None, "-o names the compiled model, not a source"),
+}
+
+
+def _check_output(output: str | None, target: str, emit: str | None) -> None:
+    """-o with the suffix of another format (`-o out.h5` for ONNX) is bad usage: netc would
+    write the target's format under a misleading name."""
+    if output is None:
+        return
+    suffix = Path(output).suffix.lower()
+    if suffix not in OUTPUT_SUFFIXES:
+        return  # a name of the user's own: the target's format, as asked
+    written_by, how = OUTPUT_SUFFIXES[suffix]
+    graphdef = suffix == ".pb"
+    if written_by == target and graphdef == (emit == "graphdef"):
+        return
+    wrote = driver_suffix(target, emit)
+    raise click.BadParameter(
+        f"{output}: -t {target} writes {wrote}, not {suffix}; "
+        + (f"for {suffix}, use {how}" if written_by else how),
+        param_hint="-o",
+    )
+
+
+def driver_suffix(target: str, emit: str | None) -> str:
+    """What the default command writes for `target`, as a suffix."""
+    from ..targets import TARGETS
+
+    return ".pb" if emit == "graphdef" else TARGETS[target].suffix
 
 
 def _print_relax(
@@ -234,10 +317,21 @@ def _show_ir(graph: Any, m: Model, out: Output) -> None:
 @_model_options
 @_emit_option
 @_fold_options
-def summary(file: str, model: str | None, json_: bool, quiet: bool, emit: str | None) -> None:
+@dims_option(
+    "The size of a symbolic dim for the FLOPs, e.g. --dim T=128 (repeatable); the batch "
+    "counts as 1 (FLOPs per sample), a dim not given as 1 too, and the summary says so."
+)
+def summary(
+    file: str,
+    model: str | None,
+    json_: bool,
+    quiet: bool,
+    emit: str | None,
+    dims: dict[str, int] | None,
+) -> None:
     """Print a model's layers, shapes, params and FLOPs."""
     out = _start(json_, quiet)
-    _show(_load(file, model, out), out, emit)
+    _show(_sized(_load(file, model, out), dims), out, emit)
 
 
 @click.command()
@@ -256,7 +350,7 @@ def check(file: str, model: str | None, json_: bool, quiet: bool, emit: str | No
         )
 
 
-@click.command()
+@click.command(short_help="Write a model's weights by name: the initial ones or a Keras model's.")
 @_model_options
 @click.option(
     "-o",

@@ -112,7 +112,24 @@ class NetcGroup(click.Group):
         if args and args[0] not in self.commands and args[0] not in ("-h", "--help", "--version"):
             if args[0].startswith("-") or _looks_like_path(args[0]):
                 args = [DEFAULT_COMMAND, *args]
+            elif os.path.exists(args[0] + ".net"):  # `netc cifar_resnet`: the suffix left off
+                raise click.UsageError(
+                    f"no command `{args[0]}`; for the model {args[0]}.net, write "
+                    f"`netc {args[0]}.net`",
+                    ctx,
+                )
         return super().parse_args(ctx, args)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The commands with their whole first sentence (click cuts them at the width)."""
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=1_000)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         formatter.write_usage(ctx.command_path, "[OPTIONS] MODEL.net")
@@ -202,12 +219,48 @@ def _load(file: str, model: str | None, out: Output) -> Model:
     from .. import compile as compile_model
 
     meta = click.get_current_context().meta
+    _source_only(file)
     m = compile_model(  # a Path: never mistaken for source text
         Path(file), model=model, include=meta.get(_INCLUDE, ()), limits=_limits()
     )
     out.diagnostics(m.warnings, m.sources)
     meta[_SOURCES] = m.sources
     return m
+
+
+# What a file that is not a .net source holds, by suffix (netc's artifacts and their kin)
+NOT_SOURCES = {
+    ".onnx": "an ONNX model",
+    ".ort": "an ONNX Runtime model",
+    ".keras": "a Keras model",
+    ".savedmodel": "a TensorFlow SavedModel",
+    ".tvm": "a TVM library",
+    ".pb": "a TensorFlow GraphDef",
+    ".h5": "a Keras HDF5 file",
+    ".npz": "numpy arrays",
+    ".npy": "a numpy array",
+    ".safetensors": "weights",
+}
+
+
+def _source_only(file: str) -> None:
+    """A command that reads a .net source, given an artifact: say so rather than fail to read
+    the artifact as text."""
+    from pathlib import Path
+
+    from ..source import error
+
+    what = NOT_SOURCES.get(Path(file).suffix.lower())
+    if what is None:
+        return
+    command = click.get_current_context().info_name
+    runs = what.startswith(("an ONNX", "a Keras model", "a TensorFlow SavedModel", "a TVM"))
+    raise error(
+        f"{file} is {what}, not a .net source",
+        hint=f"`netc run {file}` runs it; `netc {command}` reads the .net it was compiled from"
+        if runs
+        else f"`netc {command}` reads a .net source",
+    )
 
 
 def _limits() -> Limits:
@@ -434,9 +487,30 @@ def _summary(m: Model, styled: bool = False) -> str:
         bold("Total params: ") + f"{m.total_params:,}",
         bold("Trainable params: ") + f"{m.trainable_params:,}",
         bold("Non-trainable params: ") + f"{m.total_params - m.trainable_params:,}",
-        bold("FLOPs per sample: ") + f"{human_flops(m.flops)} ({m.flops:,})",
+        bold("FLOPs per sample: ") + f"{human_flops(m.flops)} ({m.flops:,}){_at_dims(m)}",
     ]
     return "\n".join(lines)
+
+
+def _at_dims(m: Model) -> str:
+    """What the FLOPs assumed of symbolic dims other than the batch: ` at T=100`, and
+    `; T=1 assumed (--dim T=SIZE sets it)` for those not given."""
+    given = {k: v for k, v in m.dims.items() if k not in m.batch_symbols}
+    at = " at " + ", ".join(f"{k}={v}" for k, v in given.items()) if given else ""
+    assumed = m.assumed_dims
+    if not assumed:
+        return at
+    said = ", ".join(f"{k}=1" for k in assumed)
+    flags = " ".join(f"--dim {k}=SIZE" for k in assumed)
+    return f"{at}; {said} assumed ({flags} sets {'it' if len(assumed) == 1 else 'them'})"
+
+
+def _sized(m: Model, dims: dict[str, int] | None) -> Model:
+    """The model with its FLOPs counted at --dim's sizes (a usage error for an unknown one)."""
+    try:
+        return m.with_dims(dims)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--dim") from None
 
 
 def _table(
@@ -547,6 +621,7 @@ def _target_options(f: Callable) -> Callable:
                 "print_after",
                 multiple=True,
                 metavar="PASS",
+                callback=_check_passes,
                 help="Print the IR after this pass (repeatable; `all` for every pass).",
             ),
             click.option("--stats", is_flag=True, help="Print what each pass did."),
@@ -604,6 +679,24 @@ def _target_options(f: Callable) -> Callable:
     ):
         f = decorate(f)
     return f
+
+
+def _check_passes(
+    ctx: click.Context, param: click.Parameter, values: Sequence[str]
+) -> Sequence[str]:
+    """--print-after names passes (or `all`): an unknown one is bad usage, with the nearest."""
+    from ..passes import PASSES
+    from ..source import did_you_mean
+
+    for name in values:
+        if name != "all" and name not in PASSES:
+            near = did_you_mean(name, [*PASSES, "all"])
+            raise click.BadParameter(
+                f"unknown pass `{name}`; " + (near or f"the passes are {', '.join(PASSES)}"),
+                ctx,
+                param,
+            )
+    return values
 
 
 def _pass_options(
