@@ -90,7 +90,9 @@ class Calls(Builder):
                 calls=self.frame.calls,
                 hint=f"netc's op is `{ours}`"
                 if ours is not None
-                else did_you_mean(e.func, [*LANGUAGE_OPS, *self.blocks, *BUILTINS]),
+                else did_you_mean(
+                    e.func, [*LANGUAGE_OPS, *self.blocks, *BUILTINS, "bidirectional"]
+                ),
             )
         raise Stop
 
@@ -978,6 +980,7 @@ FRAMEWORK_LAYERS = {
     "Embedding": "embedding",
     "LSTM": "lstm",
     "GRU": "gru",
+    "Bidirectional": "bidirectional",
     "MultiHeadAttention": "multi_head_attention",
     "MultiheadAttention": "multi_head_attention",
     "Concatenate": "concat",

@@ -136,3 +136,15 @@ def test_a_misused_bidirectional_says_how_to_write_it(call: str, message: str, h
         netc.compile_text(f"model m(x: f32[N, T, 5]) -> (y: tensor) {{\n    y = x |> {call}\n}}\n")
     (d,) = info.value.diagnostics
     assert (d.message, d.hint) == (message, hint)
+
+
+def test_keras_spelling_and_a_typo_point_at_bidirectional() -> None:
+    for call, hint in (
+        ("Bidirectional(lstm(4))", "netc's op is `bidirectional`"),
+        ("bidirectonal(lstm(4))", "did you mean `bidirectional`?"),
+    ):
+        with pytest.raises(NetcError) as info:
+            netc.compile_text(
+                f"model m(x: f32[N, T, 5]) -> (y: tensor) {{\n    y = x |> {call}\n}}\n"
+            )
+        assert info.value.diagnostics[0].hint == hint
