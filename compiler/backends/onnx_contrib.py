@@ -101,6 +101,12 @@ def _attention(model: Any, node: Node) -> bool:
         **attrs,
     )
     fused.doc_string = q.doc_string
+    # ONNX's shape inference does not know contrib ops: the result's type is written here, so
+    # tools that infer shapes downstream (the int8 quantizer) still see every value's type
+    n_, t_ = graph_type(node)
+    model.graph.value_info.append(
+        helper.make_tensor_value_info(merged, onnx_float(), [n_, t_, heads * value_dim])
+    )
     # everything of the group up to the merged heads goes; the output projection stays
     keep = {out_proj.name} | {
         n.name
@@ -116,6 +122,18 @@ def _attention(model: Any, node: Node) -> bool:
     model.graph.node.extend(rebuilt)
     model.graph.initializer.extend([weight, bias])
     return True
+
+
+def graph_type(node: Node) -> tuple[Any, Any]:
+    """The batch and time dims of attention `node`'s result (an int, or a symbol's name)."""
+    shape = node.tensor_type.shape
+    return shape[0], shape[1]
+
+
+def onnx_float() -> int:
+    from onnx import TensorProto
+
+    return TensorProto.FLOAT
 
 
 def _after(n: Any, out_proj: Any, group: dict[int, Any]) -> bool:
