@@ -411,10 +411,15 @@ def _static(model: Any, calibration: Mapping[str, np.ndarray], method: str) -> A
     }
     with tempfile.TemporaryDirectory() as tmp, _quiet():
         out = Path(tmp) / "int8.onnx"
+        cache = None
+        if method == "entropy":  # ranges computed here, handed over as a calibration cache
+            cache = Path(tmp) / "ranges.json"
+            _entropy_ranges(model, Reader(), Path(tmp), cache)
         quantize_static(
             _copy(model),  # ONNX Runtime moves a ModelProto's weights out to a file in place
             out,
-            Reader(),
+            None if cache else Reader(),
+            calibration_cache_path=cache,
             quant_format=QuantFormat.QDQ,
             per_channel=True,
             # 7-bit weights: x86 without VNNI multiplies u8 x s8 with VPMADDUBSW, whose 16-bit
@@ -426,6 +431,28 @@ def _static(model: Any, calibration: Mapping[str, np.ndarray], method: str) -> A
             extra_options={"MatMulConstBOnly": True, "CalibTensorRangeSymmetric": False},
         )
         return _load(out)
+
+
+def _entropy_ranges(model: Any, reader: Any, tmp: Path, cache: Path) -> None:
+    """Entropy (KL divergence) calibration of a 512-bin histogram into 128 quantized bins (193
+    candidate thresholds; TensorRT's 2048 bins took 8x longer), saved as a calibration cache.
+    quantize_static's own entropy calibrator keeps 128 bins for both, which leaves a single
+    candidate threshold, the full range: it is min-max calibration under another name."""
+    import onnx
+    from onnxruntime.quantization import CalibrationMethod, create_calibrator
+    from onnxruntime.quantization.calibrate import save_tensors_data
+
+    path = tmp / "float.onnx"
+    onnx.save(model, str(path))
+    calibrator = create_calibrator(
+        path,
+        None,
+        augmented_model_path=str(tmp / "augmented.onnx"),
+        calibrate_method=CalibrationMethod.Entropy,
+        extra_options={"symmetric": False, "num_bins": 512, "num_quantized_bins": 128},
+    )
+    calibrator.collect_data(reader)
+    save_tensors_data(calibrator.compute_data(), cache)
 
 
 @contextlib.contextmanager

@@ -144,3 +144,25 @@ def test_a_contrib_op_that_does_not_load_names_the_runtime_needed():
         "the model uses ONNX Runtime's com.microsoft contrib ops (--ort-contrib): run it in an "
         "ONNX Runtime that has them, or compile it without --ort-contrib"
     )
+
+
+def test_dynamic_int8_of_the_attention_form_is_qattention(tmp_path):
+    from netc import quantize
+
+    source = tmp_path / "classifier.net"
+    source.write_text(ENCODER)
+    graph = netc.compile(source).graph
+    weights = randomized_weights(graph)
+    fused = use_contrib_ops(to_onnx.emit(graph, weights), graph)
+    options = quantize.QuantizeOptions(min_top1_agreement=0.0)
+    int8, report = quantize.quantize(fused, graph, options)
+    ops = Counter(n.op_type for n in int8.graph.node)
+    assert ops["QAttention"] == 2 and ops["Attention"] == 0
+    feed = quantize.random_inputs(graph, 64)
+    float_session, int8_session = (netc.runtime.load(m) for m in (fused, int8))
+    same = [
+        np.argmax(int8_session.run({"tokens": t[None]})["logits"])
+        == np.argmax(float_session.run({"tokens": t[None]})["logits"])
+        for t in feed["tokens"]
+    ]
+    assert report.outputs[0].top1_agreement == pytest.approx(100 * np.mean(same))
