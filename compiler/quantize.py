@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .ir import Graph
+from .ir import Graph, TensorType
 from .source import error
 
 SCHEMES = ("int8",)
@@ -167,6 +167,8 @@ def options(
 def read_calibration(path: str | Path, graph: Graph) -> dict[str, np.ndarray]:
     """Calibration samples from `.npz` (one array per model input, samples along the first
     axis, the same count for every input), checked against the model's inputs."""
+    from .ir import numpy_dtype
+
     p = Path(path)
     try:
         with np.load(p, allow_pickle=False) as z:
@@ -184,6 +186,20 @@ def read_calibration(path: str | Path, graph: Graph) -> dict[str, np.ndarray]:
             "the inputs hold different sample counts: "
             + ", ".join(f"{k} {c}" for k, c in counts.items())
         )
+    for name in names:
+        if name not in data:
+            continue
+        t, a = graph[name].tensor_type, data[name]
+        if a.dtype != numpy_dtype(t.dtype):
+            problems.append(
+                f"`{name}` has dtype {a.dtype}, the model needs {t.dtype} "
+                f"(`.astype(np.{numpy_dtype(t.dtype)})`)"
+            )
+        fixed = [(axis, d) for axis, d in enumerate(t.shape) if axis and isinstance(d, int)]
+        if a.ndim != t.rank or any(a.shape[axis] != d for axis, d in fixed):
+            problems.append(
+                f"`{name}` has shape {list(a.shape)}, the model needs {t} (samples along axis 0)"
+            )
     if not problems and next(iter(counts.values())) < 2:
         problems.append("it holds fewer than 2 samples (some are held out to measure the cost)")
     if problems:
@@ -219,6 +235,14 @@ def quantize(model: Any, graph: Graph, options: QuantizeOptions) -> tuple[Any, Q
             f"unknown calibration method `{options.method}`",
             hint=f"use {', '.join(CALIBRATION_METHODS)}",
         )
+    dtypes = {n.type.dtype for n in graph if isinstance(n.type, TensorType)}
+    wide = sorted(dtypes & {"f16", "f64", "bf16"})
+    if wide:
+        raise error(
+            f"int8 quantization takes a float32 model; model `{graph.name}` computes in "
+            f"{', '.join(wide)}",
+            hint="declare its inputs f32 (and drop the casts) to quantize it",
+        )
     scheme = scheme_for(graph)
     data = read_calibration(options.calib, graph) if options.calib is not None else None
     if scheme == "static QDQ" and data is None:
@@ -230,11 +254,11 @@ def quantize(model: Any, graph: Graph, options: QuantizeOptions) -> tuple[Any, Q
     if scheme == "static QDQ":
         assert data is not None
         calibration, held_out = split(data)
-        quantized = _static(model, calibration, options.method)
+        quantized = _quantizer_failure(graph.name, _static, model, calibration, options.method)
         how = f"{options.method} calibration on {_count(calibration)} samples, weights per channel"
         measured_on = f"the held-out {_count(held_out)} of {_count(data)} calibration samples"
     else:
-        quantized = _dynamic(model)
+        quantized = _quantizer_failure(graph.name, _dynamic, model)
         how = "activation scales at run time, weights per channel"
         if data is not None:
             held_out, measured_on = data, f"the {_count(data)} samples of {options.calib}"
@@ -266,6 +290,15 @@ def quantize(model: Any, graph: Graph, options: QuantizeOptions) -> tuple[Any, Q
             )
         report = QuantizeReport(**{**report.__dict__, "warnings": (message,)})
     return quantized, report
+
+
+def _quantizer_failure(name: str, quantizer: Any, *args: Any) -> Any:
+    """`quantizer(*args)`, with a failure inside ONNX Runtime's tools as a NetcError."""
+    try:
+        return quantizer(*args)
+    except Exception as e:
+        detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise error(f"ONNX Runtime's quantizer failed on model `{name}`: {detail}") from None
 
 
 def _count(data: Mapping[str, np.ndarray]) -> int:
@@ -330,7 +363,7 @@ def measure(
         scale = float(np.max(np.abs(f))) if f.size else 0.0
         top1 = None
         rows = 0
-        if f.ndim >= 2 and f.shape[-1] > 1:
+        if f.ndim >= 2 and f.shape[-1] > 1 and want[name].dtype.kind == "f":
             same = np.argmax(q, axis=-1) == np.argmax(f, axis=-1)
             top1, rows = 100.0 * float(np.mean(same)), int(same.size)
         costs.append(OutputCost(name, err, err / scale if scale else err, top1, rows))

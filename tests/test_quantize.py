@@ -243,3 +243,23 @@ def test_the_int8_model_saved_optimized_runs_as_the_report_says(tmp_path, monkey
     same = np.argmax(got, -1) == np.argmax(want, -1)
     assert report["outputs"][0]["top1_agreement"] == pytest.approx(100 * np.mean(same))
     assert report["outputs"][0]["max_error"] == pytest.approx(np.max(np.abs(got - want)), rel=1e-5)
+
+
+def test_calibration_arrays_of_the_wrong_dtype_or_shape_are_named(tmp_path):
+    graph, _, model = _model(CNN)
+    np.savez(tmp_path / "c.npz", image=np.zeros((4, 8, 9, 3)))  # numpy's float64, a wrong W
+    with pytest.raises(NetcError) as e:
+        q.quantize(model, graph, q.QuantizeOptions(calib=tmp_path / "c.npz"))
+    assert e.value.diagnostics[0].notes == (
+        "`image` has dtype float64, the model needs f32 (`.astype(np.float32)`)",
+        "`image` has shape [4, 8, 9, 3], the model needs f32[N, 8, 8, 3] (samples along axis 0)",
+    )
+
+
+def test_a_model_that_is_not_float32_is_refused():
+    graph, _, model = _model(MLP.replace("f32[N, 16]", "f16[N, 16]"))
+    with pytest.raises(NetcError) as e:
+        q.quantize(model, graph, q.QuantizeOptions())
+    assert e.value.diagnostics[0].message == (
+        "int8 quantization takes a float32 model; model `mlp` computes in f16"
+    )
