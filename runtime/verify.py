@@ -132,6 +132,9 @@ def verify(
     how = "given" if weights is not None else "initial" if initial else "randomized"
     graph, compiled = driver.optimized(model, values, level, keep_training=spec.trains)
     sizes = symbol_sizes(graph, batch, symbols)
+    batch_symbols = {
+        graph[i].tensor_type.shape[0] for i in graph.inputs if graph[i].tensor_type.rank
+    }
     bounds = graph_bounds(model.graph)
     for b in bounds:  # a default size stays within what the model can take
         if b.symbol in sizes and b.symbol not in (symbols or {}):
@@ -197,6 +200,7 @@ def verify(
         level=level,
         device=backend.device,
         symbols=dict(sizes),
+        assumed=tuple(s for s in sizes if s not in (symbols or {}) and s not in batch_symbols),
         compared=compared,
         divergences=tuple(divergences),
         checks=tuple(checks),

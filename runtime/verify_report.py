@@ -132,6 +132,7 @@ class Report:
     graph_optimization: str = "all"  # ONNX Runtime's optimizer level of the session
     weights: str = "randomized"  # "randomized", "initial" or "given"
     seed: int = 0
+    assumed: tuple[str, ...] = ()  # symbols other than the batch whose size was not given
 
     @property
     def ok(self) -> bool:
@@ -161,6 +162,9 @@ class Report:
             f"{self.weights} weights" + (f" (seed {self.seed})" if self.weights != "given" else "")
         )
         sizes = ", ".join(f"{k}={v}" for k, v in self.symbols.items())
+        if self.assumed:
+            flags = " ".join(f"--dim {k}=SIZE" for k in self.assumed)
+            sizes += f" ({', '.join(self.assumed)} assumed: {flags} sets it)"
         parts += [sizes or "no symbols", self.device]
         return ", ".join(parts)
 
@@ -309,6 +313,7 @@ class Report:
             "seed": self.seed,
             "device": self.device,
             "symbols": dict(self.symbols),
+            "assumed": list(self.assumed),
             "compared": self.compared,
             "outputs": [
                 {

@@ -244,7 +244,9 @@ def test_int64_ids_from_a_file_get_the_cast_to_write(files: Path) -> None:
 def test_verify_takes_dims_and_the_auto_device_it_offers(files: Path) -> None:
     r = netc_cli("verify", "tok.net", "--dim", "T=9", "--device", "auto")
     assert r.exit_code == 0
-    assert "N=2, T=9" in r.stdout
+    assert "N=2, T=9, " in r.stdout
+    r = netc_cli("verify", "tok.net")
+    assert "N=2, T=5 (T assumed: --dim T=SIZE sets it), " in r.stdout
 
 
 @pytest.mark.parametrize(
