@@ -178,9 +178,15 @@ class OnnxSession:
             )
 
         if device == "cuda" and not cuda_available():
+            cpu_build = "CUDAExecutionProvider" not in ort.get_available_providers()
             raise error(
-                "device cuda: no CUDA GPU is available to ONNX Runtime here",
-                hint='use device "cpu" (or "auto")',
+                "device cuda: this ONNX Runtime is its CPU build (the package onnxruntime)"
+                if cpu_build
+                else "device cuda: no CUDA GPU is available to ONNX Runtime here",
+                hint='on a GPU machine, install the CUDA build: pip install "netc[gpu]" (README, '
+                '"On a GPU"); or use device "cpu"'
+                if cpu_build
+                else 'use device "cpu" (or "auto")',
             )
         use_cuda = device in ("auto", "cuda") and cuda_available()
         options = ort.SessionOptions()
