@@ -39,6 +39,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=60)
     parser.add_argument("--batch", type=int, action="append")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="ONNX Runtime's intra-op threads (default all)"
+    )
     args = parser.parse_args()
     print("| workload | batch | generic (ms) | --ort-contrib (ms) | speed-up (per round) |")
     print("|---|---:|---:|---:|---:|")
@@ -46,8 +49,10 @@ def main() -> None:
         model = netc.compile(source)
         proto = driver.emit(model, "onnx", weights=randomized_weights(model.graph))
         sessions = {
-            "generic": netc.runtime.load(proto, device="cpu"),
-            "contrib": netc.runtime.load(use_contrib_ops(proto, model.graph), device="cpu"),
+            "generic": netc.runtime.load(proto, device="cpu", threads=args.threads),
+            "contrib": netc.runtime.load(
+                use_contrib_ops(proto, model.graph), device="cpu", threads=args.threads
+            ),
         }
         for batch in args.batch or [1, 8]:
             feed = random_inputs(model.graph, batch, seed=2)

@@ -37,6 +37,9 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, action="append")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="ONNX Runtime's intra-op threads (default all)"
+    )
     parser.add_argument("--samples", type=int, default=40, help="calibration samples")
     parser.add_argument("--method", default="percentile")
     parser.add_argument("--repeat", type=int, default=30)
@@ -44,7 +47,8 @@ def main() -> None:
     args = parser.parse_args()
     batches = args.batch or [1, 8]
     tmp = Path(tempfile.mkdtemp())
-    print(f"ONNX Runtime, {os.cpu_count()} threads, optimizer at all; medians of {args.repeat}")
+    threads = args.threads or os.cpu_count()
+    print(f"ONNX Runtime, {threads} threads, optimizer at all; medians of {args.repeat}")
     print()
     print("| workload | contender | batch | median (ms) | speed vs float | top-1 | max error |")
     print("|---|---|---:|---:|---:|---:|---:|")
@@ -68,7 +72,9 @@ def main() -> None:
             models[name.replace("float", "int8")] = int8
             reports[name.replace("float", "int8")] = report
         took = time.perf_counter() - t0
-        sessions = {k: netc.runtime.load(m, device="cpu") for k, m in models.items()}
+        sessions = {
+            k: netc.runtime.load(m, device="cpu", threads=args.threads) for k, m in models.items()
+        }
         for batch in batches:
             feed = quantize.random_inputs(model.graph, batch, seed=2)
             times = side_by_side(sessions, {k: feed for k in sessions}, repeat=args.repeat)

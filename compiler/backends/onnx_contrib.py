@@ -55,7 +55,7 @@ def use_contrib_ops(model: Any, graph: Graph) -> Any:
 def _attention(model: Any, node: Node) -> bool:
     """Replace the generic lowering of self-attention `node` by com.microsoft Attention; False
     when its nodes are not found as emitted (the generic form then stays)."""
-    from onnx import helper, numpy_helper
+    from onnx import TensorProto, helper, numpy_helper
 
     nodes = list(model.graph.node)
     group = [
@@ -103,16 +103,12 @@ def _attention(model: Any, node: Node) -> bool:
     fused.doc_string = q.doc_string
     # ONNX's shape inference does not know contrib ops: the result's type is written here, so
     # tools that infer shapes downstream (the int8 quantizer) still see every value's type
-    n_, t_ = graph_type(node)
+    batch, steps = node.tensor_type.shape[:2]
     model.graph.value_info.append(
-        helper.make_tensor_value_info(merged, onnx_float(), [n_, t_, heads * value_dim])
+        helper.make_tensor_value_info(merged, TensorProto.FLOAT, [batch, steps, heads * value_dim])
     )
     # everything of the group up to the merged heads goes; the output projection stays
-    keep = {out_proj.name} | {
-        n.name
-        for n in consumers.values()
-        if merged not in n.output and _after(n, out_proj, consumers)
-    }
+    keep = {out_proj.name} | {n.name for n in consumers.values() if _after(n, out_proj, consumers)}
     first = group[0]
     rebuilt = [n for i, n in enumerate(nodes) if i not in consumers or nodes[i].name in keep]
     rebuilt.insert(
@@ -122,18 +118,6 @@ def _attention(model: Any, node: Node) -> bool:
     model.graph.node.extend(rebuilt)
     model.graph.initializer.extend([weight, bias])
     return True
-
-
-def graph_type(node: Node) -> tuple[Any, Any]:
-    """The batch and time dims of attention `node`'s result (an int, or a symbol's name)."""
-    shape = node.tensor_type.shape
-    return shape[0], shape[1]
-
-
-def onnx_float() -> int:
-    from onnx import TensorProto
-
-    return TensorProto.FLOAT
 
 
 def _after(n: Any, out_proj: Any, group: dict[int, Any]) -> bool:
@@ -146,6 +130,8 @@ def _after(n: Any, out_proj: Any, group: dict[int, Any]) -> bool:
 
 
 def _drop_unused_initializers(model: Any) -> None:
+    """Remove the initializers no node reads (the per-projection kernels, the per-head shapes)
+    and the value_info of values no longer computed."""
     used = {i for n in model.graph.node for i in n.input}
     kept = [i for i in model.graph.initializer if i.name in used]
     del model.graph.initializer[:]
