@@ -276,26 +276,20 @@ case(
     "y1, y2, y3 = x |> lstm(4, return_sequences=true, return_state=true)",
 )
 case("lstm", "after_conv1d", "x: f32[N, 7, 3]", "y = (x |> conv1d(4, 3)) |> lstm(3)")
-# bidirectional(...) is these ops: both directions, the backward steps reversed, a merge
+# bidirectional(...) is these ops: both directions, the backward steps reversed, a merge (every
+# merge mode is checked against Keras' Bidirectional in test_bidirectional.py)
 case(
     "lstm",
     "bidirectional_concat",
     "x: f32[N, T, 3]",
     "y = x |> bidirectional(lstm(4, return_sequences=true))",
 )
-case("gru", "bidirectional_ave", SEQ, 'y = x |> bidirectional(gru(3), merge_mode="ave")')
 case(
     "gru",
     "bidirectional_none_states",
     "x: f32[N, T, 3]",
     "y1, y2, y3, y4 = x |> bidirectional(gru(2, return_sequences=true, return_state=true), "
     "merge_mode=none)",
-)
-case(
-    "lstm",
-    "bidirectional_sum_states",
-    SEQ,
-    'y1, y2, y3, y4, y5 = x |> bidirectional(lstm(2, return_state=true), merge_mode="sum")',
 )
 case("gru", "last", SEQ, "y = x |> gru(5)")
 case(
