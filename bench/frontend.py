@@ -83,7 +83,7 @@ def run(args: list[str], env: dict[str, str]) -> tuple[float, float, int]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--blocks", type=int, default=10_000)
+    ap.add_argument("--blocks", type=int, default=10_000, help="0: no generated files")
     ap.add_argument("--baseline", metavar="REV", help="a git revision to compare with")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="netc-bench-"))
@@ -114,7 +114,7 @@ def main() -> None:
             wall = statistics.median(t[0] for t in ts)
             cpu = statistics.median(t[1] for t in ts)
             print(f"  netc {command:<48} {name:<10} {wall:6.3f} s  {cpu:6.3f} s CPU")
-        for blocks in (1000, args.blocks):
+        for blocks in (1000, args.blocks) if args.blocks else ():  # --blocks 0: none
             path = work / f"gen{blocks}.net"
             path.write_text(generated_spec(blocks))
             for name, tree in trees.items():

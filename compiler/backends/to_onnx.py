@@ -378,21 +378,21 @@ def emit_with_values(
             )
         outputs.append(_value_info(out, t, value.cf))
     boundary = {vi.name for vi in inputs + outputs}
-    onnx_graph = helper.make_graph(
-        ctx.nodes,
-        graph.name,
-        inputs,
-        outputs,
-        initializer=ctx.initializers,
-        value_info=[vi for vi in ctx.value_info if vi.name not in boundary],
-    )
     model = helper.make_model(
-        onnx_graph,
+        helper.make_graph([], graph.name, [], []),
         opset_imports=[helper.make_opsetid("", OPSET)],
         producer_name="netc",
         producer_version=__version__,
         ir_version=IR_VERSION,
     )
+    # Filled in place, as make_graph would: make_model copies the graph it is given, and the
+    # weights are most of a model's bytes (100 MB for ResNet-50)
+    g = model.graph
+    g.node.extend(ctx.nodes)
+    g.input.extend(inputs)
+    g.output.extend(outputs)
+    g.initializer.extend(ctx.initializers)
+    g.value_info.extend(vi for vi in ctx.value_info if vi.name not in boundary)
     return model, dict(ctx.values)
 
 

@@ -47,15 +47,21 @@ def kernel_index(op: str) -> int:
     return _KERNEL_INPUT.get(op, 1)
 
 
-def scale_kernel(op: str, kernel: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """`kernel` with output channel c multiplied by `scale[c]` (float64)."""
-    k = kernel.astype(np.float64)
+def scale_kernel(op: str, kernel: np.ndarray, scale: np.ndarray, dtype: str = "f64") -> np.ndarray:
+    """`kernel` with output channel c multiplied by `scale[c]`, computed in float64 and rounded
+    once to `dtype`."""
+    k = np.asarray(kernel)
     layout = CHANNEL_LAYOUT[op]
     if layout == "last":
-        return k * scale
-    if layout == "depthwise":
-        return k * scale.reshape(k.shape[-2], k.shape[-1])
-    return k * scale[:, None]
+        s = scale
+    elif layout == "depthwise":
+        s = scale.reshape(k.shape[-2], k.shape[-1])
+    else:
+        s = scale[:, None]
+    if dtype == "f32":  # the float64 products rounded as they are made: no float64 kernel
+        out = np.empty(k.shape, np.float32)
+        return np.multiply(k, s, out=out, dtype=np.float64, casting="unsafe")
+    return k.astype(np.float64) * s
 
 
 def channels(node: Node) -> int:
@@ -132,7 +138,10 @@ def fold_batchnorm(
             replace,
         )
         k_node, k_value = new_param(
-            k_name, scale_kernel(conv.op, kernel, s), old_kernel.tensor_type.dtype, old_kernel
+            k_name,
+            scale_kernel(conv.op, kernel, s, old_kernel.tensor_type.dtype),
+            old_kernel.tensor_type.dtype,
+            old_kernel,
         )
         b_node, b_value = new_param(b_name, new_bias, dtype, old_bias)
         attrs = with_origin({**op_attrs(conv), "bias": True}, conv, [bn])

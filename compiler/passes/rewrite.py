@@ -134,7 +134,8 @@ def new_param(name: str, value: np.ndarray, dtype: str, like: Node) -> tuple[Nod
     """A `param` node for a folded weight and its value, cast to `dtype`. Span, initializer and
     trainability come from `like`, the weight it replaces (or, for a new bias, the op: then
     "zeros" and trainable)."""
-    array = np.ascontiguousarray(np.asarray(value).astype(numpy_dtype(dtype)))
+    # callers pass values they just computed: one already in `dtype` is kept, not copied
+    array = np.ascontiguousarray(np.asarray(value).astype(numpy_dtype(dtype), copy=False))
     array.setflags(write=False)
     weight = like.op == "param"
     attrs = {

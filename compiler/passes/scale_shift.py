@@ -84,7 +84,10 @@ def _fold_once(graph: Graph, weights: Weights) -> tuple[Graph, Weights]:
                 old = graph[y.inputs[ki]]
                 k_name = folded_weight_name(graph, names, old.name, y.name, replace)
                 k_node, added[k_name] = new_param(
-                    k_name, scale_kernel(y.op, kernel, c), old.tensor_type.dtype, old
+                    k_name,
+                    scale_kernel(y.op, kernel, c, old.tensor_type.dtype),
+                    old.tensor_type.dtype,
+                    old,
                 )
                 parts.append(k_node)
                 inputs[ki] = k_name
