@@ -219,8 +219,13 @@ def cache_dir() -> Path:
 def library(artifact: Artifact, database: Any = None, *, defaults: bool = True) -> Path:
     """The folder holding `artifact` compiled (model.so and netc.json): its cache entry, built
     now unless an earlier run built the same key (same IR, weights, target, TVM and netc, and
-    the tuning `database`'s records). `defaults=False` builds without netc's default
+    the tuning `database`'s records; by default the one `netc tune` saved for it, if any:
+    `tvm_tune.saved_database`). `defaults=False` builds without netc's default
     schedules (TVM's loop nests as legalized: for comparisons), its own cache entry."""
+    if database is None and defaults:  # what `netc tune` wrote for this very build, if any
+        from .tvm_tune import saved_database
+
+        database = saved_database(artifact)
     key = artifact.key if database is None else _tuned_key(artifact.key, database)
     if not defaults:
         key = hashlib.sha256(f"{key}\0unscheduled".encode()).hexdigest()

@@ -4,7 +4,7 @@ This package only maps flags to function arguments and results to text: compiler
 imported inside the commands, so `netc --help` and `netc check` never load a backend.
 Exit codes: 0 ok, 1 a mistake in the user's input, 2 bad usage, 3 a bug in netc.
 The commands live by group: build.py (compile, summary, check, weights), execute.py (run,
-verify), bench.py (bench), edit.py (fmt, lsp); common.py holds what they share.
+verify), bench.py (bench), edit.py (fmt, lsp), tune.py (tune); common.py holds what they share.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from .. import __version__
-from . import bench, build, edit, execute, train
+from . import bench, build, edit, execute, train, tune
 from .common import NetcGroup, human_flops
 
 __all__ = ["cli", "main", "human_flops"]
@@ -43,6 +43,7 @@ for command in (
     train.train,
     edit.fmt,
     edit.lsp,
+    tune.tune,
 ):
     cli.add_command(command)
 

@@ -1,0 +1,201 @@
+"""Tuning for the TVM backend (`netc tune`): MetaSchedule searches schedules for the kernels
+of netc's Relax pipeline (`optimize`'s fused PrimFuncs, the same ones `schedule` sees),
+measuring candidates on this machine, and writes the best as a database. The database is kept
+in the build cache under the artifact's key (same IR, weights, target, TVM and netc), so every
+later build of the same model for the same target finds it (`saved_database`) and applies it
+before netc's default schedules, which keep the kernels it has no record for.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..files import atomic_write_dir
+from ..source import error
+from . import tvm
+from .tvm_build import cache_dir, first_line, make_target, optimize
+
+if TYPE_CHECKING:
+    from .to_tvm import Artifact
+
+# the files of MetaSchedule's JSON database (tvm.s_tir.meta_schedule.database.JSONDatabase)
+DATABASE_FILES = ("database_workload.json", "database_tuning_record.json")
+# progress(trials done, trials asked, seconds so far): what `tune` reports after each batch
+Progress = Callable[[int, int, float], None]
+
+
+def database_dir(artifact: Artifact) -> Path:
+    """Where the tuning database of `artifact` is kept: the build cache's tvm-tuning/KEY."""
+    return cache_dir().parent / "tvm-tuning" / artifact.key[:40]
+
+
+def saved_database(artifact: Artifact) -> Any:
+    """The database `netc tune` wrote for `artifact` (a MetaSchedule JSONDatabase), or None."""
+    folder = database_dir(artifact)
+    if not all((folder / name).is_file() for name in DATABASE_FILES):
+        return None
+    return _json_database(folder)
+
+
+def _json_database(folder: Path) -> Any:
+    from tvm.s_tir import meta_schedule as ms
+
+    paths = [str(folder / name) for name in DATABASE_FILES]
+    return ms.database.JSONDatabase(*paths, allow_missing=False)
+
+
+# a TIR node through TVM's JSON serialization, which MetaSchedule uses to copy every module it
+# searches and to send candidates to its builders: in a child process, as it may crash
+_SERIALIZES = "import tvm; tvm.ir.save_json(tvm.tirx.IntImm('int32', 1))"
+
+
+@cache
+def check_serialization() -> None:
+    """A NetcError when the installed TVM cannot serialize its IR, without which MetaSchedule
+    cannot run: apache-tvm 0.27.0.post1 with apache-tvm-ffi 0.1.15.post2 crashes the process
+    (a segmentation fault in ffi::ToJSONGraph) on any TIR node."""
+    result = subprocess.run([sys.executable, "-c", _SERIALIZES], capture_output=True)
+    if result.returncode == 0:
+        return
+    import tvm_ffi
+
+    raise error(
+        f"netc tune needs MetaSchedule, which cannot run with the installed apache-tvm "
+        f"{tvm().__version__} and apache-tvm-ffi {tvm_ffi.__version__}: serializing TVM's IR "
+        "(tvm.ir.save_json, which MetaSchedule does to copy and measure every candidate) "
+        f"crashes the process (exit status {result.returncode})",
+        hint='install an apache-tvm whose IR serializes (python -c "import tvm; '
+        "tvm.ir.save_json(tvm.tirx.IntImm('int32', 1))\" must not crash); -t tvm builds "
+        "without tuning, with netc's default schedules",
+    )
+
+
+def cores() -> int:
+    """The CPUs this process may run on: the threads candidates are measured with."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def tune(
+    artifact: Artifact,
+    trials: int,
+    *,
+    progress: Progress | None = None,
+    quiet: bool = False,
+    seed: int = 0,
+) -> Any:
+    """Tune `artifact`'s kernels with MetaSchedule for `trials` measured candidates in all
+    (shared among the kernels by TVM's gradient task scheduler), save the database in
+    `database_dir(artifact)` (atomically) and return it. `quiet` silences TVM's own log."""
+    if trials < 1:
+        raise error(f"--trials must be >= 1, got {trials}")
+    check_serialization()
+    from tvm.s_tir import meta_schedule as ms
+
+    target = make_target(artifact.target)
+    if str(target.kind.name) != "llvm":
+        raise error(f"netc tune measures on this machine's CPU; the target is {target.kind.name}")
+    n = cores()
+    # MetaSchedule sizes its parallel loops by the target's core count, which it requires
+    tuning_target = make_target({**artifact.target, "num-cores": n})
+    module = optimize(artifact.module, target)
+    tasks = ms.relax_integration.extract_tasks(module, tuning_target)
+    if not tasks:
+        raise error(f"model `{artifact.name}` has no kernel to tune")
+    folder = database_dir(artifact)
+    with tempfile.TemporaryDirectory(prefix="netc-tune-") as work, _host_search(quiet):
+        contexts, weights = ms.relax_integration.extracted_tasks_to_tune_contexts(
+            tasks, work, seed=seed, num_threads=n
+        )
+        database = ms.database.JSONDatabase(work_dir=work)
+        callbacks = list(ms.measure_callback.MeasureCallback.create("default"))
+        if progress is not None:
+            callbacks.append(_progress_callback(progress, trials))
+        try:
+            ms.tune.tune_tasks(
+                tasks=contexts,
+                task_weights=weights,
+                work_dir=work,
+                max_trials_global=trials,
+                num_trials_per_iter=min(64, trials),
+                builder=ms.builder.LocalBuilder(max_workers=n),
+                runner=ms.runner.LocalRunner(),
+                database=database,
+                cost_model=_cost_model(n),
+                measure_callbacks=callbacks,
+            )
+        except (RuntimeError, ValueError) as e:
+            raise error(f"TVM's tuning failed: {first_line(e)}") from None
+
+        def write(tmp: Path) -> None:
+            for name in DATABASE_FILES:
+                shutil.copyfile(Path(work) / name, tmp / name)
+
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_dir(folder, write)
+    return _json_database(folder)
+
+
+def _cost_model(n: int) -> Any:
+    """MetaSchedule's XGBoost cost model when xgboost is installed, else random (candidates
+    chosen by the evolutionary search alone, which needs more trials for the same result)."""
+    from tvm.s_tir import meta_schedule as ms
+
+    try:
+        import xgboost  # noqa: F401
+    except ImportError:
+        return ms.cost_model.RandomModel()
+    return ms.cost_model.XGBModel(num_tuning_cores=n)
+
+
+def _progress_callback(progress: Progress, trials: int) -> Any:
+    """A MetaSchedule measure callback calling `progress` after each batch of candidates."""
+    from tvm.ir.utils import derived_object
+    from tvm.s_tir import meta_schedule as ms
+
+    start = time.perf_counter()
+    done = [0]
+
+    @derived_object
+    class Report(ms.measure_callback.PyMeasureCallback):
+        def apply(self, *args: Any) -> None:
+            done[0] += len(args[2])  # (scheduler, task id, candidates, builds, runs)
+            progress(min(done[0], trials), trials, time.perf_counter() - start)
+
+    return Report()
+
+
+@contextmanager
+def _host_search(quiet: bool) -> Iterator[None]:
+    """What MetaSchedule's search needs of the host: its CPU count, which it asks psutil for
+    (not a dependency of apache-tvm, nor of netc), given from the process's affinity; and its
+    Python logging, silenced when `quiet`."""
+    import tvm_ffi
+    from tvm.s_tir.meta_schedule import utils
+
+    def count(logical: bool = True) -> int:
+        return cores()
+
+    saved = utils._cpu_count_impl
+    tvm_ffi.register_global_func("s_tir.meta_schedule.cpu_count", count, override=True)
+    utils._cpu_count_impl = count
+    logger = logging.getLogger("tvm.s_tir.meta_schedule")
+    level = logger.level
+    if quiet:
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        utils._cpu_count_impl = saved
+        tvm_ffi.register_global_func("s_tir.meta_schedule.cpu_count", saved, override=True)
+        logger.setLevel(level)
