@@ -21,16 +21,19 @@ Every input goes through `check()`, which is what `netc check` does: compile, th
 (layer count, parameters) or the rendered diagnostics. Anything but a model or a `NetcError`
 whose diagnostics lie inside the file is a finding: an internal compiler error (what the
 command line reports with exit code 3), a diagnostic outside the file, or a hang past
-`--timeout` seconds. Every 20th valid network (`--onnx-every`) is also compiled to ONNX (-O0
-and -O2 in turn), run in ONNX Runtime on random inputs with randomized weights, and compared
-with the float64 reference (the model tolerance of netc.runtime.tolerance); a valid network
-that netc refuses, or that disagrees, is a finding too. One input in 20 that the reader
-accepts is also parsed by Lark, whose tree must be the same.
+`--timeout` seconds of CPU time (CPU, not wall-clock, time: a loaded machine does not make
+an input slow; one blocked without using the CPU is caught by the parent's wall-clock limit).
+Every 20th valid network (`--onnx-every`) is also compiled to ONNX (-O0 and -O2 in turn),
+checked by onnx.checker, run in ONNX Runtime on random inputs with randomized weights, and
+compared with the float64 reference (the model tolerance of netc.runtime.tolerance); a valid
+network that netc refuses, or that disagrees, is a finding too. One input in 20 that the
+reader accepts is also parsed by Lark, whose tree must be the same.
 
 The work runs in `--jobs` processes (each at most 4 GiB of memory, each input under a time
-limit; a process that hangs past it is killed and its input recorded). Findings are written to
-OUT/findings/ (the input, with what went wrong in its leading comment); OUT/summary.json
-holds the counts by input kind and outcome, the time, and the findings.
+limit; a process still on one input 6 x `--timeout` + 60 seconds of wall-clock time later is
+killed and its input recorded). Findings are written to OUT/findings/ (the input, with what
+went wrong in its leading comment); OUT/summary.json holds the counts by input kind and
+outcome, the time, and the findings. docs/fuzzing.md records the campaigns run.
 """
 
 from __future__ import annotations
@@ -851,8 +854,9 @@ def check_onnx(model: Any, k: int) -> None:
 # --- the campaign ----------------------------------------------------------------------------
 
 
-class Timeout(Exception):
-    """An input took longer than the time limit."""
+class Timeout(BaseException):
+    """An input took longer than the time limit (a BaseException: `check` must not take it
+    for a crash of netc, nor netc's own handlers swallow it)."""
 
 
 def _alarm(signum: int, frame: Any) -> None:
@@ -872,7 +876,7 @@ class Worker:
 
 def _run_worker(w: Worker, attempt: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (4 * 2**30, 4 * 2**30))
-    signal.signal(signal.SIGALRM, _alarm)
+    signal.signal(signal.SIGPROF, _alarm)  # CPU time: other work on the machine does not count
     out = Path(w.args.out)
     current = os.open(out / f"current-{w.index}.net", os.O_WRONLY | os.O_CREAT, 0o644)
     stats: Counter[str] = Counter()
@@ -886,7 +890,7 @@ def _run_worker(w: Worker, attempt: int) -> None:
         os.write(current, data)
         os.ftruncate(current, len(data))
         w.started[w.index] = time.time()
-        signal.setitimer(signal.ITIMER_REAL, w.args.timeout)
+        signal.setitimer(signal.ITIMER_PROF, w.args.timeout)
         try:
             outcome, value = check(source, folder)
         except Timeout:
@@ -899,7 +903,7 @@ def _run_worker(w: Worker, attempt: int) -> None:
             _record(out, "out of memory", "MemoryError under a 4 GiB limit", source, kind)
             outcome, value = "finding", None
         finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.setitimer(signal.ITIMER_PROF, 0)
             w.started[w.index] = 0
         stats[f"{kind}:{outcome}"] += 1
         w.done[w.index] += 1
@@ -913,7 +917,7 @@ def _run_worker(w: Worker, attempt: int) -> None:
         if outcome == "refused":
             _record(out, "valid network refused", model.render(), text, "valid")
         elif outcome == "compiled" and w.args.onnx_every and k % w.args.onnx_every == 0:
-            signal.setitimer(signal.ITIMER_REAL, w.args.timeout * 6)
+            signal.setitimer(signal.ITIMER_PROF, w.args.timeout * 6)
             try:
                 check_onnx(model, k)
                 stats["onnx:agrees"] += 1
@@ -927,7 +931,7 @@ def _run_worker(w: Worker, attempt: int) -> None:
                 _record(out, "ONNX check crashed", detail, text, "onnx")
                 stats["onnx:finding"] += 1
             finally:
-                signal.setitimer(signal.ITIMER_REAL, 0)
+                signal.setitimer(signal.ITIMER_PROF, 0)
         rng = random.Random(hashlib.sha256(f"{w.args.seed}:{k}:{text}".encode()).digest())
         base = text if rng.random() < 0.8 else rng.choice(examples)
         for kind, mutant in mutants(base, state["previous"], rng, w.args.mutants):
@@ -985,7 +989,7 @@ def main() -> None:
     parser.add_argument("--inputs", type=int, default=1_000_000)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--timeout", type=float, default=10.0, help="seconds per input")
+    parser.add_argument("--timeout", type=float, default=10.0, help="CPU seconds per input")
     parser.add_argument("--mutants", type=int, default=19, help="mutants per valid network")
     parser.add_argument("--onnx-every", type=int, default=20)
     parser.add_argument("--out", default=str(ROOT / "build" / "fuzz"))
