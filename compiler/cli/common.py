@@ -654,7 +654,7 @@ def _target_options(f: Callable) -> Callable:
                 metavar="DATA.npz",
                 default=None,
                 help="--quantize: sample inputs (one array per input, samples along axis 0); "
-                "the last 20%% are held out to measure the accuracy cost.",
+                "the last 20 % are held out to measure the accuracy cost.",
             ),
             click.option(
                 "--calib-method",
@@ -667,8 +667,8 @@ def _target_options(f: Callable) -> Callable:
                 type=click.FloatRange(0, 100),
                 metavar="PERCENT",
                 default=None,
-                help="--quantize: refuse the int8 model when fewer samples than this keep the "
-                "float model's top-1 result (default 99).",
+                help="--quantize: refuse the int8 model when fewer than PERCENT % of the samples "
+                "keep the float model's top-1 result (default 99).",
             ),
             click.option(
                 "--warn-accuracy",
