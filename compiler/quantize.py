@@ -18,7 +18,7 @@ import io
 import logging
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -102,7 +102,7 @@ class QuantizeReport:
             "measured_on": self.measured_on,
             "quantized_nodes": self.quantized_nodes,
             "float_nodes": self.float_nodes,
-            "outputs": [o.__dict__ for o in self.outputs],
+            "outputs": [asdict(o) for o in self.outputs],
             "warnings": list(self.warnings),
         }
 
@@ -288,7 +288,7 @@ def quantize(model: Any, graph: Graph, options: QuantizeOptions) -> tuple[Any, Q
                 hint="calibrate on more or more typical data, try --calib-method entropy, or "
                 "pass --warn-accuracy to write it anyway",
             )
-        report = QuantizeReport(**{**report.__dict__, "warnings": (message,)})
+        report = replace(report, warnings=(message,))
     return quantized, report
 
 
