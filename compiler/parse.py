@@ -7,6 +7,7 @@ view of a syntax error is what the user is told.
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from typing import Any, NamedTuple
 
@@ -366,6 +367,12 @@ def _syntax_error(e: Any, text: str, path: str, start: str = "start") -> NetcErr
             Span(path, line, col, line, col + 1),
         )
     tok = e.token
+    negative = re.match(r"-[ \t]*\d+", text[tok.start_pos :]) if tok.type == "MINUS" else None
+    if negative is not None and expected == {"INT", "NAME", "RSQB"}:  # `f32[N, -784]`
+        return error(
+            f"a dim must be >= 1, got -{negative.group()[1:].strip()}",
+            Span(path, tok.line, tok.column, tok.line, tok.column + len(negative.group())),
+        )
     found = context.misplaced(tok, expected) if start == "start" else None
     if found is not None:
         return found
