@@ -77,7 +77,19 @@ class Builder:
         if explicit:
             name = prefix + base
             if name in self.node_names:
-                self.r.error(f'the name "{base}" is already used by another layer', span)
+                first = next((n.span for n in self.nodes if n.name == name), None)
+                again = first is not None and span is not None and first == span
+                self.r.error(
+                    f'the name "{base}" is already used by another layer',
+                    span,
+                    calls=self.frame.calls,
+                    # the same call made twice: a loop's body (a block's names get its prefix)
+                    hint="this call runs once per iteration of a loop: put the loop's variable "
+                    'in the name, e.g. `name=f"' + base + '_{i}"`'
+                    if again
+                    else None,
+                    notes=(f"first used at {first}",) if first is not None and not again else (),
+                )
                 raise Stop
             self.node_names.add(name)
             return name
