@@ -34,8 +34,8 @@ from .inputs import (
 
 
 @click.command(
-    short_help="Run a model on inputs from a file or seeded random ones; print or write the "
-    "outputs."
+    short_help="Run a model on inputs from a file or seeded random ones; summarize (and write) "
+    "the outputs."
 )
 @click.argument("file", metavar="MODEL.net|ARTIFACT", type=click.Path())
 @click.option(
@@ -52,7 +52,7 @@ from .inputs import (
     "--output",
     type=click.Path(),
     metavar="FILE.npz",
-    help="Write the outputs here instead of printing a summary of them.",
+    help="Also write the outputs here, by name (the summary of them is printed either way).",
 )
 @_net_model_option
 @_weights_option
@@ -87,8 +87,8 @@ def run(
     json_: bool,
 ) -> None:
     """Run a model (ONNX Runtime for a .net or .onnx; the artifact's own runtime for .keras,
-    .savedmodel, .tvm) on inputs from a file or on seeded random ones, and summarize or write
-    the outputs."""
+    .savedmodel, .tvm) on inputs from a file or on seeded random ones; print a summary of the
+    outputs and, with -o, write them."""
     from pathlib import Path
 
     import numpy as np
@@ -153,15 +153,13 @@ def run(
         shown = ", ".join(f"{k} {v.dtype}{list(v.shape)}" for k, v in feed.items())
         note = f"; {sizes.note()}" if sizes.assumed else ""
         click.echo(f"random inputs (seed {seed}): {shown}{note}")
-    if output:
-        shown = ", ".join(f"{r['name']} {r['dtype']}{r['shape']}" for r in rows)
-        click.echo(f"wrote {output}: {shown}")
-        return
     for r in rows:
         stats = (
             f"  min {r['min']:.6g}  max {r['max']:.6g}  mean {r['mean']:.6g}" if "min" in r else ""
         )
         click.echo(f"{r['name']}: {r['dtype']}{r['shape']}{stats}")
+    if output:
+        click.echo(f"wrote {output}")
 
 
 def _limits_of(m: Any, file: str) -> tuple[list[Bound], int | None, Any]:
