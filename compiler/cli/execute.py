@@ -170,9 +170,13 @@ def _limits_of(m: Any, file: str) -> tuple[list[Bound], int | None, Any]:
     if m is not None:
         return graph_bounds(m.graph), graph_int_high(m.graph), m.sources
     if Path(file).suffix == ".onnx":
-        from netc.runtime.onnx import read_model
+        import onnx
 
-        proto = read_model(file)
+        try:  # the session has loaded it: no second check (a saved optimized graph has
+            # ONNX Runtime's own ops, which onnx.checker does not know)
+            proto = onnx.load(file, load_external_data=False)
+        except Exception:
+            return [], None, None
         return onnx_bounds(proto), onnx_int_high(proto), None
     return [], None, None
 
