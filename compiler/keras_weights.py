@@ -10,9 +10,11 @@ and what reads it, until nothing more splits. Every netc layer must end up with 
 Keras layer of its colour; then the settings the weights do not show (strides, padding,
 epsilon, activation, output shape) are compared pair by pair. Where a layer has no
 counterpart, several, or different settings, a NetcError names both sides: the netc layer at
-its source line and the Keras layer. docs/keras-weights.md tells the whole story. The skeletons are `keras_skeleton`, the pairing and
-the comparison of settings `keras_pairing`; this module reads Keras models, gives the weights
-and runs both models to compare them.
+its source line and the Keras layer. docs/keras-weights.md tells the whole story.
+
+The skeletons are `keras_skeleton`, the pairing and the comparison of settings
+`keras_pairing`; this module reads Keras models, gives the weights and runs both models to
+compare them.
 """
 
 from __future__ import annotations
