@@ -42,11 +42,10 @@ class FeedCheck:
         self._shared = tuple(tuple(a) for a in axes.values() if len(a) > 1)
         self._count = len(self.signature)
 
-    def __call__(self, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    def __call__(self, inputs: Mapping[str, Any]) -> Mapping[str, np.ndarray]:
         """The inputs as arrays by name, checked against the signature (a NetcError lists
         every problem, as `check_feed` words them)."""
         if len(inputs) == self._count:
-            out = {}
             try:
                 for name, dtypes, rank, dims, sizes in self._specs:
                     a = inputs[name]
@@ -54,12 +53,13 @@ class FeedCheck:
                         break
                     if dims(a.shape) != sizes:
                         break
-                    out[name] = a
                 else:
                     if not self._shared or all(
-                        len({out[n].shape[i] for n, i in axes}) == 1 for axes in self._shared
+                        len({inputs[n].shape[i] for n, i in axes}) == 1 for axes in self._shared
                     ):
-                        return out
+                        # exactly the signature's names, each an array that fits: the
+                        # caller's own mapping serves (the backends only read it)
+                        return inputs if type(inputs) is dict else dict(inputs)
             except KeyError:
                 pass
         return check_feed(self.model, self.signature, inputs)
