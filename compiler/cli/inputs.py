@@ -1,7 +1,7 @@
-"""Inputs the commands make up or check: the sizes of symbolic dims (`--dim T=128`, and the
-ones assumed when not given, always said), seeded random inputs for `netc run` without `-i`,
-and the bounds a model puts on a symbolic dim (a positional embedding's max_length), checked
-before a runtime sees a sequence too long for its table."""
+"""Inputs the commands make up: the sizes of symbolic dims (`--dim T=128`, and the ones
+assumed when not given, always said), seeded random inputs for `netc run` without `-i`, and
+what sizes them in an .onnx (an embedding's vocabulary, a positional embedding's max_length;
+netc.dims holds the bounds and their check)."""
 
 from __future__ import annotations
 
