@@ -308,3 +308,20 @@ def test_run_does_what_its_help_says_of_an_output_file(files: Path) -> None:
     lines = r.stdout.splitlines()
     assert lines[0].startswith("y: float32[2, 3]  min ") and lines[1:] == ["wrote y.npz"]
     assert list(np.load("y.npz")) == ["y"]
+
+
+def test_an_assumed_size_stays_within_a_bound_and_ids_within_the_vocabulary(files: Path) -> None:
+    Path("short.net").write_text(
+        "model short(ids: i32[N, T]) -> (y: f32[N, T, 4]) {\n"
+        "    y = ids |> embedding(3, 4) |> positional_embedding(max_length=9)\n"
+        "}\n"
+    )
+    r = netc_cli("run", "short.net", "--json")
+    data = json.loads(r.stdout)
+    assert (data["inputs"]["sizes"], data["inputs"]["assumed"]) == ({"N": 1, "T": 9}, {"T": 9})
+    assert netc_cli("short.net", "-q").exit_code == 0
+    r = netc_cli("run", "short.onnx", "--batch", "64")  # ids past 3 would fail in Gather
+    assert r.exit_code == 0, r.output
+    assert r.stdout.splitlines()[0] == (
+        "random inputs (seed 0): ids int32[64, 9]; T=9 assumed (--dim T=SIZE sets it)"
+    )
