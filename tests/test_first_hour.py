@@ -325,3 +325,19 @@ def test_an_assumed_size_stays_within_a_bound_and_ids_within_the_vocabulary(file
     assert r.stdout.splitlines()[0] == (
         "random inputs (seed 0): ids int32[64, 9]; T=9 assumed (--dim T=SIZE sets it)"
     )
+
+
+def test_the_editor_hover_says_which_dims_its_flops_took_as_1(tmp_path: Path) -> None:
+    from lsprotocol import types as T
+
+    from netc import lsp
+
+    path = tmp_path / "tok.net"
+    path.write_text(TOKENS)
+    analysis = lsp.analyze(TOKENS, str(path))
+    line = TOKENS.split("\n").index(next(s for s in TOKENS.split("\n") if "dense(4)" in s))
+    hover = lsp.hover(
+        analysis, T.Position(line=line, character=TOKENS.split("\n")[line].index("dense"))
+    )
+    assert hover is not None and isinstance(hover.contents, T.MarkupContent)
+    assert "per sample at T=1" in hover.contents.value

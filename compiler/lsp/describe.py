@@ -121,9 +121,12 @@ def _costs(sel: _Selection) -> str:
                 weights[f"{c.name}/{w.name}"] = f"`{w.name}` `{w.type}`"
                 params += w.tensor_type.numel()
     names = ", ".join(op + (f" ×{k}" if k > 1 else "") for op, k in ops.items())
+    # symbolic dims other than the batch count as 1: say so (`netc summary --dim` sets them)
+    assumed = sorted({s for c, _, _ in sel.nodes for s in c.model.assumed_dims})
+    at = f" at {', '.join(f'{s}=1' for s in assumed)}" if assumed else ""
     text = (
         f"{_plural(len(sel.nodes), 'op')} ({names}) · params **{_amount(params)}**"
-        f" · FLOPs **{_amount(flops)}** per sample"
+        f" · FLOPs **{_amount(flops)}** per sample{at}"
     )
     if weights:
         listed = list(weights.values())
