@@ -367,9 +367,12 @@ class Calls(Builder):
         args, kwargs, layer_name = evaluated or self._eval_args(e, scope)
         n_in = len(opdef.inputs)
         if opdef.variadic:  # the leading tensors are the inputs; the variadic part may be empty
-            if len(args) == 1 and isinstance(args[0], tuple) and n_in == 1:
+            listed = len(args) == 1 and isinstance(args[0], tuple) and n_in == 1
+            if listed:  # `concat([a, b])`: every item of the list is an input
                 args = list(args[0])
             n_tensor = next((i for i, a in enumerate(args) if not isinstance(a, Tensor)), len(args))
+            if listed:
+                n_tensor = len(args)
             tensor_args, attr_args = args[:n_tensor], args[n_tensor:]
             need = max(n_in - 1, 1)
             if n_tensor < need:
@@ -406,7 +409,11 @@ class Calls(Builder):
                 label = opdef.inputs[min(i, n_in - 1)]
                 self.r.error(
                     f"{e.func}: input `{label}` must be a tensor, got {describe(t)}",
-                    e.args[i].span if i < len(e.args) else e.span,
+                    _item_span(e.args[0], i)
+                    if opdef.variadic and len(e.args) == 1
+                    else e.args[i].span
+                    if i < len(e.args)
+                    else e.span,
                     calls=self.frame.calls,
                 )
                 raise Stop
@@ -694,15 +701,17 @@ class Calls(Builder):
         for p, v, a in zip(params, args, e.args):
             given[p.name] = (v, a.span)
         names = [p.name for p in params]
+        unknown = [k for k in kwargs if k not in names]
+        for k in unknown:  # every misspelled keyword of the call at once
+            self.r.error(
+                f"block `{block.name}` has no parameter `{k}`",
+                self._keyword_span(e, k),
+                calls=self.frame.calls,
+                hint=did_you_mean(k, names),
+            )
+        if unknown:
+            raise Stop
         for k, v in kwargs.items():
-            if k not in names:
-                self.r.error(
-                    f"block `{block.name}` has no parameter `{k}`",
-                    self._keyword_span(e, k),
-                    calls=self.frame.calls,
-                    hint=did_you_mean(k, names),
-                )
-                raise Stop
             if k in given:
                 self.r.error(
                     f"block `{block.name}`: `{k}` is given twice",
@@ -928,6 +937,12 @@ def _is_tensor_param(t: ast.TypeExpr | None) -> bool:
     if t is None or t.name == "tensor" or t.dims is not None:
         return True
     return t.name in DTYPES and t.name not in SCALAR_TYPES
+
+
+def _item_span(arg: ast.Expr, i: int) -> Span:
+    """The span of item `i` of a list argument (`concat([a, "b"])`), or of the whole argument."""
+    items = arg.items if isinstance(arg, (ast.ListExpr, ast.TupleExpr)) else ()
+    return items[i].span if i < len(items) else arg.span
 
 
 def _attr_list(opdef: Any, by_name: bool = False) -> str:

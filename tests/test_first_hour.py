@@ -341,3 +341,19 @@ def test_the_editor_hover_says_which_dims_its_flops_took_as_1(tmp_path: Path) ->
     )
     assert hover is not None and isinstance(hover.contents, T.MarkupContent)
     assert "per sample at T=1" in hover.contents.value
+
+
+def test_every_bad_keyword_of_a_block_call_is_reported_in_one_run() -> None:
+    e = failure(
+        "block stage(x, filters: int, stride: int = 1) {\n"
+        "    return x |> conv2d(filters, 3, stride=stride)\n"
+        "}\n"
+        "\n"
+        "model m(x: f32[N, 8, 8, 3]) -> (y: tensor) {\n"
+        "    y = x |> stage(filter=4, strides=2)\n"
+        "}\n"
+    )
+    assert messages(e) == [
+        ("block `stage` has no parameter `filter`", "did you mean `filters`?"),
+        ("block `stage` has no parameter `strides`", "did you mean `stride`?"),
+    ]
