@@ -243,19 +243,17 @@ def check(
 
 # --- where the time goes -----------------------------------------------------------------------
 
-# TF's convolution and matrix-product kernels: both sides call the same ones (Eigen on CPU)
-KERNELS = frozenset(
-    {
-        "Conv2D",
-        "_FusedConv2D",
-        "DepthwiseConv2dNative",
-        "MatMul",
-        "_FusedMatMul",
-        "BatchMatMulV2",
-        "BatchMatMulV3",
-        "Einsum",
-    }
-)
+# TF's convolution and matrix-product kernels, by name (Conv2D, _FusedConv2D,
+# DepthwiseConv2dNative, MatMul, _FusedMatMul, BatchMatMulV2/V3, Einsum, and oneDNN's
+# _MklNative... forms of them): both sides call the same ones
+KERNEL_NAMES = ("Conv2D", "Conv2d", "MatMul", "Einsum")
+
+
+def is_kernel(op: str) -> bool:
+    """Whether TF op type `op` is a convolution or matrix-product kernel."""
+    return any(name in op for name in KERNEL_NAMES)
+
+
 PROFILED = ("netc tf: serving", "keras: tf.function")
 
 
@@ -532,13 +530,18 @@ WHY = {
     "biases (Keras computes each from its variables, then a Mul and an Add over the whole "
     "tensor), takes the max pool's padding inside MaxPool (Keras runs 2 Pad ops) and otherwise "
     "runs what Keras runs: 53 Conv2D + BiasAdd (+ Relu) fused by grappler, and 16 residual "
-    "AddV2 + Relu, which TensorFlow's CPU kernels cannot fuse into a convolution (its fused "
-    "Conv2D takes BiasAdd or FusedBatchNorm, then Relu, Relu6, Elu or LeakyRelu, no Add). The "
-    "convolutions are the same Eigen kernels on both sides and take most of the time: the "
-    "bound column above is as far as a rewrite of the graph can go. XLA does not help on "
-    "CPU: it calls the same convolution and adds a pass for the bias. Faster convolution "
-    "kernels would (TensorFlow's oneDNN ones, TF_ENABLE_ONEDNN_OPTS=1, which speed Keras "
-    "alike), which netc's graph cannot choose.",
+    "AddV2 + Relu. With TensorFlow's Eigen kernels (its default on a CPU without AVX-512 VNNI, "
+    "BF16 or AMX) the convolutions are the same kernels on both sides and take over 90 % of "
+    "the op time; what the graph removes (the Mul, AddV2, AddN and Pad ops, some 15 % of "
+    "Keras' op time) is the most it can gain, and Eigen's fused Conv2D takes no residual Add "
+    "(it takes BiasAdd or FusedBatchNorm, then Relu, Relu6, Elu or LeakyRelu). Rewrites "
+    "measured and dropped: a stride-2 1x1 convolution as a strided slice then a stride-1 one "
+    "(0.26-0.82x: StridedSlice copies slowly), 1x1 convolutions as MatMul + BiasAdd "
+    "(0.96-1.00x: the same Eigen contraction). XLA does not help on CPU: it calls the same "
+    "convolution and adds a pass for the bias. With oneDNN's kernels (the --onednn section), "
+    "netc's forms are the ones oneDNN fuses, the residual Add and Relu into the convolution "
+    "included, while Keras' batchnorm ops sit between its convolutions and their "
+    "activations.",
     "mobilenet_v2": "netc's graph folds the 52 batchnorms into the convolutions (Keras: a Mul "
     "and an Add after each), runs the stride-2 depthwise convolutions with SAME padding where "
     "Keras pads explicitly (4 Pad ops), and fuses Conv2D + BiasAdd + Relu6; the depthwise "
@@ -591,8 +594,8 @@ def _op_table(results: list[dict]) -> list[str]:
                 continue
             (n_k, n_o), (k_k, k_o) = (
                 (
-                    sum(t for op, t in ops[name].items() if op in KERNELS),
-                    sum(t for op, t in ops[name].items() if op not in KERNELS),
+                    sum(t for op, t in ops[name].items() if is_kernel(op)),
+                    sum(t for op, t in ops[name].items() if not is_kernel(op)),
                 )
                 for name in PROFILED
             )
@@ -609,7 +612,8 @@ def _op_table(results: list[dict]) -> list[str]:
         "Op time per call from TensorFlow's profiler (after the timing: 5 rounds of 2 traced "
         "calls of each contender in turn; ops that ran in parallel all count, so a row's sum "
         "may exceed the wall time): in the convolution and matrix-product kernels (Conv2D, "
-        "DepthwiseConv2dNative, MatMul, batched MatMul, Einsum, and their fused forms), which "
+        "DepthwiseConv2dNative, MatMul, batched MatMul, Einsum, their fused and oneDNN forms), "
+        "which "
         "both sides call from the same TensorFlow, and in every other op. The last column is "
         "the most netc's graph could gain over Keras without faster kernels: Keras' whole op "
         "time over netc's kernel time alone.",
