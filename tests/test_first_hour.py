@@ -181,6 +181,8 @@ def test_summary_counts_flops_at_the_dims_given_and_says_what_it_assumed(files: 
     )
     data = json.loads(netc_cli("summary", "tok.net", "--dim", "T=100", "--json").stdout)
     assert (data["flops"], data["dims"], data["assumed_dims"]) == (hundred, {"T": 100}, [])
+    r = netc_cli("tok.net", "--no-write")  # the default command's --dim is -t tvm's
+    assert r.stdout.splitlines()[-1].endswith("; T=1 assumed (`netc summary --dim T=SIZE` sets it)")
     r = netc_cli("summary", "tok.net", "--dim", "S=3")
     assert r.exit_code == 2
     assert "S is not a symbolic dim of the model's inputs (they have N, T)" in r.stderr

@@ -502,6 +502,8 @@ def _at_dims(m: Model) -> str:
         return at
     said = ", ".join(f"{k}=1" for k in assumed)
     flags = " ".join(f"--dim {k}=SIZE" for k in assumed)
+    if click.get_current_context().info_name != "summary":  # the default command's --dim is tvm's
+        flags = f"`netc summary {flags}`"
     return f"{at}; {said} assumed ({flags} sets {'it' if len(assumed) == 1 else 'them'})"
 
 
