@@ -19,6 +19,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import tf2onnx_proto  # noqa: E402
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 WORKLOADS = ("mnist_mlp", "lenet", "resnet50", "mobilenet_v2", "transformer_classifier")
 # contender name -> (netc opt level or "keras", ONNX Runtime optimizer level)
@@ -94,8 +97,6 @@ def keras_onnx(workload: str, netc_params: int) -> Any:
     netc's, so that both sides run the same network."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import keras
-    import tensorflow as tf
-    import tf2onnx
 
     model = KERAS[workload](keras)
     if model.count_params() != netc_params:
@@ -103,13 +104,7 @@ def keras_onnx(workload: str, netc_params: int) -> Any:
             f"{workload}: the Keras network has {model.count_params():,} params, "
             f"netc's {netc_params:,}: they are not the same network"
         )
-    spec = tuple(
-        tf.TensorSpec((None, *i.shape[1:]), i.dtype, name=f"in{k}")
-        for k, i in enumerate(model.inputs)
-    )
-    fn = tf.function(lambda *xs: model(list(xs) if len(xs) > 1 else xs[0], training=False))
-    proto, _ = tf2onnx.convert.from_function(fn, input_signature=spec, opset=17)
-    return proto
+    return tf2onnx_proto(model)
 
 
 def ort_optimized_ops(proto: Any) -> Counter:

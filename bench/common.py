@@ -1,0 +1,93 @@
+"""What several benchmark reports in bench/ share: a Keras network exported to ONNX as a Keras
+user exports it (tf2onnx), and the float32 matrix-product peak of the machine they ran on."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def tf2onnx_proto(network: Any, opset: int = 17) -> Any:
+    """`network` (a Keras model) exported by tf2onnx from a tf.function in inference mode, with
+    a symbolic batch; its inputs are named in0, in1, ..."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import tensorflow as tf
+    import tf2onnx
+
+    spec = tuple(
+        tf.TensorSpec((None, *i.shape[1:]), i.dtype, name=f"in{k}")
+        for k, i in enumerate(network.inputs)
+    )
+    fn = tf.function(lambda *xs: network(list(xs) if len(xs) > 1 else xs[0], training=False))
+    proto, _ = tf2onnx.convert.from_function(fn, input_signature=spec, opset=opset)
+    return proto
+
+
+def matmul_peak(n: int = 1024, rounds: int = 5, threads: int = 1) -> dict[str, float]:
+    """GFLOP/s of the best of `rounds` float32 n x n matrix products (2 n^3 FLOPs each), by
+    numpy (its BLAS, with the threads the environment gives it: OPENBLAS_NUM_THREADS) and by
+    ONNX Runtime's MatMul (`threads` intra-op threads)."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n)).astype(np.float32)
+    b = rng.standard_normal((n, n)).astype(np.float32)
+    flops = 2.0 * n**3
+
+    def best(fn: Any) -> float:
+        fn()  # warm-up: the first product allocates
+        times = []
+        for _ in range(rounds):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+        return flops / min(times) / 1e9
+
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["a", "b"], ["c"])],
+        "matmul",
+        [helper.make_tensor_value_info(x, TensorProto.FLOAT, [n, n]) for x in "ab"],
+        [helper.make_tensor_value_info("c", TensorProto.FLOAT, [n, n])],
+    )
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    onnx.checker.check_model(proto)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(
+        proto.SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
+    return {
+        "numpy": best(lambda: a @ b),
+        "onnxruntime": best(lambda: session.run(None, {"a": a, "b": b})),
+    }
+
+
+def dispatch(
+    args: Any,
+    write: Callable[[Any, str | None], None],
+    drive: Callable[[Any], None],
+    measure: Callable[[], Any],
+) -> None:
+    """A report's main, once its arguments are parsed: with --render, `write` the report of a
+    saved run; without --workload, `drive` every workload; with it, `measure` that one in this
+    process and write its JSON to --json (default: stdout)."""
+    if args.render:
+        write(json.loads(Path(args.render).read_text()), args.output)
+        return
+    if args.workload is None:
+        drive(args)
+        return
+    text = json.dumps(measure())
+    if args.json:
+        Path(args.json).write_text(text)
+    else:
+        print(text)
