@@ -402,7 +402,7 @@ def test_a_failed_write_leaves_the_previous_folder(tmp_path: Path, monkeypatch) 
         Path(where).write_bytes(b"half a library")
         raise OSError("disk full")
 
-    monkeypatch.setattr(to_tvm, "_export", failing)
+    monkeypatch.setattr(tvm_build, "_export", failing)
     with pytest.raises(netc.NetcError) as info:
         to_tvm.save(driver.emit(model, "tvm", seed=2), path)  # another seed: a new build
     assert "cannot write the TVM build cache" in info.value.diagnostics[0].message
@@ -428,13 +428,13 @@ def test_a_second_run_with_nothing_changed_does_not_rebuild(tmp_path: Path, monk
     monkeypatch.chdir(tmp_path)
     Path("cnn.net").write_text(CNN)
     builds = []
-    real = to_tvm.build
+    real = tvm_build.build
 
-    def counting(module, target, database=None):
+    def counting(module, target, database=None, **options):
         builds.append(module)
-        return real(module, target, database)
+        return real(module, target, database, **options)
 
-    monkeypatch.setattr(to_tvm, "build", counting)
+    monkeypatch.setattr(tvm_build, "build", counting)
     for _ in range(2):
         r = run_cli("cnn.net", "-t", "tvm", "-q")
         assert r.exit_code == 0, r.output

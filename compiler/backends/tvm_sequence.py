@@ -37,7 +37,10 @@ def _positional_embedding(ctx: TvmContext, node: Node) -> Any:
 def _sequence_kernel(kind: str, units: int, backwards: bool) -> Any:
     """The TIR PrimFunc of one recurrent layer's scan over time, in float32: it reads the input
     projection xp [N, T, G*u] (x @ kernel + input bias, made by Relax) and the recurrent
-    weights, and writes every step's h (in processing order) and the last states."""
+    weights, and writes every step's h (in processing order) and the last states. No
+    schedule rule takes it (its loops are plain TIR): the products loop over the output's
+    columns last, along the rows of the recurrent kernel, which LLVM vectorizes; each sum
+    still adds its terms in the order of k."""
     from tvm.script import tirx as T
 
     u, back = units, int(backwards)
@@ -65,8 +68,8 @@ def _sequence_kernel(kind: str, units: int, backwards: bool) -> Any:
                 src = s + back * (t - 1 - 2 * s)
                 for i, j in T.grid(n, 4 * u):
                     z[i, j] = XP[i, src, j]
-                    for k in range(u):
-                        z[i, j] = z[i, j] + H[i, k] * rk[k, j]
+                for i, k, j in T.grid(n, u, 4 * u):  # j last: rows of rk, vectorized
+                    z[i, j] = z[i, j] + H[i, k] * rk[k, j]
                 for i, j in T.grid(n, u):  # Keras' gates: i f c o
                     C[i, j] = C[i, j] / (T.float32(1) + T.exp(-z[i, u + j])) + T.tanh(
                         z[i, 2 * u + j]
@@ -98,8 +101,8 @@ def _sequence_kernel(kind: str, units: int, backwards: bool) -> Any:
                 src = s + back * (t - 1 - 2 * s)
                 for i, j in T.grid(n, 3 * u):  # h @ recurrent_kernel + recurrent bias
                     inner[i, j] = rb[j]
-                    for k in range(u):
-                        inner[i, j] = inner[i, j] + H[i, k] * rk[k, j]
+                for i, k, j in T.grid(n, u, 3 * u):
+                    inner[i, j] = inner[i, j] + H[i, k] * rk[k, j]
                 for i, j in T.grid(n, u):  # gates z r h; reset after the product
                     z = T.float32(1) / (T.float32(1) + T.exp(-(XP[i, src, j] + inner[i, j])))
                     r = T.float32(1) / (
@@ -130,15 +133,15 @@ def _sequence_kernel(kind: str, units: int, backwards: bool) -> Any:
             src = s + back * (t - 1 - 2 * s)
             for i, j in T.grid(n, 2 * u):  # h @ recurrent_kernel[:, :2u]
                 inner[i, j] = T.float32(0)
-                for k in range(u):
-                    inner[i, j] = inner[i, j] + H[i, k] * rk[k, j]
+            for i, k, j in T.grid(n, u, 2 * u):
+                inner[i, j] = inner[i, j] + H[i, k] * rk[k, j]
             for i, j in T.grid(n, u):
                 zs[i, j] = T.float32(1) / (T.float32(1) + T.exp(-(XP[i, src, j] + inner[i, j])))
                 rh[i, j] = H[i, j] / (T.float32(1) + T.exp(-(XP[i, src, u + j] + inner[i, u + j])))
             for i, j in T.grid(n, u):  # (r * h) @ recurrent_kernel[:, 2u:]
                 acc[i, j] = XP[i, src, 2 * u + j]
-                for k in range(u):
-                    acc[i, j] = acc[i, j] + rh[i, k] * rk[k, 2 * u + j]
+            for i, k, j in T.grid(n, u, u):
+                acc[i, j] = acc[i, j] + rh[i, k] * rk[k, 2 * u + j]
             for i, j in T.grid(n, u):
                 H[i, j] = zs[i, j] * H[i, j] + (T.float32(1) - zs[i, j]) * T.tanh(acc[i, j])
                 Y[i, s, j] = H[i, j]
