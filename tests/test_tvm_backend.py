@@ -297,6 +297,32 @@ def test_the_recurrent_scans_keep_their_loops_and_the_rest_is_scheduled() -> Non
     }
 
 
+WIDE = """\
+model wide(x: f32[N, 8, 8, 32]) -> (y: tensor) {
+    y = x |> conv2d(64, 3, padding="same") |> relu
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("mcpu", "bits", "rows", "vector"),
+    [("skylake-avx512", 512, 13, 32), ("haswell", 256, 6, 16), (None, 128, 6, 8)],
+)
+def test_the_register_tile_follows_the_target_s_vectors(mcpu, bits, rows, vector) -> None:
+    """The tile of a convolution for AVX-512 (32 registers of 16 floats: 13 rows of 2
+    vectors), AVX2 (16 of 8: 6 rows of 2) and generic x86-64 (SSE: 6 rows of 2 x 4)."""
+    spec = {"kind": "llvm", **({"mcpu": mcpu} if mcpu else {})}
+    target = to_tvm.make_target(spec)
+    assert tvm_schedules.cpu(target).vector_bits == bits
+    artifact = driver.emit(netc.compile(WIDE), "tvm", tvm_target=spec)
+    module = to_tvm.schedule(to_tvm.optimize(artifact.module, target), target)
+    (conv,) = [f for g, f in module.functions.items() if g.name_hint.startswith("fused_conv")]
+    assert str(conv.attrs[tvm_schedules.SCHEDULE_ATTR]) == "tile"
+    text = conv.script()
+    update = text[text.index('T.sblock("conv2d_nhwc_update")') - 400 :]
+    assert f"T.unroll(T.int64({rows}))" in update and f"T.vectorized(T.int64({vector}))" in update
+
+
 SCHEDULED = """\
 model every_rule(x: f32[N, 9, 9, 8], s: f32[N, T, 12]) -> (a: tensor, b: tensor, c: tensor) {
     y = x |> conv2d(16, 3, padding="same") |> batchnorm |> relu
