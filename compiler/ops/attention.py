@@ -1,7 +1,7 @@
 """Attention: `multi_head_attention`, Keras 3's `MultiHeadAttention` in inference mode.
 
 The numpy meaning is a handful of einsums with Keras' weight layouts (per-head projections
-`[D, heads, key_dim]`), so Keras weights load by name.
+`[D, heads, key_dim]`), so a Keras layer's weights copy over unchanged.
 """
 
 from __future__ import annotations

@@ -83,8 +83,9 @@ Conventions that hold for every op:
   through the shape rules: `[N, T, 8] |> dense(4)` is `[N, T, 4]`. Ops that create weights
   need the sizes the weights depend on (usually the channels) to be literal.
 - **Weights.** Names, shapes, order and initializers are Keras' (`kernel [in, units]` for
-  `dense`, `[*kernel, in, filters]` for `conv2d`), so Keras weights load by name and
-  parameter counts equal Keras'. Shapes below are written in terms of the attributes, for
+  `dense`, `[*kernel, in, filters]` for `conv2d`), so a Keras model's weights copy over
+  unchanged (`netc weights --from-keras`, [keras-weights.md](keras-weights.md)) and parameter
+  counts equal Keras'. Shapes below are written in terms of the attributes, for
   the defaults of the others (`batchnorm`'s `axis=-1`, say); `C` is the size of the first
   input's last axis. Weights that exist only for some attribute values say so. A weight is
   named `<layer>.<weight>`, e.g. `conv2d_1.kernel`.

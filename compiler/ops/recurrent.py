@@ -143,7 +143,7 @@ def lstm(
         c = f * c + i * g
         h = o * tanh(c)
 
-    Weights (Keras layout, so Keras weights load by name): `kernel [F, 4u]`
+    Weights (Keras layout, so a Keras LSTM's weights copy over unchanged): `kernel [F, 4u]`
     (glorot_uniform), `recurrent_kernel [u, 4u]` (orthogonal), `bias [4u]` (`bias_init`,
     zeros, on the i, c, o quarters and ones on the forget quarter: Keras' unit_forget_bias).
     The gate order along the 4u axis is **i, f, c, o** (input, forget, cell candidate,
