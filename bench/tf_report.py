@@ -599,9 +599,10 @@ def _op_table(results: list[dict]) -> list[str]:
                 )
                 for name in PROFILED
             )
+            bound = f"{(k_k + k_o) / n_k:.2f}x" if n_k else "-"
             rows.append(
                 f"| {row['workload']} | {batch} | {n_k:.1f} | {n_o:.1f} | {k_k:.1f} | {k_o:.1f} | "
-                f"{(k_k + k_o) / n_k:.2f}x |"
+                f"{bound} |"
             )
     if not rows:
         return []
