@@ -9,7 +9,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -159,7 +159,8 @@ class Contender:
 @dataclass
 class Result:
     """What `compare` measured of one contender. `compile_s`: emitting the artifact and
-    loading it into its runtime (`cached`: TVM's build cache held the library). `memory_mib`:
+    loading it into its runtime (`cached`: TVM's build cache held the library; `tuned`: with
+    the tuning database `netc tune` saved for this build). `memory_mib`:
     how much the process's resident memory grew while compiling it and on its first call at
     each batch size. Per batch size: `first_s` (the first call, XLA's compilation for that
     shape included), `errors` (the largest error against the float64 reference as a fraction
@@ -168,6 +169,7 @@ class Result:
     contender: Contender
     compile_s: float
     cached: bool = False
+    tuned: bool = False
     memory_mib: float | None = None
     first_s: dict[int, float] = field(default_factory=dict)
     errors: dict[int, float] = field(default_factory=dict)
@@ -315,9 +317,9 @@ def _session(
     dims: Mapping[str, int] | None,
     threads: int | None,
     ort_opt: str | None,
-) -> tuple[Session, bool]:
-    """The contender's session, compiled in memory as `netc.runtime.load` does it; and
-    whether TVM's build cache already held its library."""
+) -> tuple[Session, bool, bool]:
+    """The contender's session, compiled in memory as `netc.runtime.load` does it; whether
+    TVM's build cache already held its library, and whether a tuning database applied."""
     from netc import driver
 
     from .api import load
@@ -329,17 +331,22 @@ def _session(
     artifact = driver.emit(
         model, contender.target, weights=weights, level=contender.level, **options
     )
-    cached = False
+    cached = tuned = False
     if contender.target == "tvm":
-        from netc.backends import to_tvm
+        from netc.backends import to_tvm, tvm_tune
+        from netc.backends.tvm_build import _tuned_key
 
-        cached = (to_tvm.cache_dir() / artifact.key[:40] / to_tvm.INFO).is_file()
+        # the library applies the database `netc tune` saved for this build, if any
+        database = tvm_tune.saved_database(artifact)
+        tuned = database is not None
+        key = artifact.key if database is None else _tuned_key(artifact.key, database)
+        cached = (to_tvm.cache_dir() / key[:40] / to_tvm.INFO).is_file()
     extra: dict[str, Any] = {}
     if contender.target in ("onnx", "tvm"):
         extra["threads"] = threads
     if contender.target == "onnx" and ort_opt is not None:
         extra["graph_optimization"] = ort_opt
-    return load(artifact, device=contender.device, **extra), cached
+    return load(artifact, device=contender.device, **extra), cached, tuned
 
 
 def batch_symbols(signature: Sequence[Signature]) -> set[str]:
@@ -430,13 +437,15 @@ def compare(
         with _PeakRss() as memory:
             start = time.perf_counter()
             try:
-                session, cached = _session(model, c, values, dims, threads, ort_opt)
+                session, cached, tuned = _session(model, c, values, dims, threads, ort_opt)
             except NetcError as e:
                 if skipped is not None:
                     skipped.append(f"{c.name}: skipped, {e.diagnostics[0].message}")
                 told(c.name, 1 + len(batches))
                 continue
-            result = Result(c, time.perf_counter() - start, cached)
+            if tuned:
+                c = replace(c, name=c.name.replace("tvm", "tvm (tuned)", 1))
+            result = Result(c, time.perf_counter() - start, cached, tuned)
             told(c.name)
             for b in batches:
                 told(f"{c.name}: first call, batch {b}", 0)

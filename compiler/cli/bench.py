@@ -251,6 +251,7 @@ def report(
                 "level": c.level,
                 "compile_s": r.compile_s,
                 "cached": r.cached,
+                "tuned": r.tuned,
                 "memory_mib": r.memory_mib,
                 "batches": rows,
             }
