@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from conformance import INPUT_KINDS, inputs_for
-from model_testing import drawn_weights
 
 import netc
 from netc.cli import cli
 from netc.runtime.reference import run as reference_run
 from netc.runtime.tolerance import assert_close
+from netc.weights import randomized_weights
 
 CNN = """\
 model cnn(image: f32[N, 12, 12, 3]) -> (logits: f32[N, 5]) {
@@ -36,7 +36,7 @@ def files(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     Path("cnn.net").write_text(CNN)
     graph = netc.compile(Path("cnn.net")).graph
-    np.savez("w.npz", **drawn_weights(graph, seed=5))
+    np.savez("w.npz", **randomized_weights(graph, seed=5))
     for kind, batch in FEEDS:
         np.save(f"x_{kind}_{batch}.npy", inputs_for(graph, batch, kind, seed=batch)["image"])
     np.save("x.npy", np.load("x_normal_3.npy"))

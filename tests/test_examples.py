@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conformance import INPUT_KINDS, inputs_for
-from model_testing import drawn_weights
 
 import netc
 from netc import driver
 from netc.runtime import reference
 from netc.runtime.tolerance import assert_close
+from netc.weights import randomized_weights
 
 EXAMPLES_DIR = Path(__file__).parent.parent / "examples"
 EXAMPLES = sorted(EXAMPLES_DIR.glob("*.net"))
@@ -202,7 +202,7 @@ FORWARD = {"mnist_mlp": _mnist_mlp, "lenet": _lenet, "lstm_forecaster": _lstm_fo
 @pytest.mark.parametrize("stem", FORWARD)
 def test_small_example_computes_its_keras_layers_on_the_reference(stem, batch, kind):
     model = compile_example(stem)
-    weights = drawn_weights(model.graph, seed=batch)
+    weights = randomized_weights(model.graph, seed=batch)
     (name,) = model.graph.inputs
     ((output, _),) = model.graph.outputs
     for steps in (5, 11) if stem == "lstm_forecaster" else (None,):
@@ -219,7 +219,7 @@ def test_the_forward_passes_here_see_every_weight():
     are not simplified versions of the networks)."""
     for stem, forward in FORWARD.items():
         graph = compile_example(stem).graph
-        weights = drawn_weights(graph)
+        weights = randomized_weights(graph)
         x = inputs_for(graph, 2)[graph.inputs[0]].astype(np.float64)
         base = forward(x, weights)
         for name, value in weights.items():
@@ -253,7 +253,7 @@ RUNS += [
 @cache
 def _unoptimized(stem: str) -> tuple[netc.Model, dict[str, np.ndarray]]:
     model = compile_example(stem)
-    return model, drawn_weights(model.graph, seed=3)
+    return model, randomized_weights(model.graph, seed=3)
 
 
 @pytest.mark.parametrize("stem, batch, kind", RUNS, ids=[f"{s}-{b}-{k}" for s, b, k in RUNS])
@@ -276,7 +276,7 @@ def test_the_optimizer_keeps_every_examples_values(stem, batch, kind):
 
 def test_samples_are_independent_of_the_batch():
     model = compile_example("mnist_mlp")
-    weights = drawn_weights(model.graph)
+    weights = randomized_weights(model.graph)
     for kind in INPUT_KINDS:
         x = inputs_for(model.graph, 3, kind)
         batched = reference.run(model.graph, x, weights)["logits"]

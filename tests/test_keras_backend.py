@@ -5,7 +5,7 @@ compile, training on a real dataset, the semantics pinned where Keras' layers di
 the runtime session, `netc run`/`netc verify -t keras`, atomic writes and missing TensorFlow.
 
 Values are compared in full with the float64 reference (netc.runtime.tolerance, model scope)
-with randomized weights (model_testing.drawn_weights) on conformance.py's edge input kinds.
+with randomized weights (netc.weights.randomized_weights) on conformance.py's edge input kinds.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from conformance import INPUT_KINDS, inputs_for
-from model_testing import drawn_weights
 
 import netc
 import netc.runtime
@@ -32,7 +31,7 @@ from netc.cli import cli
 from netc.runtime import keras as keras_runtime
 from netc.runtime import reference
 from netc.runtime.tolerance import assert_close
-from netc.weights import load_weights, save_weights
+from netc.weights import load_weights, randomized_weights, save_weights
 
 keras = keras_layers.keras  # imported by netc after TensorFlow's quiet start-up
 
@@ -81,7 +80,7 @@ train {
 @cache
 def example(stem: str) -> tuple[netc.Model, dict[str, np.ndarray]]:
     model = netc.compile(EXAMPLES[STEMS.index(stem)])
-    return model, drawn_weights(model.graph, seed=3)
+    return model, randomized_weights(model.graph, seed=3)
 
 
 @cache
@@ -450,7 +449,7 @@ def test_block_weights_train_in_keras_and_frozen_ones_stay(tmp_path):
         'init="zeros", name="class_token"', 'init="zeros", name="class_token", trainable=false'
     )
     model = netc.compile(src)
-    weights = drawn_weights(model.graph)
+    weights = randomized_weights(model.graph)
     k = driver.emit(model, "keras", weights=weights)
     rows = {i: 0 for i in model.graph.inputs} | {x.name: x.params for x in model.layers}
     assert {x.name: x.count_params() for x in k.layers} == rows
@@ -494,7 +493,7 @@ def test_a_weight_read_by_two_layers_is_a_located_error():
 
 def layer_types(src: str) -> dict[str, str]:
     graph = netc.compile(src).graph
-    k = to_keras.emit(graph, drawn_weights(graph))
+    k = to_keras.emit(graph, randomized_weights(graph))
     return {layer.name: type(layer).__name__ for layer in k.layers}
 
 
@@ -525,7 +524,7 @@ def test_recurrent_attention_and_activation_settings_reach_keras():
     }
     """
     graph = netc.compile(src).graph
-    k = to_keras.emit(graph, drawn_weights(graph))
+    k = to_keras.emit(graph, randomized_weights(graph))
     gru = k.get_layer("gru").get_config()
     assert (gru["reset_after"], gru["go_backwards"], gru["return_sequences"]) == (False, True, True)
     assert k.get_layer("lstm").get_config()["go_backwards"] is True
@@ -533,7 +532,7 @@ def test_recurrent_attention_and_activation_settings_reach_keras():
     assert k.get_layer("gelu").function == "gelu_tanh"
     assert k.get_layer("gelu_1").get_config()["activation"] == "gelu"
     feed = inputs_for(graph, 3, "large")
-    want = reference.run(graph, feed, drawn_weights(graph), wide=True)
+    want = reference.run(graph, feed, randomized_weights(graph), wide=True)
     got = run_model(k, feed)
     for name in want:
         assert_close(got[name], want[name], err_msg=name)
@@ -613,7 +612,7 @@ def test_netc_run_a_keras_file(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     Path("digits.net").write_text(DIGITS)
     graph = netc.compile(Path("digits.net")).graph
-    weights = drawn_weights(graph, seed=2)
+    weights = randomized_weights(graph, seed=2)
     save_weights(weights, "w.npz")
     runner = CliRunner()
     made = runner.invoke(cli, ["digits.net", "-t", "keras", "--weights", "w.npz", "-q"])

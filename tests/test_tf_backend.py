@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from conformance import INPUT_KINDS, inputs_for
-from model_testing import drawn_weights
 
 import netc
 import netc.runtime
@@ -66,7 +65,7 @@ def example(stem: str):
     a normal, an all-negative and a large sample, batch 1 one with small values and zeros (a
     heavy example's batch 1 is the normal sample)."""
     model = netc.compile(ROOT / "examples" / f"{stem}.net")
-    weights = drawn_weights(model.graph, seed=3)
+    weights = randomized_weights(model.graph, seed=3)
     three = [inputs_for(model.graph, 1, kind, seed=i) for i, kind in enumerate(INPUT_KINDS[:3])]
     feeds = {3: {n: np.concatenate([f[n] for f in three]) for n in model.graph.inputs}}
     wants = {3: reference.run(model.graph, feeds[3], weights, wide=True)}

@@ -24,7 +24,6 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from conformance import INPUT_KINDS, inputs_for
-from model_testing import drawn_weights
 
 import netc
 import netc.runtime
@@ -110,7 +109,7 @@ def example(stem: str):
     model = netc.compile(path)
     if heavy(model):
         model = smaller(path)
-    weights = drawn_weights(model.graph, seed=3)
+    weights = randomized_weights(model.graph, seed=3)
     session = netc.runtime.load(driver.emit(model, "tvm", weights=weights))
     three = [inputs_for(model.graph, 1, kind, seed=i) for i, kind in enumerate(INPUT_KINDS[:3])]
     feeds = {
@@ -372,7 +371,7 @@ def test_scheduled_and_unscheduled_builds_compute_the_same_numbers() -> None:
 
 def test_the_folder_holds_a_library_tvm_loads_and_netcs_signature(tmp_path: Path) -> None:
     model = netc.compile(TWO_WAY)
-    weights = drawn_weights(model.graph, 2)
+    weights = randomized_weights(model.graph, 2)
     path = tmp_path / "two_way.tvm"
     to_tvm.save(driver.emit(model, "tvm", weights=weights), path)
     assert sorted(p.name for p in path.iterdir()) == ["model.so", "netc.json"]
@@ -482,7 +481,7 @@ def test_a_second_run_with_nothing_changed_does_not_rebuild(tmp_path: Path, monk
 
 def test_one_library_runs_at_every_batch_and_length() -> None:
     model = netc.compile(TWO_WAY)
-    weights = drawn_weights(model.graph, 4)
+    weights = randomized_weights(model.graph, 4)
     session = netc.runtime.load(driver.emit(model, "tvm", weights=weights))
     rng = np.random.default_rng(0)
     for n, t in ((1, 1), (3, 7), (2, 12)):
@@ -498,7 +497,7 @@ def test_one_library_runs_at_every_batch_and_length() -> None:
 
 def test_dim_fixes_a_symbol_at_compile_time() -> None:
     model = netc.compile(TWO_WAY)
-    weights = drawn_weights(model.graph, 4)
+    weights = randomized_weights(model.graph, 4)
     artifact = driver.emit(model, "tvm", weights=weights, dims={"N": 2})
     # (TVMScript prints the symbol T as T_1 beside the module alias T of a PrimFunc)
     assert re.search(r"def main\(x: R\.Tensor\(\(2, T\w*, 6\)", artifact.script())
@@ -598,7 +597,7 @@ def test_a_generic_llvm_target_at_tvms_own_optimization_level() -> None:
     """`--tvm-target llvm`: portable x86-64 code (SSE2: 128-bit vectors in the schedules) in
     place of the host's instruction set; the numbers agree either way."""
     model = netc.compile(TWO_WAY)
-    weights = drawn_weights(model.graph, 5)
+    weights = randomized_weights(model.graph, 5)
     session = netc.runtime.load(driver.emit(model, "tvm", weights=weights, tvm_target="llvm"))
     assert session.target == {"kind": "llvm"}
     for kind in INPUT_KINDS:
