@@ -1,5 +1,6 @@
 """What several benchmark reports in bench/ share: a Keras network exported to ONNX as a Keras
-user exports it (tf2onnx), and the float32 matrix-product peak of the machine they ran on."""
+user exports it (tf2onnx), the float32 matrix-product peak of the machine they ran on, and
+writing a report's own section of docs/benchmarks.md."""
 
 from __future__ import annotations
 
@@ -92,3 +93,21 @@ def dispatch(
         Path(args.json).write_text(text)
     else:
         print(text)
+
+
+def write_section(path: str | Path, section: str, begin: str, end: str) -> None:
+    """Write `section` (which holds its own `begin` and `end` marker lines) into the Markdown
+    file `path` in place of the text between those markers, or append it; atomically, so the
+    other reports' sections stay as they are."""
+    from netc.files import write_bytes_atomic
+
+    path = Path(path)
+    document = path.read_text() if path.exists() else ""
+    if begin in document and end in document:
+        head, rest = document.split(begin, 1)
+        document = head + section.rstrip("\n") + rest.split(end, 1)[1]
+    elif document:
+        document = document.rstrip("\n") + "\n\n" + section
+    else:
+        document = section
+    write_bytes_atomic(path, document.encode())

@@ -163,14 +163,6 @@ def _cpu() -> str:
     return platform.processor() or platform.machine()
 
 
-def replace_section(document: str, text: str) -> str:
-    """`document` with this script's section replaced by `text` (appended when absent)."""
-    if BEGIN in document and END in document:
-        head, rest = document.split(BEGIN, 1)
-        return head + text.rstrip("\n") + rest.split(END, 1)[1]
-    return document.rstrip("\n") + "\n\n" + text
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -191,11 +183,9 @@ def main() -> None:
     text = section(results, loads, args.calls)
     print(text)
     if args.output:
-        from netc.files import write_bytes_atomic
+        from common import write_section
 
-        path = Path(args.output)
-        document = path.read_text() if path.exists() else ""
-        write_bytes_atomic(path, replace_section(document, text).encode())
+        write_section(args.output, text, BEGIN, END)
 
 
 if __name__ == "__main__":

@@ -661,9 +661,7 @@ def plot(results: list[dict], path: Path) -> None:
 
 def write(run: Mapping[str, Any], output: str | None) -> None:
     """The report of a run into `output`'s section (and the chart beside it), or to stdout."""
-    import tf_report
-
-    from netc.files import write_bytes_atomic
+    from common import write_section
 
     if "machine" not in run:  # the record of a run stopped early: what ran, described now
         run = {"loads": [], "flags": " (stopped early)", **run, "machine": machine()}
@@ -673,9 +671,7 @@ def write(run: Mapping[str, Any], output: str | None) -> None:
         chart = chart or path.with_suffix("").parent / (path.stem + "_suite.png")
         plot(run["results"], chart)
         rel = os.path.relpath(chart, path.parent)
-        section = markdown(run, rel)
-        document = path.read_text() if path.exists() else ""
-        write_bytes_atomic(path, tf_report.replace_section(document, section, BEGIN, END).encode())
+        write_section(path, markdown(run, rel), BEGIN, END)
     else:
         print(markdown(run, None))
 

@@ -626,15 +626,6 @@ def _op_table(results: list[dict]) -> list[str]:
     ]
 
 
-def replace_section(document: str, section: str, begin: str = BEGIN, end: str = END) -> str:
-    """`document` with the section between `begin` and `end` replaced by `section` (appended
-    when absent)."""
-    if begin in document and end in document:
-        head, rest = document.split(begin, 1)
-        return head + section.rstrip("\n") + rest.split(end, 1)[1]
-    return document.rstrip("\n") + "\n\n" + section
-
-
 def drive(args: argparse.Namespace) -> None:
     """Each workload in its own process, then the report (and, with --results, everything it
     was made from, for --render)."""
@@ -674,12 +665,9 @@ def write(run: Mapping[str, Any], output: str | None) -> None:
         load += "."
     section = markdown(run["results"], run["machine"], load)
     if output:
-        from netc.files import write_bytes_atomic
+        from common import write_section
 
-        path = Path(output)
-        document = path.read_text() if path.exists() else ""
-        begin, end = markers(run["machine"])
-        write_bytes_atomic(path, replace_section(document, section, begin, end).encode())
+        write_section(output, section, *markers(run["machine"]))
     else:
         print(section)
 

@@ -280,14 +280,6 @@ def markdown(results: list[dict], info: Mapping[str, Any], load: str) -> str:
     return "\n".join(lines)
 
 
-def replace_section(document: str, section: str) -> str:
-    """`document` with its tvm_report section replaced by `section` (appended when absent)."""
-    if BEGIN in document and END in document:
-        head, rest = document.split(BEGIN, 1)
-        return head + section.rstrip("\n") + rest.split(END, 1)[1]
-    return document.rstrip("\n") + "\n\n" + section
-
-
 def drive(args: argparse.Namespace) -> None:
     """Each workload in its own process, then the report (and, with --results, everything it
     was made from, for --render)."""
@@ -327,11 +319,9 @@ def write(run: Mapping[str, Any], output: str | None) -> None:
         load += "."
     section = markdown(run["results"], run["machine"], load)
     if output:
-        from netc.files import write_bytes_atomic
+        from common import write_section
 
-        path = Path(output)
-        document = path.read_text() if path.exists() else ""
-        write_bytes_atomic(path, replace_section(document, section).encode())
+        write_section(output, section, BEGIN, END)
     else:
         print(section)
 
