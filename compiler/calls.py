@@ -677,7 +677,9 @@ class Calls(Builder):
                 calls=self.frame.calls,
                 hint="block recursion must end through an `if` on a compile-time value",
             )
-            raise Stop
+            # the whole model: each level would go on to its next call, which recurses again
+            # (2 ** depth errors for a block that calls itself twice)
+            raise Abort
         self.calls += 1
         if self.calls > self.limits.calls:
             self.r.error(
