@@ -144,15 +144,23 @@ def test_the_heavy_examples_are_the_big_networks() -> None:
     ]
 
 
+# Full-size builds, one per input size of SMALLER (224, 299, 16x112): the others are the same
+# ops at the same sizes, compiled at their smaller input by test_example_matches_the_reference.
+FULL_SIZE_BUILDS = ("resnet50", "inception_v3", "video_classifier")
+
+
 @pytest.mark.parametrize("path", HEAVY, ids=lambda p: p.stem)
 def test_a_heavy_example_is_the_same_network_at_its_smaller_input(path: Path) -> None:
-    """The same weights (names and shapes) at the smaller input, and the full-size example
-    lowered and compiled: its library loads with the example's own signature."""
+    """The same weights (names and shapes) at the smaller input, and (for one example of each
+    input size) the full-size example lowered and compiled: its library loads with the
+    example's own signature."""
     full, small = netc.compile(path), smaller(path)
     assert {n.name: n.type for n in full.graph.params} == {
         n.name: n.type for n in small.graph.params
     }
     assert small.flops < full.flops / 5
+    if path.stem not in FULL_SIZE_BUILDS:
+        return
     session = netc.runtime.load(driver.emit(full, "tvm"))
     assert (session.inputs, session.outputs) == netc.runtime.api.graph_signature(full.graph)
 
