@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -111,3 +111,50 @@ def write_section(path: str | Path, section: str, begin: str, end: str) -> None:
     else:
         document = section
     write_bytes_atomic(path, document.encode())
+
+
+def run_workloads(
+    script: str, args: Any, machine: Callable[[], dict[str, Any]], extra: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Each of `args.workloads` measured by `script --workload W` in its own process (with
+    --repeat, --budget, --batches and `extra`), and the run's record: the results, the
+    `machine()`, the load average before and after each workload and `args.note`. With
+    --results, what ran so far is saved after each workload (should a later one fail), then
+    the whole record."""
+    import subprocess
+    import sys
+    import tempfile
+
+    results: list[Any] = []
+    loads = [os.getloadavg()[0]]
+    with tempfile.TemporaryDirectory() as tmp:
+        for workload in args.workloads:
+            out = Path(tmp) / f"{workload}.json"
+            command = [sys.executable, script, "--workload", workload, "--json", str(out)]
+            command += ["--repeat", str(args.repeat), "--budget", str(args.budget)]
+            command += ["--batches", *map(str, args.batches), *extra]
+            subprocess.run(command, check=True)
+            results.append(json.loads(out.read_text()))
+            loads.append(os.getloadavg()[0])
+            if args.results:
+                Path(args.results).write_text(json.dumps({"results": results}))
+    run = {"results": results, "machine": machine(), "loads": loads, "note": args.note}
+    if args.results:
+        Path(args.results).write_text(json.dumps(run))
+    return run
+
+
+def load_sentence(run: Mapping[str, Any]) -> str:
+    """What a report says of the machine's load during `run` (run_workloads' record)."""
+    loads = run["loads"]
+    load = "Load average (1 min) before and after each workload: " + ", ".join(
+        f"{x:.1f}" for x in loads
+    )
+    if run.get("note"):
+        return load + f"; {run['note']}"
+    if max(loads) > 0.5 * (run["machine"]["cores"] or 1):
+        return load + (
+            " (a machine shared with other jobs: read the spreads, and the per-round ratios "
+            "rather than single medians)."
+        )
+    return load + "."

@@ -25,7 +25,6 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,6 +34,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import dispatch, load_sentence, run_workloads, write_section  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -283,44 +285,13 @@ def markdown(results: list[dict], info: Mapping[str, Any], load: str) -> str:
 def drive(args: argparse.Namespace) -> None:
     """Each workload in its own process, then the report (and, with --results, everything it
     was made from, for --render)."""
-    results = []
-    loads = [os.getloadavg()[0]]
-    with tempfile.TemporaryDirectory() as tmp:
-        for workload in args.workloads:
-            out = Path(tmp) / f"{workload}.json"
-            command = [sys.executable, __file__, "--workload", workload, "--json", str(out)]
-            command += ["--repeat", str(args.repeat), "--budget", str(args.budget)]
-            command += ["--batches", *map(str, args.batches), "--tuned", str(args.tuned)]
-            subprocess.run(command, check=True)
-            results.append(json.loads(out.read_text()))
-            loads.append(os.getloadavg()[0])
-            if args.results:  # what ran so far, should a later workload fail
-                Path(args.results).write_text(json.dumps({"results": results}))
-    run = {"results": results, "machine": machine(), "loads": loads, "note": args.note}
-    if args.results:
-        Path(args.results).write_text(json.dumps(run))
-    write(run, args.output)
+    write(run_workloads(__file__, args, machine, ["--tuned", str(args.tuned)]), args.output)
 
 
 def write(run: Mapping[str, Any], output: str | None) -> None:
     """The report of a run (drive's record of it) into `output`'s section, or to stdout."""
-    loads = run["loads"]
-    load = "Load average (1 min) before and after each workload: " + ", ".join(
-        f"{x:.1f}" for x in loads
-    )
-    if run.get("note"):
-        load += f"; {run['note']}"
-    elif max(loads) > 0.5 * (run["machine"]["cores"] or 1):
-        load += (
-            " (a machine shared with other jobs: read the spreads, and the per-round ratios "
-            "rather than single medians)."
-        )
-    else:
-        load += "."
-    section = markdown(run["results"], run["machine"], load)
+    section = markdown(run["results"], run["machine"], load_sentence(run))
     if output:
-        from common import write_section
-
         write_section(output, section, BEGIN, END)
     else:
         print(section)
@@ -342,18 +313,12 @@ def main() -> None:
     ap.add_argument("--results", help="also write the run's measurements here (JSON)")
     ap.add_argument("--render", help="write the report of a --results file; run nothing")
     args = ap.parse_args()
-    if args.render:
-        write(json.loads(Path(args.render).read_text()), args.output)
-        return
-    if args.workload is None:
-        drive(args)
-        return
-    result = measure(args.workload, tuple(args.batches), args.repeat, args.budget, args.tuned)
-    text = json.dumps(result)
-    if args.json:
-        Path(args.json).write_text(text)
-    else:
-        print(text)
+    dispatch(
+        args,
+        write,
+        drive,
+        lambda: measure(args.workload, tuple(args.batches), args.repeat, args.budget, args.tuned),
+    )
 
 
 if __name__ == "__main__":
