@@ -60,7 +60,7 @@ from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings
 from hypothesis import strategies as st
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))  # conformance's inputs, model_testing's weights
+sys.path.insert(0, str(ROOT / "tests"))  # conformance's inputs
 
 import netc  # noqa: E402
 from netc import NetcError  # noqa: E402
@@ -820,14 +820,14 @@ def check_onnx(model: Any, k: int) -> None:
     """The network compiled to ONNX passes onnx.checker (with shape inference) and runs in
     ONNX Runtime as in the float64 reference."""
     from conformance import inputs_for
-    from model_testing import drawn_weights
 
     from netc import driver
     from netc.runtime import load
     from netc.runtime.reference import run as reference_run
     from netc.runtime.tolerance import mismatch
+    from netc.weights import randomized_weights
 
-    weights = drawn_weights(model.graph, seed=k)
+    weights = randomized_weights(model.graph, seed=k)
     level = (0, 2)[k % 2]
     try:
         artifact = driver.emit(model, "onnx", weights=weights, level=level)

@@ -8,7 +8,7 @@ change there leaves the graph as it was). The campaign at scale is `python bench
    never a crash.
 2. Mutants that compile to a graph unlike every example's run the same in ONNX Runtime (netc's
    -O0 and -O2, ONNX Runtime's optimizer off and at "all") as in the float64 reference, with
-   randomized weights (model_testing.drawn_weights: no zero bias, no identity batchnorm) on
+   randomized weights (netc.weights.randomized_weights: no zero bias, no identity batchnorm) on
    every edge input kind, within the model tolerance of netc.runtime.tolerance. The number of
    distinct new graphs is asserted, so a mutator that stops reaching the compiler fails.
 """
@@ -27,7 +27,6 @@ import lark
 import pytest
 from conformance import INPUT_KINDS, inputs_for
 from hypothesis import HealthCheck, given, seed, settings
-from model_testing import drawn_weights
 from test_check_implies_onnx import DOCUMENTED_REFUSALS
 
 import netc
@@ -38,6 +37,7 @@ from netc.runtime import load
 from netc.runtime.reference import run as reference_run
 from netc.runtime.tolerance import assert_close
 from netc.source import NetcError
+from netc.weights import randomized_weights
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -228,7 +228,7 @@ def test_enough_mutants_compile_to_new_graphs_of_every_example(new_graphs) -> No
 
 def test_new_graphs_run_the_same_in_onnx_runtime_and_the_reference(new_graphs) -> None:
     for k, (path, text, model) in enumerate(new_graphs):
-        weights = drawn_weights(model.graph, seed=k)
+        weights = randomized_weights(model.graph, seed=k)
         sessions = {
             (level, ort): load(
                 driver.emit(model, weights=weights, level=level),
