@@ -17,6 +17,7 @@ import numpy as np
 from netc.ir import numpy_dtype
 
 from .api import Session, Signature
+from .onnx import gpu_present
 
 DEFAULT_SYMBOLS = {"T": 16}  # a symbolic dim other than the batch, unless given
 
@@ -174,25 +175,6 @@ class Result:
     first_s: dict[int, float] = field(default_factory=dict)
     errors: dict[int, float] = field(default_factory=dict)
     timings: dict[int, Timing] = field(default_factory=dict)
-
-
-def gpu_present() -> bool:
-    """Whether this machine has an NVIDIA GPU (a device node, or `nvidia-smi -L` lists one),
-    without importing any framework."""
-    import os
-    import shutil
-    import subprocess
-
-    if os.path.exists("/dev/nvidia0"):
-        return True
-    smi = shutil.which("nvidia-smi")
-    if smi is None:
-        return False
-    try:
-        done = subprocess.run([smi, "-L"], capture_output=True, timeout=10, check=False)
-    except (OSError, subprocess.SubprocessError):
-        return False
-    return done.returncode == 0 and b"GPU" in done.stdout
 
 
 def _installed(package: str) -> bool:

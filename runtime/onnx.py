@@ -32,8 +32,12 @@ def cuda_available() -> bool:
         import onnxruntime as ort
     except ImportError:
         return False
-    if "CUDAExecutionProvider" not in ort.get_available_providers():
-        return False
+    return "CUDAExecutionProvider" in ort.get_available_providers() and gpu_present()
+
+
+def gpu_present() -> bool:
+    """Whether this machine has an NVIDIA GPU (a device node, or `nvidia-smi -L` lists one),
+    without importing any framework."""
     if os.path.exists("/dev/nvidia0"):
         return True
     smi = shutil.which("nvidia-smi")
