@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -158,3 +159,31 @@ def load_sentence(run: Mapping[str, Any]) -> str:
             "rather than single medians)."
         )
     return load + "."
+
+
+def cpu_name() -> str:
+    """The CPU's model name (/proc/cpuinfo), or what platform knows of it."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_info(**versions: Any) -> dict[str, Any]:
+    """What a report's numbers ran on: date, CPU, cores, Python and netc, then `versions`."""
+    from datetime import date
+
+    import netc
+
+    return {
+        "date": date.today().isoformat(),
+        "cpu": cpu_name(),
+        "cores": os.cpu_count(),
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+        "netc": netc.__version__,
+        **versions,
+    }

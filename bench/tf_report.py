@@ -22,19 +22,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import dispatch, load_sentence, run_workloads, write_section  # noqa: E402
+from common import dispatch, load_sentence, machine_info, run_workloads, write_section  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -366,29 +364,14 @@ def machine() -> dict[str, Any]:
     """What the numbers ran on."""
     import keras
 
-    import netc
     from netc.backends import tensorflow
 
     tf = tensorflow("tf")
-    cpu = platform.processor() or "cpu"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "date": date.today().isoformat(),
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "machine": platform.machine(),
-        "python": platform.python_version(),
-        "netc": netc.__version__,
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "TensorFlow's default"),
-    }
+    return machine_info(
+        tensorflow=tf.__version__,
+        keras=keras.__version__,
+        onednn=os.environ.get("TF_ENABLE_ONEDNN_OPTS", "TensorFlow's default"),
+    )
 
 
 def _speeds(times: Mapping[str, list[float]], contender: str, base: str) -> tuple[float, float]:

@@ -24,19 +24,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
 from collections.abc import Mapping
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import dispatch, load_sentence, run_workloads, write_section  # noqa: E402
+from common import dispatch, load_sentence, machine_info, run_workloads, write_section  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -157,28 +155,13 @@ def machine() -> dict[str, Any]:
     import onnxruntime
     import tvm
 
-    import netc
     from netc.backends import to_tvm
 
-    cpu = platform.processor() or "cpu"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "date": date.today().isoformat(),
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "machine": platform.machine(),
-        "python": platform.python_version(),
-        "netc": netc.__version__,
-        "tvm": tvm.__version__,
-        "target": to_tvm.host_target(),
-        "onnxruntime": onnxruntime.__version__,
-    }
+    return machine_info(
+        tvm=tvm.__version__,
+        target=to_tvm.host_target(),
+        onnxruntime=onnxruntime.__version__,
+    )
 
 
 def _stats(times: list[float]) -> tuple[float, float, float]:
