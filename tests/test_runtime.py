@@ -190,7 +190,16 @@ def test_an_unknown_device_is_an_error(onnx_file):
 
 @pytest.mark.skipif(onnx_runtime.cuda_available(), reason="a CUDA GPU is present")
 def test_cuda_without_a_gpu_is_a_clear_error(onnx_file):
-    with pytest.raises(netc.NetcError, match="device cuda: no CUDA GPU is available"):
+    import onnxruntime as ort
+
+    if "CUDAExecutionProvider" in ort.get_available_providers():  # onnxruntime-gpu, no GPU
+        want = r"device cuda: no CUDA GPU is available to ONNX Runtime here\n.*use device \"cpu\""
+    else:  # the CPU package: the message names the build and the extra that has CUDA
+        want = (
+            r"device cuda: this ONNX Runtime is its CPU build \(the package onnxruntime\)\n"
+            r'.*pip install "netc\[gpu\]"'
+        )
+    with pytest.raises(netc.NetcError, match=want):
         netc.runtime.load(onnx_file, device="cuda")
 
 
