@@ -165,9 +165,9 @@ class OnnxContext:
         return outs[0] if outputs == 1 else outs
 
     def _initializer(self, name: str, array: np.ndarray) -> str:
-        from onnx import numpy_helper
-
-        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
+        # kept as arrays (a transposed kernel as a view) until they are written into the
+        # model: `_fill_tensor` copies each once
+        self.initializers.append((name, array))
         return name
 
     def const(self, array: Any, what: str, dtype: Any = None) -> str:
@@ -391,9 +391,22 @@ def emit_with_values(
     g.node.extend(ctx.nodes)
     g.input.extend(inputs)
     g.output.extend(outputs)
-    g.initializer.extend(ctx.initializers)
+    for name, array in ctx.initializers:
+        _fill_tensor(g.initializer.add(), name, array)
     g.value_info.extend(vi for vi in ctx.value_info if vi.name not in boundary)
     return model, dict(ctx.values)
+
+
+def _fill_tensor(tensor: Any, name: str, array: np.ndarray) -> None:
+    """`numpy_helper.from_array` for netc's numeric dtypes, written into a TensorProto already
+    in the model: the array's bytes (little-endian, C order) are copied once, where from_array
+    and an `extend` would copy a 100 MB model's weights three times."""
+    from onnx import helper
+
+    tensor.name = name
+    tensor.data_type = helper.np_dtype_to_tensor_dtype(array.dtype)
+    tensor.dims.extend(array.shape or (1,))  # a scalar as [1], as it has always been written
+    tensor.raw_data = np.asarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
 
 
 # ONNX ops ONNX Runtime (1.31) has no float64 CPU kernel for: a model using one would not load
