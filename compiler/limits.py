@@ -21,8 +21,10 @@ class Limits:
     expression: int = 1_000_000  # tokens of one statement's expression
     depth: int = 64  # block calls inside block calls
     iterations: int = 1_000_000  # loop iterations in all, and the items of one list
-    calls: int = 1_000_000  # block calls in all
-    nodes: int = 1_000_000  # IR nodes of a model
+    # a block call or a node costs tens of microseconds to elaborate: at these a file is
+    # refused within seconds (real models have a few thousand nodes, weights included)
+    calls: int = 200_000  # block calls in all
+    nodes: int = 200_000  # IR nodes of a model
     elements: int = 2**31  # elements of one value (symbolic dims count as 1)
     params: int = 10**10  # parameters of a model (a warning past PARAMS_WARNING)
     weight_bytes: int = 16 * GiB  # the weights' memory, each in its own dtype
