@@ -76,7 +76,23 @@ def parse(text: str, path: str = "<input>", limits: Limits | None = None) -> Mod
         return reader.read(text, path, limits)
     except reader.Unreadable:
         pass
-    return parse_with_lark(text, path)
+    try:
+        return parse_with_lark(text, path)
+    except NetcError as e:
+        from .recover import more_syntax_errors
+
+        def again(t: str) -> Module:
+            return _parse_one(t, path, limits)
+
+        raise more_syntax_errors(e, strip_bom(text), again) from None
+
+
+def _parse_one(text: str, path: str, limits: Limits | None) -> Module:
+    """`parse` without looking past the first syntax error (or a limit reached)."""
+    try:
+        return reader.read(text, path, limits)
+    except reader.Unreadable:
+        return parse_with_lark(text, path)
 
 
 def parse_with_lark(text: str, path: str = "<input>") -> Module:
@@ -100,7 +116,8 @@ def parse_with_lark(text: str, path: str = "<input>") -> Module:
 
 # --- syntax errors in human words -------------------------------------------------------------
 #
-# A file has one syntax error reported: the first one, at the place to fix. Newlines carry no
+# Each syntax error is reported at the place to fix (recover.py finds the ones after the
+# first: it sets the first's statement aside and parses again). Newlines carry no
 # meaning in the grammar, so the parser notices an unfinished line only at the next line's
 # first token; the words below move the error back to where the user left off: the dangling
 # operator, the bracket never closed, the string never ended, the `if` without its `else`.

@@ -181,6 +181,24 @@ def test_a_syntax_error_is_a_diagnostic(tmp_path):
     assert span_range(d.range) == (1, 10, 1, 12)  # the dangling `|>`, where the user left off
 
 
+def test_several_syntax_errors_are_each_a_diagnostic(tmp_path):
+    # as the user types: an unclosed call, a stray bracket and a dangling operator at once
+    text = (
+        "model m(x: f32[N, 4]) -> (y: tensor) {\n"
+        "    a = x |> dense(4 |> relu\n"
+        "    b = a |> dense(3))\n"
+        "    y = b +\n"
+        "}\n"
+    )
+    a = analysis_of(tmp_path, text)
+    found = [(d.message, span_range(d.range)) for d in lsp.diagnostics(a)[a.path]]
+    assert a.module is None and found == [
+        ("expected `)` or `,` after `relu`", (1, 24, 1, 28)),
+        ("unmatched `)`", (2, 21, 2, 22)),
+        ("expected an expression after `+`", (3, 10, 3, 11)),
+    ]
+
+
 def test_an_unused_value_is_a_warning_tagged_unnecessary(tmp_path):
     text = "model m(x: f32[N, 4]) -> (y: f32[N, 4]) {\n    z = x |> relu\n    y = x\n}\n"
     a = analysis_of(tmp_path, text)
