@@ -216,14 +216,18 @@ def _fmt_type(t: Type | None) -> str:
 
 
 def print_graph(graph: Graph, *, locations: bool = True) -> str:
-    """The IR as text that reads like code, one node per line, with its source location."""
+    """The IR as text that reads like code, one node per line, with its source location
+    (without `locations`: no place in the source at all, a fused op's `origin` included)."""
     sig = ", ".join(f"{i}: {_fmt_type(graph[i].type)}" for i in graph.inputs)
     rets = ", ".join(f"{o}: {_fmt_type(graph[v].type)}" for o, v in graph.outputs)
     lines = [f"graph {graph.name}({sig}) -> ({rets}) {{"]
     for n in graph.nodes:
         if n.op == "input":
             continue
-        args = list(n.inputs) + [f"{k}={format_value(v)}" for k, v in n.attrs.items()]
+        attrs = (
+            n.attrs.items() if locations else [(k, v) for k, v in n.attrs.items() if k != "origin"]
+        )
+        args = list(n.inputs) + [f"{k}={format_value(v)}" for k, v in attrs]
         text = f"  {n.name}: {_fmt_type(n.type)} = {n.op}({', '.join(args)})"
         if locations and n.span:
             text = f"{text:<80}  # {n.span.path}:{n.span.line}"

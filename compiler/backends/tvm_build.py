@@ -251,7 +251,14 @@ def library(artifact: Artifact, database: Any = None, *, defaults: bool = True) 
 
 
 def _tuned_key(key: str, database: Any) -> str:
-    records = [str(r.as_json()) for r in database.get_all_tuning_records()]
+    import tvm_ffi
+
+    # each record as its kernel's hash and its schedule's trace as Python (a record's as_json
+    # has no JSON for the IndexMap of a layout rewrite)
+    records = [
+        f"{tvm_ffi.structural_hash(r.workload.mod)}:" + "\n".join(r.trace.as_python())
+        for r in database.get_all_tuning_records()
+    ]
     return hashlib.sha256((key + "\0" + "\n".join(sorted(records))).encode()).hexdigest()
 
 

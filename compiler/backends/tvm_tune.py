@@ -112,10 +112,22 @@ def tune(
     tasks = ms.relax_integration.extract_tasks(module, tuning_target)
     if not tasks:
         raise error(f"model `{artifact.name}` has no kernel to tune")
+    # MetaSchedule tiles loops of known extents only: a kernel over a symbolic dim fails its
+    # search (a check in the trace replay), and would be tuned for no particular size anyway
+    symbolic = sorted({v for t in tasks for v in _symbolic_dims(t)})
+    tasks = [t for t in tasks if not _symbolic_dims(t)]
+    if not tasks:
+        fixed = " ".join(f"--dim {d}=SIZE" for d in symbolic)
+        raise error(
+            f"model `{artifact.name}` has no kernel of a fixed size to tune: its kernels run "
+            f"over the symbolic dims {', '.join(symbolic)}, and MetaSchedule tunes kernels of "
+            "known sizes",
+            hint=f"tune for the size you deploy with {fixed}, and build with the same --dim",
+        )
     folder = database_dir(artifact)
     with tempfile.TemporaryDirectory(prefix="netc-tune-") as work, _host_search(quiet):
         contexts, weights = ms.relax_integration.extracted_tasks_to_tune_contexts(
-            tasks, work, seed=seed, num_threads=n
+            tasks, work, strategy=_search(trials / len(tasks)), seed=seed, num_threads=n
         )
         database = ms.database.JSONDatabase(work_dir=work)
         callbacks = list(ms.measure_callback.MeasureCallback.create("default"))
@@ -127,9 +139,11 @@ def tune(
                 task_weights=weights,
                 work_dir=work,
                 max_trials_global=trials,
-                num_trials_per_iter=min(64, trials),
-                builder=ms.builder.LocalBuilder(max_workers=n),
-                runner=ms.runner.LocalRunner(),
+                # each kernel gets a share of the first rounds (the scheduler then favours
+                # the ones whose latency falls)
+                num_trials_per_iter=max(1, min(64, trials // len(contexts))),
+                builder=_in_process_builder(),
+                runner=_in_process_runner(),
                 database=database,
                 cost_model=_cost_model(n),
                 measure_callbacks=callbacks,
@@ -144,6 +158,92 @@ def tune(
         folder.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_dir(folder, write)
     return _json_database(folder)
+
+
+def _search(per_kernel: float) -> Any:
+    """MetaSchedule's evolutionary search, its population sized to the trials each kernel
+    gets: the default (512 candidates evolved 4 times, seconds per round on two cores) for a
+    real tuning run, a smaller one when there are only a few trials to choose."""
+    from tvm.s_tir import meta_schedule as ms
+
+    population = int(min(512, max(32, 16 * per_kernel)))
+    return ms.search_strategy.EvolutionarySearch(
+        population_size=population,
+        init_min_unmeasured=min(50, population // 2),
+        genetic_num_iters=4 if population >= 256 else 2,
+    )
+
+
+def _symbolic_dims(task: Any) -> set[str]:
+    """The symbolic dims a MetaSchedule task's kernel runs over (its buffers' shapes)."""
+    from tvm import tirx
+
+    out = set()
+    for func in task.dispatched[0].functions.values():
+        for param in func.params:  # buffers (with a shape) and scalars
+            shape = getattr(param, "shape", None) or ()
+            out |= {str(d) for d in shape if not isinstance(d, tirx.IntImm)}
+    return out
+
+
+def _in_process_builder() -> Any:
+    """A MetaSchedule builder compiling each candidate in this process, as LocalBuilder's
+    workers would (its own build and export functions: the weight-layout rewrite blocks taken
+    out, each library in a temporary folder of its own, which the runner's callback removes).
+    LocalBuilder sends candidates to worker processes, which with apache-tvm 0.27 never answer
+    (each candidate killed after its 30 s timeout)."""
+    from tvm.ir.utils import derived_object
+    from tvm.s_tir import meta_schedule as ms
+    from tvm.s_tir.meta_schedule.builder.local_builder import default_build, default_export
+
+    @derived_object
+    class InProcess(ms.builder.PyBuilder):
+        def build(self, build_inputs: list[Any]) -> list[Any]:
+            results = []
+            for candidate in build_inputs:
+                try:
+                    lib = default_build(candidate.mod, candidate.target, None)
+                    results.append(ms.builder.BuilderResult(default_export(lib), None))
+                except Exception as e:  # a candidate that does not build is a result
+                    results.append(ms.builder.BuilderResult(None, first_line(e)))
+            return results
+
+    return InProcess()
+
+
+def _in_process_runner() -> Any:
+    """A MetaSchedule runner measuring each candidate in this process, with LocalRunner's
+    own worker function (load the library, random arguments, TVM's time evaluator): its pool
+    worker, another process importing TVM, took seconds per batch here."""
+    from tvm.ir.utils import derived_object
+    from tvm.s_tir import meta_schedule as ms
+    from tvm.s_tir.meta_schedule.runner.local_runner import LocalRunnerFuture, _worker_func
+
+    config = ms.runner.EvaluatorConfig._normalized(None)
+
+    @derived_object
+    class InProcess(ms.runner.PyRunner):
+        def run(self, runner_inputs: list[Any]) -> list[Any]:
+            futures = []
+            for one in runner_inputs:
+                args = tuple(info.as_json() for info in one.args_info)
+                try:
+                    costs = _worker_func(
+                        None,
+                        None,
+                        None,
+                        config,
+                        1,
+                        str(one.artifact_path),
+                        str(one.device_type),
+                        args,
+                    )
+                    futures.append(LocalRunnerFuture(res=costs, error_message=None))
+                except Exception as e:  # a candidate that fails to run is a result
+                    futures.append(LocalRunnerFuture(res=None, error_message=first_line(e)))
+            return futures
+
+    return InProcess()
 
 
 def _cost_model(n: int) -> Any:

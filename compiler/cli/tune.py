@@ -83,7 +83,8 @@ def tune(
             err=True,
         )
 
-    tvm_tune.tune(artifact, trials, progress=progress, quiet=json_ or quiet, seed=seed)
+    # TVM's own log (its task tables, on stdout) never: netc's progress lines say how it goes
+    tvm_tune.tune(artifact, trials, progress=progress, quiet=True, seed=seed)
     folder = tvm_tune.database_dir(artifact)
     if json_:
         out.print_json({"model": m.graph.name, "trials": trials, "database": str(folder)})
