@@ -114,9 +114,15 @@ class BlockCalls(OpCalls):
             self.check_param(block, p, value, span, symbols)
             local.names[p.name] = Binding(value, p.span, "param")
         if layer_name is None:  # explicit names do not use up a number, as for ops
-            number = self.frame.counters.get("block:" + block.name, 0)
-            self.frame.counters["block:" + block.name] = number + 1
-        segment = layer_name if layer_name is not None else f"{block.name}_{number}"
+            # the next number whose name no call has taken (an explicit `name="b_2"` may have)
+            while True:
+                number = self.frame.counters.get("block:" + block.name, 0)
+                self.frame.counters["block:" + block.name] = number + 1
+                segment = f"{block.name}_{number}"
+                if self.frame.prefix + segment + "." not in self.name_prefixes:
+                    break
+        else:
+            segment = layer_name
         prefix = self.frame.prefix + segment + "."
         if layer_name is not None and prefix in self.name_prefixes:
             self.r.error(

@@ -235,6 +235,22 @@ def test_explicit_block_names_take_no_number(compile_net):
     assert [n.name for n in m.graph.nodes if n.op == "relu"] == ["first.relu", "r_0.relu"]
 
 
+def test_a_numbered_block_call_skips_a_number_an_explicit_name_took(compile_net):
+    # the fuzzer's valid network refused: `name="stack_1"` on the second call, then the third,
+    # unnamed, took the number 1 too ("the name ... is already used by another layer")
+    m = compile_net("""
+        block stack(x) { return x |> dense(4, name="layer") }
+        model m(x: f32[N, 4]) -> (y: tensor) {
+            y = x |> stack |> stack(name="stack_1") |> stack |> stack
+        }""")
+    assert [n.name for n in m.graph.nodes if n.op == "dense"] == [
+        "stack_0.layer",
+        "stack_1.layer",
+        "stack_2.layer",
+        "stack_3.layer",
+    ]
+
+
 def test_output_symbols_must_be_the_models_own(errors_of):
     errors = errors_of("""
         model m(x: f32[N, 4], s: f32[4, 4]) -> (y: f32[N, 4], z: f32[N, 4]) {
