@@ -69,15 +69,6 @@ def sessions(model: Any, weights: Mapping[str, np.ndarray], tuned: int) -> tuple
     start = time.perf_counter()
     out[TVM] = netc.runtime.load(artifact)
     builds[TVM] = time.perf_counter() - start
-    if tuned:
-        from netc.backends import tvm_tune
-
-        start = time.perf_counter()
-        database = tvm_tune.tune(artifact, trials=tuned, quiet=True)
-        builds["tuning"] = time.perf_counter() - start
-        start = time.perf_counter()
-        out[TUNED] = netc.runtime.load(to_tvm.library(artifact, database))
-        builds[TUNED] = time.perf_counter() - start
     out[BASELINE] = netc.runtime.load(
         model, target="onnx", weights=weights, graph_optimization="all", device="cpu"
     )
@@ -85,6 +76,25 @@ def sessions(model: Any, weights: Mapping[str, np.ndarray], tuned: int) -> tuple
     out[UNSCHEDULED] = netc.runtime.load(to_tvm.library(artifact, defaults=False))
     builds[UNSCHEDULED] = time.perf_counter() - start
     return out, builds
+
+
+def tuned_session(
+    model: Any, weights: Mapping[str, np.ndarray], trials: int, batch: int, builds: dict
+) -> Any:
+    """The build tuned by `netc tune` for `trials` at this batch (MetaSchedule tunes kernels
+    of fixed sizes: the batch is fixed, as `netc tune --dim N=B` and `-t tvm --dim N=B` do)."""
+    import netc
+    from netc import driver
+    from netc.backends import to_tvm, tvm_tune
+
+    artifact = driver.emit(model, "tvm", weights=weights, dims={"N": batch})
+    start = time.perf_counter()
+    database = tvm_tune.tune(artifact, trials=trials, quiet=True)
+    builds[f"tuning (batch {batch})"] = time.perf_counter() - start
+    start = time.perf_counter()
+    session = netc.runtime.load(to_tvm.library(artifact, database))
+    builds[f"{TUNED} (batch {batch})"] = time.perf_counter() - start
+    return session
 
 
 def check(
@@ -119,8 +129,11 @@ def measure(
         os.environ["NETC_CACHE_DIR"] = cache
         runs, builds = sessions(model, weights, tuned)
         result["builds"] = builds
-        fast = {name: s for name, s in runs.items() if name != UNSCHEDULED}
+        symbols = {d for i in model.graph.inputs for d in model.graph[i].tensor_type.shape}
         for batch in batches:
+            if tuned and {d for d in symbols if isinstance(d, str)} == {"N"}:
+                runs[TUNED] = tuned_session(model, weights, tuned, batch, builds)
+            fast = {name: s for name, s in runs.items() if name != UNSCHEDULED}
             feed = random_inputs(runs[TVM].inputs, batch)
             start = time.perf_counter()
             loads = [os.getloadavg()[0]]
@@ -243,9 +256,8 @@ def markdown(results: list[dict], info: Mapping[str, Any], load: str) -> str:
                 if n != BASELINE
             ]
             lines.append(f"| {row['workload']} | {batch} | " + " | ".join(cells) + " |")
-    built = [
-        n for n in (TVM, UNSCHEDULED, "tuning", TUNED) if any(n in r["builds"] for r in results)
-    ]
+    built = [n for n in (TVM, UNSCHEDULED) if any(n in r["builds"] for r in results)]
+    built += sorted({n for r in results for n in r["builds"]} - set(built))
     lines += [
         "",
         "## Build times",

@@ -8,6 +8,7 @@ symbolic dim.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from conformance import INPUT_KINDS, inputs_for
 
 import netc
 from netc import driver
-from netc.backends import to_tvm, tvm, tvm_tune
+from netc.backends import to_tvm, tvm, tvm_schedules, tvm_tune
 from netc.cli import cli
 from netc.runtime import reference
 from netc.runtime.tolerance import assert_close
@@ -39,21 +40,29 @@ def build_cache(tmp_path: Path) -> Iterator[Path]:
 def test_tune_writes_the_database_every_later_build_of_the_same_size_uses(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A few trials on a tiny model: the database is saved under the build's key, found by
-    the next build of the same model, target and size (not by another), and computes the
-    same."""
+    """A few trials on a tiny model whose kernels have no default schedule here (netc's
+    schedules taken away while it tunes: every tuned kernel beats TVM's plain loop nests, so
+    each is kept): the database is saved under the build's key, found by the next build of the
+    same model, target and size (not by another), and computes the same."""
     monkeypatch.chdir(tmp_path)
     Path("tiny.net").write_text(TINY)
-    r = CliRunner().invoke(
-        cli, ["tune", "tiny.net", "--trials", "4", "--seed", "3", "--dim", "N=2"]
-    )
+    with monkeypatch.context() as m:
+        m.setattr(tvm_schedules, "schedule_function", lambda func, info: None)
+        r = CliRunner().invoke(
+            cli, ["tune", "tiny.net", "--trials", "4", "--seed", "3", "--dim", "N=2"]
+        )
     assert r.exit_code == 0, r.output
     assert "netc tune: 4/4 trials" in r.stderr and r.stdout.startswith("tuned tiny (4 trials)")
     model = netc.compile(tmp_path / "tiny.net")
     weights = driver.model_weights(model, None, 3)
     artifact = driver.emit(model, "tvm", seed=3, dims={"N": 2})
+    summary = tvm_tune.tuning_summary(artifact)
+    assert summary is not None and summary["trials"] == 4
+    kernels = summary["kernels"]
+    assert kernels and all(k["default_us"] is None and k["kept"] for k in kernels)
+    assert f"{len(kernels)} of {len(kernels)} kernels measured faster tuned" in r.stdout
     database = tvm_tune.saved_database(artifact)
-    assert database is not None and len(database.get_all_tuning_records()) >= 1
+    assert database is not None and len(database.get_all_tuning_records()) == len(kernels)
     tuned = to_tvm.library(artifact)  # finds the database by itself
     assert tuned == to_tvm.library(artifact, database)
     assert tuned != to_tvm.library(driver.emit(model, "tvm", seed=4, dims={"N": 2}))
@@ -63,6 +72,28 @@ def test_tune_writes_the_database_every_later_build_of_the_same_size_uses(
         feed = inputs_for(model.graph, 2, kind)
         want = reference.run(model.graph, feed, weights, wide=True)["y"]
         assert_close(session.run(feed)["y"], want, scope="model", err_msg=kind)
+
+
+def test_a_tuned_kernel_slower_than_netcs_schedule_is_left_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With netc's schedules, each kernel's best candidate is timed against netc's schedule
+    measured the same way; the database keeps only the faster tuned ones, so a tuned build is
+    never slower on a kernel than an untuned one (2 trials a kernel rarely beat netc here)."""
+    monkeypatch.chdir(tmp_path)
+    Path("tiny.net").write_text(TINY)
+    r = CliRunner().invoke(cli, ["tune", "tiny.net", "--trials", "3", "--dim", "N=2", "--json"])
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)
+    kernels = data["kernels"]
+    assert {k["kernel"] for k in kernels} >= {"fused_conv2d_add_relu"}
+    for k in kernels:
+        assert k["default_us"] is not None and k["default_us"] > 0, k  # netc's, measured
+        assert k["kept"] == (k["tuned_us"] < k["default_us"]), k
+    artifact = driver.emit(netc.compile(tmp_path / "tiny.net"), "tvm", dims={"N": 2})
+    database = tvm_tune.saved_database(artifact)
+    assert database is not None
+    assert len(database.get_all_tuning_records()) == sum(k["kept"] for k in kernels)
 
 
 def test_a_model_whose_kernels_all_have_a_symbolic_dim_is_one_clear_error(

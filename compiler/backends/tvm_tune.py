@@ -8,6 +8,7 @@ before netc's default schedules, which keep the kernels it has no record for.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
 
 # the files of MetaSchedule's JSON database (tvm.s_tir.meta_schedule.database.JSONDatabase)
 DATABASE_FILES = ("database_workload.json", "database_tuning_record.json")
+# per kernel: the tuned time, netc's default schedule's, and which one the database keeps
+SUMMARY = "summary.json"
 # progress(trials done, trials asked, seconds so far): what `tune` reports after each batch
 Progress = Callable[[int, int, float], None]
 
@@ -151,13 +154,83 @@ def tune(
         except (RuntimeError, ValueError) as e:
             raise error(f"TVM's tuning failed: {first_line(e)}") from None
 
+        kernels = _against_defaults(tasks, database, tuning_target)
+
         def write(tmp: Path) -> None:
-            for name in DATABASE_FILES:
-                shutil.copyfile(Path(work) / name, tmp / name)
+            kept = ms.database.JSONDatabase(*(str(tmp / name) for name in DATABASE_FILES))
+            for kernel in kernels:
+                if kernel["kept"]:
+                    record = kernel.pop("record")
+                    workload = kept.commit_workload(record.workload.mod)
+                    kept.commit_tuning_record(
+                        ms.database.TuningRecord(
+                            record.trace,
+                            workload,
+                            record.run_secs,
+                            record.target,
+                            record.args_info,
+                        )
+                    )
+                kernel.pop("record", None)
+            (tmp / SUMMARY).write_text(json.dumps({"trials": trials, "kernels": kernels}, indent=1))
 
         folder.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_dir(folder, write)
     return _json_database(folder)
+
+
+def _against_defaults(tasks: list[Any], database: Any, target: Any) -> list[dict[str, Any]]:
+    """Per kernel: its best tuned record and time against netc's default schedule measured
+    the same way (as MetaSchedule's builder and runner do, here in this process); `kept` when
+    the tuned one is faster, so that a tuned build is never slower than netc's on a kernel (a
+    few trials of a random search often are)."""
+    from tvm.s_tir import meta_schedule as ms
+    from tvm.s_tir.meta_schedule.builder.local_builder import default_build, default_export
+    from tvm.s_tir.meta_schedule.runner.local_runner import _worker_func
+
+    from .tvm_schedules import cpu, schedule_function
+
+    info = cpu(target)
+    config = ms.runner.EvaluatorConfig._normalized(None)
+    out = []
+    for task in tasks:
+        mod = task.dispatched[0]
+        best = database.query_tuning_record(mod, target, "main")
+        if best is None or not best.run_secs:
+            continue
+        tuned = sum(float(x) for x in best.run_secs) / len(best.run_secs)
+        default = None
+        scheduled = schedule_function(mod["main"], info) if info is not None else None
+        if scheduled is not None:
+            try:
+                alone = type(mod)({"main": scheduled})
+                path = default_export(default_build(alone, target, None))
+                # the weights as the kernel reads them, already repacked (as MetaSchedule's)
+                args = tuple(a.as_json() for a in ms.arg_info.ArgInfo.from_entry_func(alone, True))
+                costs = _worker_func(None, None, None, config, 1, path, "cpu", args)
+                default = sum(float(x) for x in costs) / len(costs)
+                shutil.rmtree(Path(path).parent, ignore_errors=True)
+            except Exception:  # noqa: BLE001 - a default that does not build: tuned wins
+                default = None
+        out.append(
+            {
+                "kernel": task.task_name,
+                "tuned_us": tuned * 1e6,
+                "default_us": None if default is None else default * 1e6,
+                "kept": default is None or tuned < default,
+                "record": best,
+            }
+        )
+    return out
+
+
+def tuning_summary(artifact: Artifact) -> dict[str, Any] | None:
+    """What `netc tune` found for `artifact`: per kernel the best tuned time, netc's default
+    schedule's, and whether the tuned one was kept; None before any tuning."""
+    try:
+        return json.loads((database_dir(artifact) / SUMMARY).read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def _search(per_kernel: float) -> Any:
@@ -290,12 +363,23 @@ def _host_search(quiet: bool) -> Iterator[None]:
     tvm_ffi.register_global_func("s_tir.meta_schedule.cpu_count", count, override=True)
     utils._cpu_count_impl = count
     logger = logging.getLogger("tvm.s_tir.meta_schedule")
-    level = logger.level
+    level, handlers = logger.level, logger.handlers[:]
     if quiet:
         logger.setLevel(logging.WARNING)
+    # MetaSchedule configures its loggers by the names of the handlers it finds there: the
+    # previous search's file handlers (closed with their folder) go, and with them any
+    # handler without a name, which its configuration cannot format (a second tune in one
+    # process failed so)
+    logger.handlers = [
+        h for h in handlers if h.get_name() and not isinstance(h, logging.FileHandler)
+    ]
     try:
         yield
     finally:
         utils._cpu_count_impl = saved
         tvm_ffi.register_global_func("s_tir.meta_schedule.cpu_count", saved, override=True)
+        for h in logger.handlers:
+            if h not in handlers:
+                h.close()
         logger.setLevel(level)
+        logger.handlers = handlers

@@ -86,10 +86,22 @@ def tune(
     # TVM's own log (its task tables, on stdout) never: netc's progress lines say how it goes
     tvm_tune.tune(artifact, trials, progress=progress, quiet=True, seed=seed)
     folder = tvm_tune.database_dir(artifact)
+    kernels = (tvm_tune.tuning_summary(artifact) or {}).get("kernels", [])
+    kept = sum(k["kept"] for k in kernels)
     if json_:
-        out.print_json({"model": m.graph.name, "trials": trials, "database": str(folder)})
+        out.print_json(
+            {"model": m.graph.name, "trials": trials, "database": str(folder), "kernels": kernels}
+        )
     elif not quiet:
         click.echo(f"tuned {m.graph.name} ({trials} trials): database in {folder}")
+        click.echo(
+            f"{kept} of {len(kernels)} kernels measured faster tuned than with netc's default "
+            "schedules: the build uses those (the others keep netc's)"
+        )
+        for k in kernels:
+            default = "none" if k["default_us"] is None else f"{k['default_us']:.3g} µs"
+            mark = "tuned" if k["kept"] else "netc's"
+            click.echo(f"  {k['kernel']}: tuned {k['tuned_us']:.3g} µs, netc's {default}: {mark}")
 
 
 def _duration(seconds: float) -> str:
