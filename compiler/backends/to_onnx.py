@@ -423,7 +423,7 @@ def _fill_tensor(tensor: Any, name: str, array: np.ndarray) -> None:
 
     tensor.name = name
     tensor.data_type = helper.np_dtype_to_tensor_dtype(array.dtype)
-    tensor.dims.extend(array.shape or (1,))  # a scalar as [1], as it has always been written
+    tensor.dims.extend(array.shape)  # a scalar stays one (as [1] it broadcast a 0-d x to [1])
     tensor.raw_data = np.asarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
 
 
