@@ -9,6 +9,7 @@ symbolic dim.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,6 +47,8 @@ def test_tune_writes_the_database_every_later_build_of_the_same_size_uses(
     same model, target and size (not by another), and computes the same."""
     monkeypatch.chdir(tmp_path)
     Path("tiny.net").write_text(TINY)
+    root = logging.getLogger()
+    before = (root.handlers[:], [h.stream for h in root.handlers if hasattr(h, "stream")])
     with monkeypatch.context() as m:
         m.setattr(tvm_schedules, "schedule_function", lambda func, info: None)
         r = CliRunner().invoke(
@@ -53,6 +56,10 @@ def test_tune_writes_the_database_every_later_build_of_the_same_size_uses(
         )
     assert r.exit_code == 0, r.output
     assert "netc tune: 4/4 trials" in r.stderr and r.stdout.startswith("tuned tiny (4 trials)")
+    # the process's logging as it was: MetaSchedule's own logger setup (dictConfig) would have
+    # closed every handler there, pytest's among them, and left its own on a closed stdout
+    assert (root.handlers, [h.stream for h in root.handlers if hasattr(h, "stream")]) == before
+    assert not logging.getLogger("tvm.s_tir.meta_schedule").handlers
     model = netc.compile(tmp_path / "tiny.net")
     weights = driver.model_weights(model, None, 3)
     artifact = driver.emit(model, "tvm", seed=3, dims={"N": 2})

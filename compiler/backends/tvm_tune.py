@@ -129,9 +129,7 @@ def tune(
         )
     folder = database_dir(artifact)
     with tempfile.TemporaryDirectory(prefix="netc-tune-") as work, _host_search(quiet):
-        contexts, weights = ms.relax_integration.extracted_tasks_to_tune_contexts(
-            tasks, work, strategy=_search(trials / len(tasks)), seed=seed, num_threads=n
-        )
+        contexts, weights = _contexts(tasks, _search(trials / len(tasks)), seed, n)
         database = ms.database.JSONDatabase(work_dir=work)
         callbacks = list(ms.measure_callback.MeasureCallback.create("default"))
         if progress is not None:
@@ -231,6 +229,35 @@ def tuning_summary(artifact: Artifact) -> dict[str, Any] | None:
         return json.loads((database_dir(artifact) / SUMMARY).read_text())
     except (OSError, ValueError):
         return None
+
+
+def _contexts(tasks: list[Any], strategy: Any, seed: int, n: int) -> tuple[list, list]:
+    """MetaSchedule's tune contexts of `tasks`, as `extracted_tasks_to_tune_contexts` makes
+    them but with one quiet logger of netc's: MetaSchedule's own loggers are made by
+    `logging.config.dictConfig`, which closes every handler of the process (pytest's capture
+    among them) and points new ones at whatever sys.stdout is at that moment."""
+    from tvm.s_tir import meta_schedule as ms
+    from tvm.s_tir.meta_schedule.utils import fork_seed
+
+    logger = logging.getLogger("netc.tvm_tune")
+    if not logger.handlers:
+        logger.addHandler(logging.NullHandler())
+        logger.propagate = False
+    contexts, weights = [], []
+    for task, state in zip(tasks, fork_seed(seed, n=len(tasks)), strict=True):
+        context = ms.TuneContext(
+            mod=task.dispatched[0],
+            target=task.target,
+            space_generator="post-order-apply",
+            search_strategy=strategy,
+            task_name=task.task_name,
+            logger=logger,
+            rand_state=state,
+            num_threads=n,
+        )
+        contexts.append(context.clone())
+        weights.append(task.weight)
+    return contexts, weights
 
 
 def _search(per_kernel: float) -> Any:
@@ -363,23 +390,12 @@ def _host_search(quiet: bool) -> Iterator[None]:
     tvm_ffi.register_global_func("s_tir.meta_schedule.cpu_count", count, override=True)
     utils._cpu_count_impl = count
     logger = logging.getLogger("tvm.s_tir.meta_schedule")
-    level, handlers = logger.level, logger.handlers[:]
+    level = logger.level
     if quiet:
         logger.setLevel(logging.WARNING)
-    # MetaSchedule configures its loggers by the names of the handlers it finds there: the
-    # previous search's file handlers (closed with their folder) go, and with them any
-    # handler without a name, which its configuration cannot format (a second tune in one
-    # process failed so)
-    logger.handlers = [
-        h for h in handlers if h.get_name() and not isinstance(h, logging.FileHandler)
-    ]
     try:
         yield
     finally:
         utils._cpu_count_impl = saved
         tvm_ffi.register_global_func("s_tir.meta_schedule.cpu_count", saved, override=True)
-        for h in logger.handlers:
-            if h not in handlers:
-                h.close()
         logger.setLevel(level)
-        logger.handlers = handlers
