@@ -215,9 +215,11 @@ def _fmt_type(t: Type | None) -> str:
     return str(t)
 
 
-def print_graph(graph: Graph, *, locations: bool = True) -> str:
+def print_graph(graph: Graph, *, locations: bool = True, origins: bool = True) -> str:
     """The IR as text that reads like code, one node per line, with its source location
-    (without `locations`: no place in the source at all, a fused op's `origin` included)."""
+    (unless `locations` is False); without `origins`, a fused op's `origin` attribute (the
+    source places of the ops it fused) is left out too: what the IR computes, wherever the
+    source lies."""
     sig = ", ".join(f"{i}: {_fmt_type(graph[i].type)}" for i in graph.inputs)
     rets = ", ".join(f"{o}: {_fmt_type(graph[v].type)}" for o, v in graph.outputs)
     lines = [f"graph {graph.name}({sig}) -> ({rets}) {{"]
@@ -225,7 +227,7 @@ def print_graph(graph: Graph, *, locations: bool = True) -> str:
         if n.op == "input":
             continue
         attrs = (
-            n.attrs.items() if locations else [(k, v) for k, v in n.attrs.items() if k != "origin"]
+            n.attrs.items() if origins else [(k, v) for k, v in n.attrs.items() if k != "origin"]
         )
         args = list(n.inputs) + [f"{k}={format_value(v)}" for k, v in attrs]
         text = f"  {n.name}: {_fmt_type(n.type)} = {n.op}({', '.join(args)})"

@@ -150,3 +150,17 @@ def test_tune_checks_its_arguments(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert r.exit_code == 2 and "Invalid value for '--trials'" in r.output
     r = CliRunner().invoke(cli, ["tune", "missing.net"])
     assert r.exit_code == 1 and "Traceback" not in r.output
+
+
+def test_a_build_key_does_not_depend_on_how_the_source_path_is_spelled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a fused op keeps its source places (`origin`): they are not what the build computes, so
+    # a database tuned from `tiny.net` serves a build of /its/absolute/path
+    monkeypatch.chdir(tmp_path)
+    Path("tiny.net").write_text(TINY)
+    keys = {
+        driver.emit(netc.compile(p), "tvm", dims={"N": 2}).key
+        for p in ("tiny.net", str(tmp_path / "tiny.net"), "./tiny.net")
+    }
+    assert len(keys) == 1

@@ -182,7 +182,8 @@ def _graph_digest(
 ) -> str:
     """A digest of what a function computes: the IR (without source locations), every weight
     and folded constant, the fixed dims and the exposed values."""
-    h = hashlib.sha256(print_graph(graph, locations=False).encode())
+    # not where the source lies: the same model read from another path is the same build
+    h = hashlib.sha256(print_graph(graph, locations=False, origins=False).encode())
     for node in graph.nodes:
         if node.op in ("param", "constant"):
             value = weights[node.name] if node.op == "param" else node.attrs["value"].array
