@@ -117,8 +117,9 @@ def tune(
         raise error(f"model `{artifact.name}` has no kernel to tune")
     # MetaSchedule tiles loops of known extents only: a kernel over a symbolic dim fails its
     # search (a check in the trace replay), and would be tuned for no particular size anyway
-    symbolic = sorted({v for t in tasks for v in _symbolic_dims(t)})
-    tasks = [t for t in tasks if not _symbolic_dims(t)]
+    dims = [_symbolic_dims(t) for t in tasks]
+    symbolic = sorted(set().union(*dims))
+    tasks = [t for t, d in zip(tasks, dims, strict=True) if not d]
     if not tasks:
         fixed = " ".join(f"--dim {d}=SIZE" for d in symbolic)
         raise error(
@@ -156,9 +157,8 @@ def tune(
 
         def write(tmp: Path) -> None:
             kept = ms.database.JSONDatabase(*(str(tmp / name) for name in DATABASE_FILES))
-            for kernel in kernels:
+            for kernel, record in kernels:
                 if kernel["kept"]:
-                    record = kernel.pop("record")
                     workload = kept.commit_workload(record.workload.mod)
                     kept.commit_tuning_record(
                         ms.database.TuningRecord(
@@ -169,57 +169,73 @@ def tune(
                             record.args_info,
                         )
                     )
-                kernel.pop("record", None)
-            (tmp / SUMMARY).write_text(json.dumps({"trials": trials, "kernels": kernels}, indent=1))
+            summary = {"trials": trials, "kernels": [kernel for kernel, _ in kernels]}
+            (tmp / SUMMARY).write_text(json.dumps(summary, indent=1))
 
         folder.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_dir(folder, write)
     return _json_database(folder)
 
 
-def _against_defaults(tasks: list[Any], database: Any, target: Any) -> list[dict[str, Any]]:
-    """Per kernel: its best tuned record and time against netc's default schedule measured
-    the same way (as MetaSchedule's builder and runner do, here in this process); `kept` when
-    the tuned one is faster, so that a tuned build is never slower than netc's on a kernel (a
-    few trials of a random search often are)."""
+def _against_defaults(tasks: list[Any], database: Any, target: Any) -> list[tuple[dict, Any]]:
+    """Per kernel: (its best tuned time against netc's default schedule measured the same
+    way, as MetaSchedule's builder and runner do, here in this process; its best record).
+    `kept` when the tuned one is faster, so that a tuned build is never slower than netc's on
+    a kernel (a few trials of a random search often are)."""
     from tvm.s_tir import meta_schedule as ms
-    from tvm.s_tir.meta_schedule.builder.local_builder import default_build, default_export
-    from tvm.s_tir.meta_schedule.runner.local_runner import _worker_func
 
     from .tvm_schedules import cpu, schedule_function
 
     info = cpu(target)
-    config = ms.runner.EvaluatorConfig._normalized(None)
     out = []
     for task in tasks:
         mod = task.dispatched[0]
         best = database.query_tuning_record(mod, target, "main")
         if best is None or not best.run_secs:
             continue
-        tuned = sum(float(x) for x in best.run_secs) / len(best.run_secs)
+        tuned = _mean(best.run_secs)
         default = None
         scheduled = schedule_function(mod["main"], info) if info is not None else None
         if scheduled is not None:
             try:
                 alone = type(mod)({"main": scheduled})
-                path = default_export(default_build(alone, target, None))
+                path = _build(alone, target)
                 # the weights as the kernel reads them, already repacked (as MetaSchedule's)
                 args = tuple(a.as_json() for a in ms.arg_info.ArgInfo.from_entry_func(alone, True))
-                costs = _worker_func(None, None, None, config, 1, path, "cpu", args)
-                default = sum(float(x) for x in costs) / len(costs)
+                default = _mean(_measure(path, "cpu", args))
                 shutil.rmtree(Path(path).parent, ignore_errors=True)
             except Exception:  # noqa: BLE001 - a default that does not build: tuned wins
                 default = None
-        out.append(
-            {
-                "kernel": task.task_name,
-                "tuned_us": tuned * 1e6,
-                "default_us": None if default is None else default * 1e6,
-                "kept": default is None or tuned < default,
-                "record": best,
-            }
-        )
+        summary = {
+            "kernel": task.task_name,
+            "tuned_us": tuned * 1e6,
+            "default_us": None if default is None else default * 1e6,
+            "kept": default is None or tuned < default,
+        }
+        out.append((summary, best))
     return out
+
+
+def _build(mod: Any, target: Any) -> str:
+    """A kernel built and exported as MetaSchedule's LocalBuilder does (its weight-layout
+    rewrite blocks taken out), into a temporary folder of its own; the library's path."""
+    from tvm.s_tir.meta_schedule.builder.local_builder import default_build, default_export
+
+    return str(default_export(default_build(mod, target, None)))
+
+
+def _measure(path: str, device: str, args: tuple) -> list[float]:
+    """Seconds per run of a built kernel on random arguments, as MetaSchedule's LocalRunner
+    measures it (its own worker function, called in this process)."""
+    from tvm.s_tir import meta_schedule as ms
+    from tvm.s_tir.meta_schedule.runner.local_runner import _worker_func
+
+    config = ms.runner.EvaluatorConfig._normalized(None)
+    return [float(x) for x in _worker_func(None, None, None, config, 1, path, device, args)]
+
+
+def _mean(values: Any) -> float:
+    return sum(float(x) for x in values) / len(values)
 
 
 def tuning_summary(artifact: Artifact) -> dict[str, Any] | None:
@@ -294,7 +310,6 @@ def _in_process_builder() -> Any:
     (each candidate killed after its 30 s timeout)."""
     from tvm.ir.utils import derived_object
     from tvm.s_tir import meta_schedule as ms
-    from tvm.s_tir.meta_schedule.builder.local_builder import default_build, default_export
 
     @derived_object
     class InProcess(ms.builder.PyBuilder):
@@ -302,8 +317,8 @@ def _in_process_builder() -> Any:
             results = []
             for candidate in build_inputs:
                 try:
-                    lib = default_build(candidate.mod, candidate.target, None)
-                    results.append(ms.builder.BuilderResult(default_export(lib), None))
+                    path = _build(candidate.mod, candidate.target)
+                    results.append(ms.builder.BuilderResult(path, None))
                 except Exception as e:  # a candidate that does not build is a result
                     results.append(ms.builder.BuilderResult(None, first_line(e)))
             return results
@@ -317,9 +332,7 @@ def _in_process_runner() -> Any:
     worker, another process importing TVM, took seconds per batch here."""
     from tvm.ir.utils import derived_object
     from tvm.s_tir import meta_schedule as ms
-    from tvm.s_tir.meta_schedule.runner.local_runner import LocalRunnerFuture, _worker_func
-
-    config = ms.runner.EvaluatorConfig._normalized(None)
+    from tvm.s_tir.meta_schedule.runner.local_runner import LocalRunnerFuture
 
     @derived_object
     class InProcess(ms.runner.PyRunner):
@@ -328,16 +341,7 @@ def _in_process_runner() -> Any:
             for one in runner_inputs:
                 args = tuple(info.as_json() for info in one.args_info)
                 try:
-                    costs = _worker_func(
-                        None,
-                        None,
-                        None,
-                        config,
-                        1,
-                        str(one.artifact_path),
-                        str(one.device_type),
-                        args,
-                    )
+                    costs = _measure(str(one.artifact_path), str(one.device_type), args)
                     futures.append(LocalRunnerFuture(res=costs, error_message=None))
                 except Exception as e:  # a candidate that fails to run is a result
                     futures.append(LocalRunnerFuture(res=None, error_message=first_line(e)))
