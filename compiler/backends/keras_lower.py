@@ -11,20 +11,13 @@ from typing import Any
 
 import numpy as np
 
-from ..ir import Graph, Node, TensorType
+from ..ir import DTYPES, Graph, Node, TensorType
 from . import Rules
 
 RULES = Rules("keras")
 
-KERAS_DTYPES = {
-    "f32": "float32",
-    "f16": "float16",
-    "bf16": "bfloat16",
-    "f64": "float64",
-    "i32": "int32",
-    "i64": "int64",
-    "bool": "bool",
-}
+# netc's dtypes by the framework's names: numpy's, TensorFlow's and Keras' are one
+KERAS_DTYPES = DTYPES
 NETC_DTYPES = {v: k for k, v in KERAS_DTYPES.items()}
 
 

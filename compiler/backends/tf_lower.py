@@ -12,19 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from ..ir import Dim, Graph, Node, TensorType
+from ..ir import DTYPES, Dim, Graph, Node, TensorType
 from . import Rules
 
 RULES = Rules("tf")
-TF_DTYPES = {
-    "f32": "float32",
-    "f16": "float16",
-    "bf16": "bfloat16",
-    "f64": "float64",
-    "i32": "int32",
-    "i64": "int64",
-    "bool": "bool",
-}
+# netc's dtypes by the framework's names: numpy's, TensorFlow's and Keras' are one
+TF_DTYPES = DTYPES
 HALF = ("f16", "bf16")
 
 
