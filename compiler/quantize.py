@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from .ir import Graph, TensorType
+from .ops import OPS
 from .source import error
 
 SCHEMES = ("int8",)
@@ -32,22 +33,9 @@ CALIBRATION_METHODS = ("percentile", "entropy", "minmax")
 HELD_OUT = 0.2  # the part of the calibration samples kept out of calibration, for the report
 CALIBRATION_BATCH = 8  # samples per calibration run
 RANDOM_SAMPLES = 64  # seeded inputs for the report when no data is given (dynamic scheme)
-# IR ops lowered to convolutions: a model with any of them gets the static (QDQ) scheme
-CONV_OPS = frozenset(
-    {
-        "conv1d",
-        "conv2d",
-        "conv3d",
-        "depthwise_conv1d",
-        "depthwise_conv2d",
-        "separable_conv1d",
-        "separable_conv2d",
-        "conv1d_transpose",
-        "conv2d_transpose",
-        "conv3d_transpose",
-        "fused_conv",
-    }
-)
+# IR ops lowered to convolutions (the op table's conv category, and the fused form): a model
+# with any of them gets the static (QDQ) scheme
+CONV_OPS = frozenset({n for n, op in OPS.items() if op.category == "conv"} | {"fused_conv"})
 
 
 @dataclass(frozen=True)
