@@ -1,7 +1,8 @@
 """ONNX Runtime's contrib forms (`--ort-contrib`, netc.backends.onnx_contrib): self-attention
-as one com.microsoft Attention node. Each variant is checked against the float64 reference
-at every ONNX Runtime optimizer level, batch 1 and 3, on every input kind; what the rewrite
-does not cover keeps netc's generic form; a model whose contrib op does not load says why.
+as one com.microsoft Attention node, cross-attention as one MultiHeadAttention. Each variant
+is checked against the float64 reference at every ONNX Runtime optimizer level, batch 1 and
+3, on every input kind; what the rewrite does not cover keeps netc's generic form; a model
+whose contrib op does not load says why.
 """
 
 from __future__ import annotations
@@ -37,6 +38,19 @@ SELF_ATTENTION = {
 }
 
 
+CROSS_ATTENTION = {
+    "value": "y = multi_head_attention(x, z, heads=2, key_dim=4)",
+    "key_and_value": "y = multi_head_attention(x, z, w, heads=3, key_dim=2, value_dim=5)",
+    "no_bias_output_dim": (
+        "y = multi_head_attention(x, z, heads=2, key_dim=4, bias=false, output_dim=7)"
+    ),
+    "causal_same_length": (
+        "y = multi_head_attention(x, x |> dense(8), heads=2, key_dim=4, causal=true)"
+    ),
+}
+CROSS_INPUTS = "x: f32[N, 6, 12], z: f32[N, S, 8], w: f32[N, S, 10]"
+
+
 def _model(body: str, inputs: str = "x: f32[N, T, 12]"):
     graph = netc.compile(f"model m({inputs}) -> (y: tensor) {{\n  {body}\n}}\n").graph
     weights = randomized_weights(graph)
@@ -52,6 +66,10 @@ def test_self_attention_as_one_attention_node_matches_the_reference(variant):
     # one Attention; what is left of the op is the output projection (MatMul, and its Add)
     assert ops["Attention"] == 1 and ops["Softmax"] == 0 and ops["Transpose"] == 0
     assert {o.domain: o.version for o in fused.opset_import}["com.microsoft"] == 1
+    _agrees_at_every_level(graph, weights, fused)
+
+
+def _agrees_at_every_level(graph, weights, fused) -> None:
     sessions = {level: netc.runtime.load(fused, graph_optimization=level) for level in LEVELS}
     for batch in (1, 3):
         for kind in INPUT_KINDS:
@@ -62,6 +80,32 @@ def test_self_attention_as_one_attention_node_matches_the_reference(variant):
                     compare(session.run(feed), want)
                 except AssertionError as e:
                     raise AssertionError(f"{kind}, batch {batch}, level {level}: {e}") from None
+
+
+@pytest.mark.parametrize("variant", CROSS_ATTENTION)
+def test_cross_attention_as_one_multi_head_attention_node_matches_the_reference(variant):
+    body = CROSS_ATTENTION[variant]
+    inputs = CROSS_INPUTS if " w" in body or "z" in body else "x: f32[N, 6, 12]"
+    graph, weights, model = _model(body, inputs)
+    fused = use_contrib_ops(model, graph)
+    onnx.checker.check_model(fused, full_check=True)
+    ops = Counter(n.op_type for n in fused.graph.node)
+    # the three projections and the output projection stay; the rest is one node
+    assert ops["MultiHeadAttention"] == 1 and ops["Softmax"] == 0 and ops["Transpose"] == 0
+    assert ops["MatMul"] == 4 + ("dense" in body) and ops["Attention"] == 0
+    (node,) = [n for n in fused.graph.node if n.op_type == "MultiHeadAttention"]
+    attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+    assert attrs["unidirectional"] == ("causal" in body)
+    assert len(node.input) == (3 if "bias=false" in body else 4)
+    _agrees_at_every_level(graph, weights, fused)
+
+
+def test_causal_cross_attention_of_two_lengths_keeps_the_generic_form():
+    # ONNX Runtime aligns a shorter causal query with the keys' end; Keras with their start
+    for inputs in ("x: f32[N, 6, 12], z: f32[N, 9, 8]", "x: f32[N, T, 12], z: f32[N, T, 8]"):
+        body = "y = multi_head_attention(x, z, heads=2, key_dim=4, causal=true)"
+        graph, _, model = _model(body, inputs)
+        assert use_contrib_ops(model, graph) is model, inputs
 
 
 def test_the_packed_weight_is_the_three_kernels_side_by_side():
@@ -82,7 +126,7 @@ def test_the_packed_weight_is_the_three_kernels_side_by_side():
 
 def test_what_the_rewrite_does_not_cover_keeps_the_generic_form():
     for body, inputs in (
-        ("y = multi_head_attention(x, z, heads=2, key_dim=4)", "x: f32[N, T, 12], z: f32[N, S, 8]"),
+        ("y = multi_head_attention(x, z, heads=2, key_dim=4)", "x: f16[N, T, 12], z: f16[N, S, 8]"),
         ("y = x |> multi_head_attention(heads=2, key_dim=4)", "x: f16[N, T, 12]"),
         ("y = x |> dense(4) |> gelu", "x: f32[N, T, 12]"),
     ):

@@ -8,6 +8,11 @@ so the nodes of one IR op are found by name, never by guessing at a pattern.
    output projection as emitted. ONNX Runtime's session optimizer never forms Attention from
    a generic graph (only its offline `onnxruntime.transformers` tool does), and the fused
    kernel is faster on the CPU (measured: docs/onnx.md).
+2. Cross-attention (a query attending to another value, and key, f32) keeps its three
+   projections' MatMuls and becomes one `com.microsoft` MultiHeadAttention node for the rest
+   (the projections' biases, the heads split, scaling, softmax, mixing and the heads merged);
+   a causal mask only where both lengths are known and equal (ONNX Runtime's
+   `unidirectional` aligns a shorter query with the keys' end, Keras with their start).
 
 What ONNX Runtime's optimizer already finds in netc's graphs (SkipLayerNormalization,
 BiasGelu, FusedConv, FusedMatMul, FusedGemm at level extended) is left to it: emitting those
@@ -30,13 +35,7 @@ CONTRIB_DOMAIN = "com.microsoft"
 def use_contrib_ops(model: Any, graph: Graph) -> Any:
     """A copy of `model` (emitted by to_onnx from a graph whose nodes keep `graph`'s names and
     attributes) with the forms above; `model` itself when none applies."""
-    attention = [
-        n
-        for n in graph
-        if n.op == "multi_head_attention"
-        and n.tensor_type.dtype == "f32"
-        and len(n.inputs) - (8 if n.attrs["bias"] else 4) == 1
-    ]
+    attention = [n for n in graph if n.op == "multi_head_attention" and _covered(graph, n)]
     if not attention:
         return model
     out = type(model)()
@@ -52,9 +51,23 @@ def use_contrib_ops(model: Any, graph: Graph) -> Any:
     return out
 
 
+def _covered(graph: Graph, node: Node) -> bool:
+    """Whether attention `node` has a contrib form: f32, and for cross-attention with a causal
+    mask, a query and keys of one known length."""
+    if node.tensor_type.dtype != "f32":
+        return False
+    data = node.inputs[: len(node.inputs) - (8 if node.attrs["bias"] else 4)]
+    if len(data) == 1 or not node.attrs["causal"]:
+        return True
+    steps = node.tensor_type.shape[1]
+    keys = graph[data[-1]].tensor_type.shape[1]
+    return isinstance(steps, int) and steps == keys
+
+
 def _attention(model: Any, node: Node) -> bool:
-    """Replace the generic lowering of self-attention `node` by com.microsoft Attention; False
-    when its nodes are not found as emitted (the generic form then stays)."""
+    """Replace the generic lowering of attention `node` by com.microsoft Attention (self-
+    attention) or MultiHeadAttention (cross); False when its nodes are not found as emitted
+    (the generic form then stays)."""
     from onnx import TensorProto, helper, numpy_helper
 
     nodes = list(model.graph.node)
@@ -66,7 +79,8 @@ def _attention(model: Any, node: Node) -> bool:
     if len(matmuls) != 4:
         return False
     q, k, v, out_proj = (nodes[i] for i in matmuls)
-    if not (q.input[0] == k.input[0] == v.input[0]):
+    cross = len(node.inputs) - (8 if node.attrs["bias"] else 4) > 1
+    if not cross and not (q.input[0] == k.input[0] == v.input[0]):
         return False
     merged = out_proj.input[0]  # the heads merged: [N, T, heads * value_dim]
     kernels = [numpy_helper.to_array(inits[m.input[1]]) for m in (q, k, v)]
@@ -83,7 +97,6 @@ def _attention(model: Any, node: Node) -> bool:
             biases.append(np.zeros(kernel.shape[1], kernel.dtype))
     a = node.attrs
     heads, key_dim, value_dim = a["heads"], a["key_dim"], a["value_dim"]
-    weight = numpy_helper.from_array(np.concatenate(kernels, axis=1), f"{node.name}/qkv_kernel")
     bias = numpy_helper.from_array(np.concatenate(biases), f"{node.name}/qkv_bias")
     attrs: dict[str, Any] = dict(
         domain=CONTRIB_DOMAIN,
@@ -91,15 +104,28 @@ def _attention(model: Any, node: Node) -> bool:
         scale=1 / math.sqrt(key_dim),  # as Keras: the query scaled by 1/sqrt(key_dim)
         unidirectional=int(a["causal"]),
     )
-    if value_dim != key_dim:
-        attrs["qkv_hidden_sizes"] = [heads * key_dim, heads * key_dim, heads * value_dim]
-    fused = helper.make_node(
-        "Attention",
-        [q.input[0], weight.name, bias.name],
-        [merged],
-        f"{node.name}/Attention",
-        **attrs,
-    )
+    if cross:  # the projections stay; MultiHeadAttention adds their biases
+        added: list[Any] = [bias] if a["bias"] else []
+        kept = {q.name, k.name, v.name}
+        fused = helper.make_node(
+            "MultiHeadAttention",
+            [q.output[0], k.output[0], v.output[0]] + [b.name for b in added],
+            [merged],
+            f"{node.name}/MultiHeadAttention",
+            **attrs,
+        )
+    else:
+        weight = numpy_helper.from_array(np.concatenate(kernels, axis=1), f"{node.name}/qkv_kernel")
+        added, kept = [weight, bias], set()
+        if value_dim != key_dim:
+            attrs["qkv_hidden_sizes"] = [heads * key_dim, heads * key_dim, heads * value_dim]
+        fused = helper.make_node(
+            "Attention",
+            [q.input[0], weight.name, bias.name],
+            [merged],
+            f"{node.name}/Attention",
+            **attrs,
+        )
     fused.doc_string = q.doc_string
     # ONNX's shape inference does not know contrib ops: the result's type is written here, so
     # tools that infer shapes downstream (the int8 quantizer) still see every value's type
@@ -107,16 +133,15 @@ def _attention(model: Any, node: Node) -> bool:
     model.graph.value_info.append(
         helper.make_tensor_value_info(merged, TensorProto.FLOAT, [batch, steps, heads * value_dim])
     )
-    # everything of the group up to the merged heads goes; the output projection stays
-    keep = {out_proj.name} | {n.name for n in consumers.values() if _after(n, out_proj, consumers)}
-    first = group[0]
+    # everything of the group up to the merged heads goes (but the projections' MatMuls that
+    # MultiHeadAttention reads); the output projection stays, and the fused node goes before it
+    keep = kept | {out_proj.name}
+    keep |= {n.name for n in consumers.values() if _after(n, out_proj, consumers)}
     rebuilt = [n for i, n in enumerate(nodes) if i not in consumers or nodes[i].name in keep]
-    rebuilt.insert(
-        sum(1 for i in range(first) if i not in consumers or nodes[i].name in keep), fused
-    )
+    rebuilt.insert(rebuilt.index(out_proj), fused)
     del model.graph.node[:]
     model.graph.node.extend(rebuilt)
-    model.graph.initializer.extend([weight, bias])
+    model.graph.initializer.extend(added)
     return True
 
 
