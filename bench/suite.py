@@ -19,8 +19,8 @@ ONNX (`tvm.relax.frontend.onnx.from_onnx`, then `tvm.compile`, untuned).
 Each workload runs in its own process. There, before any timing, every contender's output is
 compared with netc's float64 reference at the "model" tolerance (netc's must agree or the run
 stops; a peer that differs is left out, with the reason in the report); then all run
-interleaved, round by round. A contender 20x slower than the fastest runs in rounds of its own
-(a few calls). Every runtime gets one thread (ORT intra-op 1, TensorFlow intra/inter-op 1, TVM's
+interleaved, round by round, in a new order each round. A contender 20x slower than the
+fastest runs in rounds of its own (a few calls). Every runtime gets one thread (ORT intra-op 1, TensorFlow intra/inter-op 1, TVM's
 pool 1, BLAS 1), so that other jobs on a shared machine disturb the ratios less, and each time
 is also given as a fraction of the float32 matmul peak of one core, measured in the same
 process (numpy and ONNX Runtime, the better of the two; FLOPs from netc's summary).
@@ -237,28 +237,6 @@ def check(
     return errors
 
 
-def rotated(calls: Mapping[str, Any], feed: Any, repeat: int, budget_s: float) -> dict:
-    """side_by_side, one round at a time, each round starting one contender later: the first
-    call after another framework's runs on cold caches, and no contender should always be
-    that one (in a fixed order the first is slowed by up to 1.5x on the small models). At
-    least 5 rounds; then stops once `budget_s` is spent."""
-    from netc.runtime.bench import Timing, side_by_side
-
-    names = list(calls)
-    times: dict[str, list[float]] = {n: [] for n in names}
-    start = time.perf_counter()
-    for i in range(repeat):
-        order = names[i % len(names) :] + names[: i % len(names)]
-        once = side_by_side(
-            {n: calls[n] for n in order}, {n: feed for n in order}, warmup=0, repeat=1
-        )
-        for n, t in once.items():
-            times[n] += t.times
-        if i >= 4 and time.perf_counter() - start > budget_s:
-            break
-    return {n: Timing(tuple(times[n])) for n in names}
-
-
 def measure(workload: str, batches: tuple[int, ...], repeat: int, budget_s: float) -> dict:
     """Build, check and time every contender of `workload` at each batch size; JSON-able."""
     from common import matmul_peak
@@ -316,7 +294,9 @@ def measure(workload: str, batches: tuple[int, ...], repeat: int, budget_s: floa
         slow = {n: c for n, c in live.items() if once[n] > SLOW * fastest and once[n] > SLOW_S}
         previous, previous_batch = {n: once[n] for n in slow}, batch
         fast = {n: c for n, c in live.items() if n not in slow}
-        timings = rotated(fast, feed, repeat, budget_s)
+        timings = side_by_side(
+            fast, {n: feed for n in fast}, warmup=0, repeat=repeat, budget_s=budget_s
+        )
         for name, call in slow.items():  # a few calls, about a quarter of the budget
             rounds = min(repeat, int(budget_s / 4 / once[name]))
             if rounds < 2:  # the timed warm call is its one sample
@@ -533,7 +513,8 @@ def markdown(run: Mapping[str, Any], chart: str | None) -> str:
         "ran in its own process; there every contender ran on the same random input and the "
         "same weights (`netc.weights.randomized_weights`, copied into the Keras network by "
         "`netc.keras_weights`' pairing), each output first checked against netc's float64 "
-        "reference at the model tolerance, then all timed interleaved, round by round. **One "
+        "reference at the model tolerance, then all timed interleaved, round by round, each "
+        "round in a new (seeded) order so that no contender always follows the same one. **One "
         "thread per runtime** (ONNX Runtime intra-op 1, TensorFlow intra- and inter-op 1, "
         "TVM's pool 1, BLAS 1): the figures are one core's, and comparable with each other on "
         "a loaded machine. `netc onnx` runs under ONNX Runtime ENABLE_ALL; `netc tvm` is the "

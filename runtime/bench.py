@@ -6,6 +6,7 @@ built on it too. Timings never appear in tests."""
 
 from __future__ import annotations
 
+import random
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -91,17 +92,25 @@ def side_by_side(
     budget_s: float = 60.0,
     on_round: Callable[[int], None] | None = None,
 ) -> dict[str, Timing]:
-    """Time each session on its inputs, interleaved run by run; stops early (after at least
-    5 rounds) once `budget_s` is spent. `on_round(i)` is called after round i."""
+    """Time each session on its inputs, interleaved run by run, each round in another order
+    (shuffled, seeded: a run repeats); stops early (after at least 5 rounds) once `budget_s`
+    is spent. `on_round(i)` is called after round i.
+
+    The order changes because a call runs on the caches, branch predictors and clock the call
+    before it left: in a fixed order each session always follows the same other one, and on a
+    small model that alone made two identical ONNX Runtime graphs differ by 25 %."""
     for name, session in sessions.items():
         for _ in range(warmup):
             session.run(inputs[name])
     times: dict[str, list[float]] = {name: [] for name in sessions}
+    order = list(sessions)
+    shuffle = random.Random(0).shuffle
     start = time.perf_counter()
     for i in range(repeat):
-        for name, session in sessions.items():
+        shuffle(order)
+        for name in order:
             t0 = time.perf_counter()
-            session.run(inputs[name])
+            sessions[name].run(inputs[name])
             times[name].append(time.perf_counter() - t0)
         if on_round is not None:
             on_round(i)
