@@ -153,6 +153,13 @@ class TvmSession:
         tvm = self._tvm
         feed = check_feed(self.name, self.inputs, inputs)
         try:
+            if self.device == "cpu":  # the VM reads the arrays in place, and hands its own back
+                arrays = [_aligned(feed[s.name]) for s in self.inputs]
+                results = self._function(*(tvm.runtime.from_dlpack(a) for a in arrays))
+                return {
+                    s.name: _owned(np.from_dlpack(results[i]), arrays)
+                    for i, s in enumerate(self.outputs)
+                }
             args = [
                 tvm.runtime.tensor(np.ascontiguousarray(feed[s.name]), self._dev)
                 for s in self.inputs
@@ -163,6 +170,31 @@ class TvmSession:
             raise
         except Exception as e:  # a run-time check inside the VM (a shape it cannot take)
             raise error(f"TVM failed to run model `{self.name}`: {_detail(e)}") from None
+
+
+# TVM takes a host array without a copy (DLPack) when it is C-contiguous and 64-byte aligned;
+# a copy into such a buffer, and that exchange, cost a microsecond or two where
+# tvm.runtime.tensor's copy took 25-60 and .numpy() 10-20 (measured on the MLP)
+ALIGNMENT = 64
+
+
+def _aligned(array: np.ndarray) -> np.ndarray:
+    """`array` itself when TVM can read it in place, else a C-contiguous copy on a 64-byte
+    boundary."""
+    if array.flags.c_contiguous and array.ctypes.data % ALIGNMENT == 0:
+        return array
+    raw = np.empty(array.nbytes + ALIGNMENT, np.uint8)
+    start = -raw.ctypes.data % ALIGNMENT
+    out = raw[start : start + array.nbytes].view(array.dtype).reshape(array.shape)
+    np.copyto(out, array)
+    return out
+
+
+def _owned(result: np.ndarray, inputs: list[np.ndarray]) -> np.ndarray:
+    """A VM result as the caller keeps it: a copy where it is one of the caller's inputs (a
+    model that returns an input unchanged), else the VM's own buffer (alive while the array
+    is)."""
+    return result.copy() if any(np.may_share_memory(result, a) for a in inputs) else result
 
 
 def _detail(e: BaseException) -> str:

@@ -503,6 +503,52 @@ def test_one_library_runs_at_every_batch_and_length() -> None:
             assert_close(got[name], want[name], scope="model", err_msg=f"{name} at N={n}, T={t}")
 
 
+def test_inputs_of_any_layout_and_outputs_that_outlive_the_next_call() -> None:
+    # the session hands aligned C-contiguous arrays to the VM in place (DLPack) and returns the
+    # VM's own buffers: every other layout is copied, and no call changes an earlier result
+    model = netc.compile(RESIDUAL)
+    weights = randomized_weights(model.graph, 2)
+    session = netc.runtime.load(driver.emit(model, "tvm", weights=weights))
+    rng = np.random.default_rng(0)
+    base = rng.standard_normal((3, 8, 8, 4)).astype(np.float32)
+    raw = np.empty(base.nbytes + 64, np.uint8)  # one copy on a 64-byte boundary, one off it
+    at = -raw.ctypes.data % 64
+    aligned = raw[at : at + base.nbytes].view(np.float32).reshape(base.shape)
+    aligned[...] = base
+    off = np.empty(base.size + 1, np.float32)[1:].reshape(base.shape)
+    off[...] = base
+    assert aligned.ctypes.data % 64 == 0 and off.ctypes.data % 64 != 0
+    want = reference.run(model.graph, {"x": base}, weights, wide=True)["y"]
+    layouts = {
+        "aligned": aligned,
+        "unaligned": off,
+        "fortran": np.asfortranarray(base),
+        "strided": np.repeat(base, 2, axis=2)[:, :, ::2],
+    }
+    results = {kind: session.run({"x": x})["y"] for kind, x in layouts.items()}
+    session.run({"x": -base})  # a later call with other numbers
+    for kind, got in results.items():
+        assert_close(got, want, scope="model", err_msg=kind)
+        assert got.flags.writeable and not np.shares_memory(got, layouts[kind]), kind
+    np.testing.assert_array_equal(aligned, base)  # the VM did not write into an input
+
+
+def test_an_output_that_is_an_input_is_the_caller_s_own_copy() -> None:
+    model = netc.compile(
+        "model same(x: f32[N, 4]) -> (y: f32[N, 4], z: tensor) {\n  y = x\n  z = x |> relu\n}\n"
+    )
+    session = netc.runtime.load(driver.emit(model, "tvm", weights={}))
+    x = np.empty(4 * 3 + 16, np.float32)
+    at = (-x.ctypes.data % 64) // 4
+    x = x[at : at + 12].reshape(3, 4)
+    x[...] = np.arange(-6, 6).reshape(3, 4)
+    out = session.run({"x": x})
+    np.testing.assert_array_equal(out["y"], x)
+    np.testing.assert_array_equal(out["z"], np.maximum(x, 0))
+    out["y"][...] = 7  # the caller's result, not its input
+    np.testing.assert_array_equal(x, np.arange(-6, 6).reshape(3, 4))
+
+
 def test_dim_fixes_a_symbol_at_compile_time() -> None:
     model = netc.compile(TWO_WAY)
     weights = randomized_weights(model.graph, 4)
