@@ -25,6 +25,19 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 TIMINGS: dict[str, float] = {}
 
 
+@pytest.fixture(scope="module", autouse=True)
+def report_the_timings(request):
+    """Not a check: the numbers of this run, on the terminal once the module's tests ran."""
+    yield
+    if TIMINGS:
+        shown = ", ".join(
+            f"{k} {v * 1000:.0f} ms" if isinstance(v, float) else f"{k} {v}"
+            for k, v in TIMINGS.items()
+        )
+        with request.config.pluginmanager.getplugin("capturemanager").global_and_fixture_disabled():
+            print(f"\nnetc lsp timings: {shown}")
+
+
 @pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER), scope="module")
 async def client(lsp_client: LanguageClient):
     params = T.InitializeParams(capabilities=client_capabilities("visual-studio-code"))
@@ -305,13 +318,3 @@ async def test_typing_every_example_never_crashes_the_server_nor_misplaces_a_dia
     TIMINGS["typing steps"] = steps
     TIMINGS["change to diagnostics, median"] = statistics.median(latencies)
     TIMINGS["change to diagnostics, worst"] = max(latencies)
-
-
-def test_report_the_timings(capsys):
-    """Not a check: the numbers of this run, on the terminal."""
-    with capsys.disabled():
-        shown = ", ".join(
-            f"{k} {v * 1000:.0f} ms" if isinstance(v, float) else f"{k} {v}"
-            for k, v in TIMINGS.items()
-        )
-        print(f"\nnetc lsp timings: {shown}")
