@@ -712,7 +712,7 @@ def main() -> None:
     ap.add_argument("--results", help="also write the run's measurements here (JSON)")
     ap.add_argument("--render", help="write the report of a --results file; run nothing")
     args = ap.parse_args()
-    args.repeat = args.repeat or (5 if args.quick else 15)
+    args.repeat = args.repeat or (5 if args.quick else 100)
     args.budget = args.budget or (10.0 if args.quick else 40.0)
     from common import dispatch
 
