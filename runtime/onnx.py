@@ -208,9 +208,15 @@ class OnnxSession:
         # a GPU machine without CUDA's libraries logs its failure to load the provider at
         # error level; it falls back to the CPU, which is checked below
         ort.set_default_logger_severity(4 if use_cuda else QUIET)
+        from netc.backends.onnx_deploy import CPU_SLOW_FUSIONS
+
         try:
             self._session = ort.InferenceSession(
-                str(model) if ort_file else model.SerializeToString(), options, providers=providers
+                str(model) if ort_file else model.SerializeToString(),
+                options,
+                providers=providers,
+                # fusions that slow the CPU down (SkipLayerNormalization) stay out of its graph
+                disabled_optimizers=[] if use_cuda else list(CPU_SLOW_FUSIONS),
             )
         except Exception as e:
             detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__

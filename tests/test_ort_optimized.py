@@ -174,3 +174,51 @@ def test_an_ort_format_file_loads_with_its_signature(tmp_path):
         session.run({"x": np.zeros((2, 8))})
     with pytest.raises(NetcError, match="no such model file: .*missing.ort"):
         netc.runtime.load(tmp_path / "missing.ort")
+
+
+ENCODER = """model encoder(x: f32[N, 6, 16]) -> (y: tensor) {
+  x = layernorm(x + (x |> multi_head_attention(heads=2, key_dim=8)), epsilon=1e-6)
+  y = layernorm(x + (x |> dense(32) |> gelu |> dense(16)), epsilon=1e-6)
+}
+"""
+
+
+def test_the_slow_cpu_fusion_stays_out_of_saved_graphs_and_cpu_sessions(tmp_path, monkeypatch):
+    # ONNX Runtime fuses a residual Add and its LayerNormalization into SkipLayerNormalization,
+    # whose CPU kernel is several times slower than the two (docs/onnx.md): netc leaves it out
+    graph = netc.compile(ENCODER).graph
+    weights = netc.weights.randomized_weights(graph)
+    model = to_onnx.emit(graph, weights)
+    ops = {}
+    for name, disabled in (("ort's own", []), ("netc's", list(onnx_deploy.CPU_SLOW_FUSIONS))):
+        options = ort.SessionOptions()
+        options.optimized_model_filepath = str(tmp_path / f"{len(disabled)}.onnx")
+        ort.InferenceSession(
+            model.SerializeToString(),
+            options,
+            ["CPUExecutionProvider"],
+            disabled_optimizers=disabled,
+        )
+        ops[name] = {n.op_type for n in onnx.load(tmp_path / f"{len(disabled)}.onnx").graph.node}
+    assert "SkipLayerNormalization" in ops["ort's own"]  # what it would do: the test has teeth
+    assert "SkipLayerNormalization" not in ops["netc's"]
+    assert "LayerNormalization" in ops["netc's"] and "BiasGelu" in ops["netc's"]
+
+    onnx_deploy.save_optimized(model, tmp_path / "saved.onnx", "all")
+    saved = {n.op_type for n in onnx.load(tmp_path / "saved.onnx").graph.node}
+    assert "SkipLayerNormalization" not in saved and "LayerNormalization" in saved
+    feed = inputs_for(graph, 3, "normal")
+    want = reference.run(graph, feed, weights, wide=True)
+    compare(netc.runtime.load(tmp_path / "saved.onnx").run(feed), want)
+
+    # netc's CPU sessions are made without it; a CUDA session would keep it
+    made = []
+    real = ort.InferenceSession
+
+    def recording(*args, **kwargs):
+        made.append(kwargs.get("disabled_optimizers"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ort, "InferenceSession", recording)
+    compare(netc.runtime.load(model, device="cpu").run(feed), want)
+    assert made == [list(onnx_deploy.CPU_SLOW_FUSIONS)]

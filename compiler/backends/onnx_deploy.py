@@ -20,6 +20,13 @@ if TYPE_CHECKING:
 LEVELS = ("basic", "extended", "all")  # ONNX Runtime's optimizer levels worth saving
 LEVEL_KEY = "netc.ort_optimized"  # metadata: the level the graph was optimized at
 VERSION_KEY = "netc.onnxruntime"  # metadata: the ONNX Runtime version that optimized it
+# ONNX Runtime fusions that make the CPU slower, left out of every CPU session netc makes and of
+# the graphs it saves: ONNX Runtime 1.32's CPU SkipLayerNormalization kernel (what it fuses a
+# residual Add and the LayerNormalization after it into) takes 3.5-4.4x the time of the Add and
+# LayerNormalization kernels it replaces ([1, 128, 128]: 107 us against 31; [8, 128, 768]:
+# 4.7 ms against 1.3; one thread, docs/onnx.md): the Transformer example runs 10-15 % faster
+# without it. Its CUDA kernel is not slower, and CUDA sessions keep it.
+CPU_SLOW_FUSIONS = ("SkipLayerNormFusion",)
 _LEVEL_NAMES = {
     "basic": "ORT_ENABLE_BASIC",
     "extended": "ORT_ENABLE_EXTENDED",
@@ -34,10 +41,11 @@ def is_ort_format(path: str | Path) -> bool:
 
 def save_optimized(model: Any, path: str | Path, level: str = "all") -> None:
     """Write `model` (an `onnx.ModelProto` netc emitted) as ONNX Runtime's CPU session optimizes
-    it at `level`, atomically: an ONNX model (byte-identical for the same model), or for a
-    `.ort` path the ORT format (whose bytes ONNX Runtime orders differently on every save). At
-    "all" the graph holds NCHWc layout nodes tuned to this CPU's vector width: deploy it on the
-    same kind of machine and ONNX Runtime version (another version is refused at load)."""
+    it at `level` (without `CPU_SLOW_FUSIONS`), atomically: an ONNX model (byte-identical for
+    the same model), or for a `.ort` path the ORT format (whose bytes ONNX Runtime orders
+    differently on every save). At "all" the graph holds NCHWc layout nodes tuned to this CPU's
+    vector width: deploy it on the same kind of machine and ONNX Runtime version (another
+    version is refused at load)."""
     import onnxruntime as ort
 
     if level not in LEVELS:
@@ -62,7 +70,12 @@ def save_optimized(model: Any, path: str | Path, level: str = "all") -> None:
         fmt = "ORT" if is_ort_format(path) else "ONNX"
         options.add_session_config_entry("session.save_model_format", fmt)
         try:
-            ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+            ort.InferenceSession(
+                data,
+                options,
+                providers=["CPUExecutionProvider"],
+                disabled_optimizers=list(CPU_SLOW_FUSIONS),
+            )
         except Exception as e:
             detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise error(f"ONNX Runtime cannot load model `{model.graph.name}`: {detail}") from None
