@@ -28,7 +28,8 @@ from .imports import ImportPaths, Modules
 from .ir import DTYPES, Graph, Node, TensorType
 from .limits import Limits
 from .source import Reporter, Span, did_you_mean
-from .train import TrainSpec, elaborate_train
+from .train import elaborate_train
+from .train_spec import TrainSpec
 from .values import (
     BUILTIN_NEEDS,
     BUILTINS,

@@ -12,7 +12,7 @@ from .ir import Graph, TensorType
 from .source import CallSite, Diagnostic, SourceMap
 
 if TYPE_CHECKING:
-    from .train import TrainSpec
+    from .train_spec import TrainSpec
 
 
 @dataclass(frozen=True)

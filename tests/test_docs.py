@@ -16,7 +16,7 @@ from netc.ops import OPS
 from netc.ops.docs import OPERATORS, render_markdown, signature
 from netc.parse import parse
 from netc.source import format_value
-from netc.train import LOSS_ALIASES, LOSSES, METRICS, OPTIMIZERS, SETTINGS
+from netc.train_spec import LOSS_ALIASES, LOSSES, METRICS, OPTIMIZERS, SETTINGS
 
 ROOT = Path(__file__).parent.parent
 OPS_MD = ROOT / "docs" / "ops.md"

@@ -25,7 +25,7 @@ from netc.elaborate import BUILTINS, LANGUAGE_OPS, SCALAR_TYPES
 from netc.grammar import GRAMMAR_PATH
 from netc.ir import DTYPES
 from netc.parse import KEYWORDS
-from netc.train import (
+from netc.train_spec import (
     CALLBACKS,
     LOSS_ALIASES,
     LOSSES,

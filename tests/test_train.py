@@ -29,6 +29,7 @@ import netc.runtime
 from netc.backends import keras_layers, tensorflow, to_keras
 from netc.cli import cli
 from netc.runtime import train as training
+from netc.runtime import train_data
 from netc.runtime.tolerance import assert_close
 from netc.weights import initial_weights, load_weights
 
@@ -108,7 +109,7 @@ def problems(data: dict, source: str = MLP) -> list[str]:
     """The notes of the one error checking `data` against a model gives."""
     model = netc.compile(source)
     with pytest.raises(netc.NetcError) as info:
-        training.check_data(training.Data(data, "data.npz"), model, model.train)
+        train_data.check_data(train_data.Data(data, "data.npz"), model, model.train)
     (d,) = info.value.diagnostics
     return [d.message, *d.notes]
 
@@ -176,7 +177,7 @@ def test_targets_fit_their_loss_and_symbols_agree():
         "y": rng.normal(size=(5, 7, 2)),
         "p": np.eye(4)[[0, 1, 2, 3, 0]].astype(np.int8),
     }
-    arrays = training.check_data(training.Data(ok, "ok"), model, model.train)
+    arrays = train_data.check_data(train_data.Data(ok, "ok"), model, model.train)
     assert {k: v.dtype.name for k, v in arrays.items()} == {
         "x": "float32",
         "y": "float32",
@@ -190,8 +191,8 @@ def test_npy_pairs_and_named_npy_files_read_as_an_npz(tmp_path):
     np.save(tmp_path / "x.npy", x.reshape(20, 64))
     np.save(tmp_path / "y.npy", y)
     model = netc.compile(MLP)
-    pair = training.read_data([tmp_path / "x.npy", tmp_path / "y.npy"], model, model.train)
-    named = training.read_data(
+    pair = train_data.read_data([tmp_path / "x.npy", tmp_path / "y.npy"], model, model.train)
+    named = train_data.read_data(
         [f"x={tmp_path / 'x.npy'}", f"logits={tmp_path / 'y.npy'}"], model, model.train
     )
     for data in (pair, named):
@@ -201,28 +202,28 @@ def test_npy_pairs_and_named_npy_files_read_as_an_npz(tmp_path):
         "model t(a: f32[N, 2], b: f32[N, 2]) -> (y: f32[N, 2]) { y = a + b }\ntrain { loss = mse }"
     )
     with pytest.raises(netc.NetcError) as info:
-        training.read_data([tmp_path / "x.npy", tmp_path / "y.npy"], two, two.train)
+        train_data.read_data([tmp_path / "x.npy", tmp_path / "y.npy"], two, two.train)
     assert info.value.diagnostics[0].message == (
         "two .npy files are the input and the target of a model with one input and one "
         "trained output; model `t` takes 2 (a, b) and trains 1 (y)"
     )
     with pytest.raises(netc.NetcError, match="no such data file: .*missing.npz"):
-        training.read_data([tmp_path / "missing.npz"], model, model.train)
+        train_data.read_data([tmp_path / "missing.npz"], model, model.train)
     (tmp_path / "pickled.npy").write_bytes(b"\x93NUMPY garbage")
     with pytest.raises(netc.NetcError, match="cannot read .*pickled.npy"):
-        training.read_data([f"x={tmp_path / 'pickled.npy'}"], model, model.train)
+        train_data.read_data([f"x={tmp_path / 'pickled.npy'}"], model, model.train)
 
 
 def test_validation_split_takes_the_last_samples_as_keras_does():
     from keras.src.trainers.data_adapters.array_slicing import train_validation_split
 
     x, y = digits(23)
-    ours = training.split({"image": x, "logits": y}, 0.3)
+    ours = train_data.split({"image": x, "logits": y}, 0.3)
     (kx, ky), (vx, vy) = train_validation_split((x, y), validation_split=0.3)
     np.testing.assert_array_equal(ours[0]["image"], kx)
     np.testing.assert_array_equal(ours[1]["logits"], vy)
     with pytest.raises(netc.NetcError, match="validation_split 0.5 of 1 sample leaves no"):
-        training.split({"image": x[:1]}, 0.5)
+        train_data.split({"image": x[:1]}, 0.5)
 
 
 def test_an_image_folder_trains_an_image_model(tmp_path):
@@ -239,7 +240,7 @@ def test_an_image_folder_trains_an_image_model(tmp_path):
         .replace("image |>", "(image / 255.0) |>"),
     )
     model = netc.compile(source)
-    data = training.read_data([tmp_path / "images"], model, model.train)
+    data = train_data.read_data([tmp_path / "images"], model, model.train)
     assert data.classes == ("even", "odd")
     pixels = (x[0] * 255).astype(np.uint8)  # what the PNG holds, read back as 0-255 floats
     np.testing.assert_array_equal(data.arrays["image"][0], pixels.astype(np.float32))
@@ -251,7 +252,7 @@ def test_an_image_folder_trains_an_image_model(tmp_path):
     assert summary["classes"] == ["even", "odd"] and summary["epochs"] == 1
     ten = netc.compile(DIGITS)
     with pytest.raises(netc.NetcError, match="has 2 class folders .even, odd., output `logits`"):
-        training.read_data([tmp_path / "images"], ten, ten.train)
+        train_data.read_data([tmp_path / "images"], ten, ten.train)
 
 
 # --- one run of the digits model, and what it wrote -----------------------------------------------
@@ -349,7 +350,7 @@ def test_the_same_data_spec_and_seed_give_the_same_weights(trained, tmp_path):
 def test_a_resumed_run_ends_with_the_uninterrupted_runs_weights(trained, tmp_path):
     d, _ = trained
     model = netc.compile(d / "digits.net")
-    data = training.read_data([d / "train.npz"], model, model.train)
+    data = train_data.read_data([d / "train.npz"], model, model.train)
     options = dict(checkpoint=tmp_path / "ckpt", best_path=tmp_path / "best.npz", verbose=0)
 
     def stop_after_two(epoch, logs):
@@ -417,7 +418,7 @@ def test_ctrl_c_stops_cleanly_and_keeps_the_last_training_state(trained, tmp_pat
 def fit(tmp_path, source: str, **options):
     """netc.runtime.train on the flat digits for `source`; the Result."""
     model = netc.compile(write(tmp_path, source, f"m{next(COUNTER)}.net"))
-    data = training.read_data([flat_npz(tmp_path)], model, model.train)
+    data = train_data.read_data([flat_npz(tmp_path)], model, model.train)
     return training.train(model, data, verbose=0, **options)
 
 
@@ -531,7 +532,7 @@ def test_per_output_trains_the_named_outputs_with_netcs_names_in_the_logs(tmp_pa
     """
     model = netc.compile(write(tmp_path, source))
     x, y = digits(200)
-    data = training.Data(
+    data = train_data.Data(
         {"x": x.reshape(200, 64), "logits": y, "size": (y / 10.0)[:, None]}, "arrays"
     )
     result = training.train(model, data, verbose=0)
@@ -557,7 +558,7 @@ def test_an_output_per_output_leaves_out_is_not_trained(tmp_path):
     """
     model = netc.compile(write(tmp_path, source))
     x, y = digits(200)
-    data = training.Data({"x": x.reshape(200, 64), "logits": y}, "arrays")
+    data = train_data.Data({"x": x.reshape(200, 64), "logits": y}, "arrays")
     result = training.train(model, data, verbose=0)
     assert set(result.history) == {"loss"}
     initial = initial_weights(model.graph, model.train.seed)

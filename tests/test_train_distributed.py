@@ -22,6 +22,7 @@ import pytest
 
 import netc
 from netc.runtime import train as training
+from netc.runtime import train_data
 from netc.runtime.tolerance import assert_close
 from netc.weights import initial_weights, load_weights
 
@@ -65,7 +66,7 @@ def folder(tmp_path_factory) -> Path:
 def single_device(folder: Path) -> dict[str, np.ndarray]:
     """The weights one device reaches (in this process)."""
     model = netc.compile(folder / "mlp.net")
-    data = training.read_data([folder / "flat.npz"], model, model.train)
+    data = train_data.read_data([folder / "flat.npz"], model, model.train)
     return training.train(model, data, best_path=folder / "single.best.npz", verbose=0).weights
 
 

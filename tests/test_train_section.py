@@ -10,7 +10,7 @@ import textwrap
 import pytest
 
 import netc
-from netc.train import Choice, TrainSpec
+from netc.train_spec import Choice, TrainSpec
 
 ONE = "model m(x: f32[N, 4]) -> (logits: f32[N, 3]) { logits = x |> dense(3) }\n"
 TWO = (
@@ -551,7 +551,7 @@ def test_training_md_documents_every_name_and_its_example_compiles(tmp_path):
     import re
     from pathlib import Path
 
-    from netc.train import CALLBACKS, LOSSES, METRICS, OPTIMIZERS, SCHEDULES, SETTINGS
+    from netc.train_spec import CALLBACKS, LOSSES, METRICS, OPTIMIZERS, SCHEDULES, SETTINGS
 
     text = (Path(__file__).resolve().parent.parent / "docs" / "training.md").read_text()
     names = [*SETTINGS, *LOSSES, *OPTIMIZERS, *SCHEDULES, *CALLBACKS, *METRICS]

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..source import error
-from ..train import Choice, TrainSpec
+from ..train_spec import Choice, TrainSpec
 from .keras_lower import keras_modules
 
 LOSSES = {

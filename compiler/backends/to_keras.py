@@ -27,7 +27,7 @@ import numpy as np
 
 from ..ir import Graph, Node, TensorType
 from ..source import NetcError, error
-from ..train import TrainSpec
+from ..train_spec import TrainSpec
 from ..weights import check_weights
 from . import keras_conv, keras_rules  # noqa: F401 - the rules register in RULES
 from .keras_conv import Absorbed  # noqa: F401 - the backend's public names, for its users

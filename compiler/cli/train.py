@@ -203,20 +203,19 @@ def _train(
         plot_out = None
 
     from netc.runtime import train as training
+    from netc.runtime.train_data import check_data, is_image_folder, read_data
 
     # arrays first (no TensorFlow yet: a wrong file fails at once), then the strategy (before
     # any TensorFlow op: multi-worker sets up collective ops), then image folders (TF reads them)
-    train_data = None if training.is_image_folder(data) else training.read_data(data, m, spec)
-    val_data = (
-        None if not val or training.is_image_folder(val) else training.read_data(val, m, spec)
-    )
+    train_data = None if is_image_folder(data) else read_data(data, m, spec)
+    val_data = None if not val or is_image_folder(val) else read_data(val, m, spec)
     for d in (train_data, val_data):
         if d is not None:
-            training.check_data(d, m, spec)
+            check_data(d, m, spec)
     strategy = training.make_strategy(strategy_name)
-    train_data = train_data or training.read_data(data, m, spec)
+    train_data = train_data or read_data(data, m, spec)
     if val and val_data is None:
-        val_data = training.read_data(val, m, spec)
+        val_data = read_data(val, m, spec)
 
     def report(epoch: int, logs: dict[str, float]) -> None:
         if out.json and strategy.chief:

@@ -19,7 +19,7 @@ from ..ops.docs import signature
 from ..ops.registry import describe_hint
 from ..parse import KEYWORDS
 from ..source import format_value
-from ..train import SETTINGS
+from ..train_spec import SETTINGS
 from . import training
 from .analysis import Analysis
 from .describe import block_signature

@@ -14,7 +14,7 @@ from .. import syntax as ast
 from ..elaborate import BUILTIN_NEEDS, BUILTINS, LANGUAGE_OPS
 from ..ops import lookup
 from ..ops.docs import signature
-from ..train import SETTINGS
+from ..train_spec import SETTINGS
 from . import training
 from .analysis import Analysis, Compiled
 from .select import (

@@ -10,7 +10,7 @@ from lsprotocol import types as lsp
 from .. import syntax as ast
 from ..elaborate import BUILTINS, LANGUAGE_OPS
 from ..ir import DTYPES
-from ..train import CALLBACKS, LOSS_ALIASES, LOSSES, METRICS, OPTIMIZERS, SCHEDULES
+from ..train_spec import CALLBACKS, LOSS_ALIASES, LOSSES, METRICS, OPTIMIZERS, SCHEDULES
 from .analysis import Analysis
 from .legend import TOKEN_MODIFIERS, TOKEN_TYPES
 from .names import binds, occurrences

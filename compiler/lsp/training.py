@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ..train import (
+from ..train_spec import (
     CALLBACKS,
     LOSS_ALIASES,
     LOSSES,
