@@ -172,16 +172,18 @@ class TvmSession:
             raise error(f"TVM failed to run model `{self.name}`: {_detail(e)}") from None
 
 
-# TVM takes a host array without a copy (DLPack) when it is C-contiguous and 64-byte aligned;
-# a copy into such a buffer, and that exchange, cost a microsecond or two where
-# tvm.runtime.tensor's copy took 25-60 and .numpy() 10-20 (measured on the MLP)
+# TVM takes a host array without a copy (DLPack) when it is C-contiguous, 64-byte aligned and
+# writeable (numpy exports no read-only array by DLPack); a copy into such a buffer, and that
+# exchange, cost a microsecond or two where tvm.runtime.tensor's copy took 25-60 and .numpy()
+# 10-20 (measured on the MLP)
 ALIGNMENT = 64
 
 
 def _aligned(array: np.ndarray) -> np.ndarray:
     """`array` itself when TVM can read it in place, else a C-contiguous copy on a 64-byte
     boundary."""
-    if array.flags.c_contiguous and array.ctypes.data % ALIGNMENT == 0:
+    flags = array.flags
+    if flags.c_contiguous and flags.writeable and array.ctypes.data % ALIGNMENT == 0:
         return array
     raw = np.empty(array.nbytes + ALIGNMENT, np.uint8)
     start = -raw.ctypes.data % ALIGNMENT

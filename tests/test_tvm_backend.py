@@ -503,6 +503,14 @@ def test_one_library_runs_at_every_batch_and_length() -> None:
             assert_close(got[name], want[name], scope="model", err_msg=f"{name} at N={n}, T={t}")
 
 
+def _on_a_64_byte_boundary(a: np.ndarray) -> np.ndarray:
+    raw = np.empty(a.nbytes + 64, np.uint8)
+    at = -raw.ctypes.data % 64
+    out = raw[at : at + a.nbytes].view(a.dtype).reshape(a.shape)
+    out[...] = a
+    return out
+
+
 def test_inputs_of_any_layout_and_outputs_that_outlive_the_next_call() -> None:
     # the session hands aligned C-contiguous arrays to the VM in place (DLPack) and returns the
     # VM's own buffers: every other layout is copied, and no call changes an earlier result
@@ -511,16 +519,18 @@ def test_inputs_of_any_layout_and_outputs_that_outlive_the_next_call() -> None:
     session = netc.runtime.load(driver.emit(model, "tvm", weights=weights))
     rng = np.random.default_rng(0)
     base = rng.standard_normal((3, 8, 8, 4)).astype(np.float32)
-    raw = np.empty(base.nbytes + 64, np.uint8)  # one copy on a 64-byte boundary, one off it
-    at = -raw.ctypes.data % 64
-    aligned = raw[at : at + base.nbytes].view(np.float32).reshape(base.shape)
-    aligned[...] = base
-    off = np.empty(base.size + 1, np.float32)[1:].reshape(base.shape)
+    aligned, frozen = _on_a_64_byte_boundary(base), _on_a_64_byte_boundary(base)
+    frozen.flags.writeable = False  # numpy exports no read-only array by DLPack: copied
+    raw = np.empty(base.nbytes + 128, np.uint8)
+    at = -raw.ctypes.data % 64 + 4  # 4 bytes past a boundary
+    off = raw[at : at + base.nbytes].view(np.float32).reshape(base.shape)
     off[...] = base
-    assert aligned.ctypes.data % 64 == 0 and off.ctypes.data % 64 != 0
+    assert aligned.ctypes.data % 64 == 0 and frozen.ctypes.data % 64 == 0
+    assert off.ctypes.data % 64 != 0
     want = reference.run(model.graph, {"x": base}, weights, wide=True)["y"]
     layouts = {
         "aligned": aligned,
+        "read-only": frozen,
         "unaligned": off,
         "fortran": np.asfortranarray(base),
         "strided": np.repeat(base, 2, axis=2)[:, :, ::2],
