@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..ir import Graph, Node
+from ..ops.attention import attention_inputs, query_value_key
 
 CONTRIB_DOMAIN = "com.microsoft"
 
@@ -56,11 +57,11 @@ def _covered(graph: Graph, node: Node) -> bool:
     mask, a query and keys of one known length."""
     if node.tensor_type.dtype != "f32":
         return False
-    data = node.inputs[: len(node.inputs) - (8 if node.attrs["bias"] else 4)]
+    data, _ = attention_inputs(node.inputs, node.attrs)
     if len(data) == 1 or not node.attrs["causal"]:
         return True
     steps = node.tensor_type.shape[1]
-    keys = graph[data[-1]].tensor_type.shape[1]
+    keys = graph[query_value_key(data)[2]].tensor_type.shape[1]
     return isinstance(steps, int) and steps == keys
 
 
@@ -79,7 +80,7 @@ def _attention(model: Any, node: Node) -> bool:
     if len(matmuls) != 4:
         return False
     q, k, v, out_proj = (nodes[i] for i in matmuls)
-    cross = len(node.inputs) - (8 if node.attrs["bias"] else 4) > 1
+    cross = len(attention_inputs(node.inputs, node.attrs)[0]) > 1
     if not cross and not (q.input[0] == k.input[0] == v.input[0]):
         return False
     merged = out_proj.input[0]  # the heads merged: [N, T, heads * value_dim]

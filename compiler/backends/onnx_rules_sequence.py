@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..ir import Node
+from ..ops.attention import attention_inputs, query_value_key
 from .to_onnx import INT64_MIN, RULES, OnnxContext, Value, _onnx_dtype, onnx_axis
 
 # --- rules: embeddings, recurrent, attention --------------------------------------------------
@@ -92,12 +93,8 @@ def _attention(ctx: OnnxContext, node: Node) -> Value:
 
     a = node.attrs
     heads, key_dim, value_dim = a["heads"], a["key_dim"], a["value_dim"]
-    n_weights = 8 if a["bias"] else 4
-    data, ws = node.inputs[:-n_weights], list(node.inputs[-n_weights:])
-    query = data[0]
-    value = data[1] if len(data) > 1 else query
-    key = data[2] if len(data) > 2 else value
-    pairs = [(ws[i], ws[i + 1]) for i in range(0, 8, 2)] if a["bias"] else [(w, None) for w in ws]
+    data, pairs = attention_inputs(node.inputs, a)
+    query, value, key = query_value_key(data)
     dt = node.tensor_type.dtype
 
     def project(x: str, kernel: str, bias: str | None, dim: int, perm: list[int]) -> str:

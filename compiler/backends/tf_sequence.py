@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..ir import Node
+from ..ops.attention import attention_inputs, query_value_key
 from .tf_lower import RULES, TfContext
 
 
@@ -131,13 +132,11 @@ def _attention(ctx: TfContext, node: Node) -> Any:
     transpose, and the output projection is a MatMul over (head, value) pairs."""
     tf = ctx.tf
     a = node.attrs
-    n_weights = 8 if a["bias"] else 4
-    data, ws = node.inputs[:-n_weights], list(node.inputs[-n_weights:])
-    names = {"query": data[0]}
-    names["value"] = data[1] if len(data) > 1 else names["query"]
-    names["key"] = data[2] if len(data) > 2 else names["value"]
-    kernels = dict(zip(("query", "key", "value", "output"), ws[0::2] if a["bias"] else ws))
-    biases = dict(zip(("query", "key", "value", "output"), ws[1::2])) if a["bias"] else {}
+    data, pairs = attention_inputs(node.inputs, a)
+    names = dict(zip(("query", "value", "key"), query_value_key(data), strict=True))
+    order = ("query", "key", "value", "output")
+    kernels = {r: k for r, (k, _) in zip(order, pairs, strict=True)}
+    biases = {r: b for r, (_, b) in zip(order, pairs, strict=True) if b is not None}
     heads = a["heads"]
     scale = 1 / math.sqrt(a["key_dim"])  # Keras scales the query, here its kernel and bias
 

@@ -10,6 +10,7 @@ from typing import Any, no_type_check
 import numpy as np
 
 from ..ir import Node
+from ..ops.attention import attention_inputs, query_value_key
 from .tvm_lower import HALF, RULES, TvmContext
 
 # --- rules: embeddings, recurrent, attention --------------------------------------------------
@@ -188,12 +189,8 @@ def _attention(ctx: TvmContext, node: Node) -> Any:
     # query scaled before the scores, softmax over the keys (in float32 for f16)
     a, R = node.attrs, ctx.R
     heads, key_dim, value_dim = a["heads"], a["key_dim"], a["value_dim"]
-    n_weights = 8 if a["bias"] else 4
-    data, ws = node.inputs[:-n_weights], list(node.inputs[-n_weights:])
-    query = data[0]
-    value = data[1] if len(data) > 1 else query
-    key = data[2] if len(data) > 2 else value
-    pairs = [(ws[i], ws[i + 1]) for i in range(0, 8, 2)] if a["bias"] else [(w, None) for w in ws]
+    data, pairs = attention_inputs(node.inputs, a)
+    query, value, key = query_value_key(data)
     dtype = node.tensor_type.dtype
     f32 = "f32" if dtype in HALF else dtype
 

@@ -109,14 +109,33 @@ def _mha_params(
     return out
 
 
-def _mha_eval(inputs: Sequence[np.ndarray], attrs: Mapping[str, Any]) -> np.ndarray:
+def attention_inputs(
+    inputs: Sequence[Any], attrs: Mapping[str, Any]
+) -> tuple[list[Any], list[tuple[Any, Any]]]:
+    """A multi_head_attention node's inputs (names, arrays, any backend's values) split: its
+    data inputs as given (the query, then the value, then the key: 1 to 3), and its
+    projections' (kernel, bias) pairs in the order query, key, value, output (bias None
+    without `bias`)."""
     n_weights = 8 if attrs["bias"] else 4
-    data, weights = inputs[:-n_weights], inputs[-n_weights:]
+    data, weights = list(inputs[:-n_weights]), list(inputs[-n_weights:])
+    if attrs["bias"]:
+        return data, list(zip(weights[0::2], weights[1::2], strict=True))
+    return data, [(w, None) for w in weights]
+
+
+def query_value_key(data: Sequence[Any]) -> tuple[Any, Any, Any]:
+    """The query, value and key of attention's data inputs: the value defaults to the query
+    (self-attention), the key to the value."""
     query = data[0]
     value = data[1] if len(data) > 1 else query
     key = data[2] if len(data) > 2 else value
-    wq, wk, wv, wo = weights[0::2] if attrs["bias"] else weights
-    bq, bk, bv, bo = weights[1::2] if attrs["bias"] else (0.0,) * 4
+    return query, value, key
+
+
+def _mha_eval(inputs: Sequence[np.ndarray], attrs: Mapping[str, Any]) -> np.ndarray:
+    data, pairs = attention_inputs(inputs, attrs)
+    query, value, key = query_value_key(data)
+    (wq, bq), (wk, bk), (wv, bv), (wo, bo) = ((w, 0.0 if b is None else b) for w, b in pairs)
     q = np.einsum("ntd,dhk->nthk", query, wq) + bq
     k = np.einsum("nsd,dhk->nshk", key, wk) + bk
     v = np.einsum("nsd,dhv->nshv", value, wv) + bv
