@@ -1,7 +1,8 @@
 """Backends: one lowering module per target (`to_onnx`, `to_keras`, `to_tf`, `to_tvm`), each an
 op table and one loop.
 
-`Rules` is that op table. Backend modules import their framework lazily, so importing this
+`Rules` is that op table, and `GraphContext` what every backend's lowering context reads of
+the graph and its weights. Backend modules import their framework lazily, so importing this
 package (or `netc`) never imports ONNX, TensorFlow or TVM; `tensorflow()` and `tvm()` are the
 places TensorFlow and TVM are imported, quietly, with a clear error naming the extra when
 missing.
@@ -13,10 +14,33 @@ import os
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
-from ..ir import Node
+from ..ir import Graph, Node, TensorType
+from ..lazy import numpy as np
 from ..source import NetcError, error
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+class GraphContext:
+    """What a lowering context reads of the graph it lowers (`self.graph`) and its weights
+    (`self.weights`, by name), the same in every backend."""
+
+    graph: Graph
+    weights: Any  # Mapping[str, np.ndarray]
+
+    def type(self, name: str) -> TensorType:
+        return self.graph[name].tensor_type
+
+    def is_data(self, name: str) -> bool:
+        """Whether `name` is a weight or a constant (its value is known at emit time)."""
+        return self.graph[name].op in ("param", "constant")
+
+    def array(self, name: str) -> Any:
+        """The numpy value of weight or constant `name`."""
+        node = self.graph[name]
+        if node.op == "constant":
+            return np.asarray(node.attrs["value"].array)
+        return np.asarray(self.weights[name])
 
 
 class Rules:

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..ir import DTYPES, Graph, Node, TensorType
-from . import Rules
+from . import GraphContext, Rules
 
 RULES = Rules("keras")
 
@@ -34,7 +34,7 @@ def keras_modules() -> tuple[Any, Any]:
 # --- the context -----------------------------------------------------------------------------
 
 
-class KerasContext:
+class KerasContext(GraphContext):
     """What one emission builds: each IR value's Keras tensor, the layer that computes it, and
     each netc weight's Keras variable."""
 
@@ -74,19 +74,6 @@ class KerasContext:
         return name
 
     # -- IR values --
-
-    def type(self, name: str) -> TensorType:
-        return self.graph[name].tensor_type
-
-    def is_data(self, name: str) -> bool:
-        """Whether `name` is a weight or a constant (its value is known at emit time)."""
-        return self.graph[name].op in ("param", "constant")
-
-    def array(self, name: str) -> np.ndarray:
-        node = self.graph[name]
-        if node.op == "constant":
-            return np.asarray(node.attrs["value"].array)
-        return np.asarray(self.weights[name])
 
     def tensor(self, name: str) -> Any:
         """The Keras tensor of computed IR value (or input) `name`."""

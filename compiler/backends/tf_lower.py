@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..ir import DTYPES, Dim, Graph, Node, TensorType
-from . import Rules
+from . import GraphContext, Rules
 
 RULES = Rules("tf")
 # netc's dtypes by the framework's names: numpy's, TensorFlow's and Keras' are one
@@ -45,7 +45,7 @@ def scope_name(name: str, reserved: set[str]) -> str:
     return f"{scope}_value" if scope in reserved else scope
 
 
-class TfContext:
+class TfContext(GraphContext):
     """What one trace builds: each IR value's TF tensor (a tuple for a multi-result op), and
     the weight constants made so far. `xla`: the function is jit-compiled, so rules pick the
     forms XLA compiles well (and avoid those it cannot compile)."""
@@ -68,20 +68,8 @@ class TfContext:
         self.consts: dict[tuple[str, str], Any] = {}
         self.reserved = reserved
 
-    def type(self, name: str) -> TensorType:
-        return self.graph[name].tensor_type
-
     def dtype(self, dtype: str) -> Any:
         return self.tf.as_dtype(TF_DTYPES[dtype])
-
-    def is_data(self, name: str) -> bool:
-        return self.graph[name].op in ("param", "constant")
-
-    def array(self, name: str) -> np.ndarray:
-        node = self.graph[name]
-        if node.op == "constant":
-            return node.attrs["value"].array
-        return np.asarray(self.weights[name])
 
     def const(self, name: str, array: np.ndarray | None = None, form: str = "") -> Any:
         """Weight or constant `name` as a TF constant in its IR dtype, in the `form` the rule

@@ -25,7 +25,7 @@ from ..files import atomic_write
 from ..ir import Graph, Node, TensorType, numpy_dtype
 from ..source import error
 from ..weights import check_weights
-from . import Rules
+from . import GraphContext, Rules
 
 OPSET = 18  # Softmax over one axis (>= 13), LayerNormalization (17); see docs/onnx.md
 IR_VERSION = 8  # the lowest IR version opset 18 allows: every ONNX Runtime >= 1.14 reads it
@@ -108,7 +108,7 @@ def _window(attrs: Mapping[str, Any], key: str = "kernel") -> dict[str, Any]:
 # --- the context -----------------------------------------------------------------------------
 
 
-class OnnxContext:
+class OnnxContext(GraphContext):
     """What one emission builds: ONNX nodes, initializers, and each IR value's emitted form."""
 
     def __init__(self, graph: Graph, weights: Mapping[str, np.ndarray]):
@@ -216,21 +216,8 @@ class OnnxContext:
 
     # -- IR values --
 
-    def type(self, name: str) -> TensorType:
-        return self.graph[name].tensor_type
-
     def rank(self, name: str) -> int:
         return self.type(name).rank
-
-    def is_data(self, name: str) -> bool:
-        """Whether `name` is a weight or a constant (its value is known at emit time)."""
-        return self.graph[name].op in ("param", "constant")
-
-    def array(self, name: str) -> np.ndarray:
-        node = self.graph[name]
-        if node.op == "constant":
-            return node.attrs["value"].array
-        return np.asarray(self.weights[name])
 
     def home(self, name: str) -> bool:
         """Whether IR value `name` was emitted channels-first."""

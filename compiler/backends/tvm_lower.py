@@ -16,7 +16,7 @@ import numpy as np
 
 from ..ir import DTYPES, Dim, Graph, Node, TensorType, numpy_dtype
 from ..source import error
-from . import Rules
+from . import GraphContext, Rules
 from .tvm_build import first_line
 
 RULES = Rules("tvm")
@@ -156,7 +156,7 @@ def identifier(name: str) -> str:
     return out if out and not out[0].isdigit() else f"v_{out}"
 
 
-class TvmContext:
+class TvmContext(GraphContext):
     """What one Relax function builds: each IR value's Relax expression (a tuple for a
     multi-result op), the symbolic dims as TIR variables, the weights as constants."""
 
@@ -183,9 +183,6 @@ class TvmContext:
 
     # -- types --
 
-    def type(self, name: str) -> TensorType:
-        return self.graph[name].tensor_type
-
     def dim(self, d: Dim) -> Any:
         """A netc dim as Relax sees it: an int, or a product of symbolic TIR variables (a
         symbol in `dims` is its fixed size)."""
@@ -211,15 +208,6 @@ class TvmContext:
         return self.relax.TensorType(self.shape(t), DTYPES[t.dtype])
 
     # -- values --
-
-    def is_data(self, name: str) -> bool:
-        return self.graph[name].op in ("param", "constant")
-
-    def array(self, name: str) -> np.ndarray:
-        node = self.graph[name]
-        if node.op == "constant":
-            return node.attrs["value"].array
-        return np.asarray(self.weights[name])
 
     def const(self, array: Any, dtype: str | None = None) -> Any:
         """A helper constant (a scale, a table) in netc `dtype` (default: the array's own)."""
