@@ -31,7 +31,9 @@ from .source import error
 SCHEMES = ("int8",)
 CALIBRATION_METHODS = ("percentile", "entropy", "minmax")
 HELD_OUT = 0.2  # the part of the calibration samples kept out of calibration, for the report
-CALIBRATION_BATCH = 8  # samples per calibration run
+# samples per calibration run, at most: ONNX Runtime's histogram calibrators (percentile,
+# entropy) stack every run's outputs into one array, so the runs must all be the same size
+CALIBRATION_BATCH = 8
 RANDOM_SAMPLES = 64  # seeded inputs for the report when no data is given (dynamic scheme)
 # IR ops lowered to convolutions (the op table's conv category, and the fused form): a model
 # with any of them gets the static (QDQ) scheme
@@ -379,6 +381,12 @@ def _run(model: Any, data: Mapping[str, np.ndarray], batch: int) -> dict[str, np
     return {n: np.concatenate(p) for n, p in zip(names, parts, strict=True)}
 
 
+def calibration_batch(count: int) -> int:
+    """The largest run size up to CALIBRATION_BATCH that splits `count` samples evenly (1 for
+    a prime count): equal runs, as the histogram calibrators need."""
+    return next(b for b in range(min(CALIBRATION_BATCH, count), 0, -1) if count % b == 0)
+
+
 def _batches(data: Mapping[str, np.ndarray], batch: int) -> list[dict[str, np.ndarray]]:
     count = _count(data)
     return [{k: a[i : i + batch] for k, a in data.items()} for i in range(0, count, batch)]
@@ -420,7 +428,7 @@ def _static(model: Any, calibration: Mapping[str, np.ndarray], method: str) -> A
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
-            self.feeds = iter(_batches(calibration, CALIBRATION_BATCH))
+            self.feeds = iter(_batches(calibration, calibration_batch(_count(calibration))))
 
         def get_next(self) -> dict[str, np.ndarray] | None:
             return next(self.feeds, None)

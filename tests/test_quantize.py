@@ -218,6 +218,20 @@ def test_the_held_out_part_is_the_last_fifth():
     assert q.split({"x": np.arange(3)})[1]["x"].tolist() == [2]
 
 
+@pytest.mark.parametrize("method", ["percentile", "entropy", "minmax"])
+def test_any_number_of_calibration_samples_calibrates(tmp_path, method):
+    # 16 samples: 13 calibrate (a prime), 3 held out. ONNX Runtime's histogram calibrators
+    # stack every run's outputs into one array and failed on runs of 8 and 5 samples
+    graph, _, model = _model(CNN)
+    np.savez(tmp_path / "calib.npz", **_samples(graph, 16))
+    options = q.QuantizeOptions(calib=tmp_path / "calib.npz", method=method, min_top1_agreement=0)
+    int8, report = q.quantize(model, graph, options)
+    onnx.checker.check_model(int8)
+    assert report.calibration.startswith(f"{method} calibration on 13 samples")
+    assert report.measured_on == "the held-out 3 of 16 calibration samples"
+    assert [q.calibration_batch(n) for n in (1, 8, 13, 20, 40, 397, 399)] == [1, 8, 1, 5, 8, 1, 7]
+
+
 def test_the_int8_model_saved_optimized_runs_as_the_report_says(tmp_path, monkeypatch):
     # --quantize with --ort-optimize: the QDQ pairs saved fused into ONNX Runtime's int8
     # kernels, loaded with the optimizer off, compute what the report measured
