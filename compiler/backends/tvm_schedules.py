@@ -3,11 +3,12 @@ run without tuning. `apply` schedules every PrimFunc a tuning database left alon
 
 1. `tile` — one reduction block (convolutions 1-D/2-D/3-D with their groups and depthwise,
    dense, matmul and attention's batched matmuls, pools, global means) whose output's last axis
-   (channels, columns) is contiguous in an input: a register tile of `rows` output cells by
-   `m` vectors of that axis, accumulated over the whole reduction, with the bias, activation
-   and residual (the elementwise blocks after it) computed in the tile as it completes;
-   constant weights packed at compile time so that the tile reads them contiguously
-   ([O/vf, ..., vf]); the tiles run in parallel;
+   (channels, columns) is contiguous in an input: a register tile of `rows` output cells (one
+   over a symbolic axis, such as a dense layer's batch) by `m` vectors of that axis,
+   accumulated over the whole reduction, with the bias, activation and residual (the
+   elementwise blocks after it) computed in the tile as it completes; constant weights packed
+   at compile time so that the tile reads them contiguously ([O/vf, ..., vf]); the tiles run
+   in parallel;
 2. `reduction` — TVM's own CPU rule (`dlight.cpu.Reduction`): softmax, layernorm, means over
    the last axis;
 3. `injective` — elementwise, broadcast, gathers, transposes: one parallel loop, the last axis
@@ -308,15 +309,6 @@ def _tile(func: Any, info: Cpu) -> Any:
         tails.append(sch.cache_write(block, 0, "global"))
         out_buffer = sch.get(block).writes[0].source
 
-    # the register tile: m vectors of the output's last axis by `rows` cells
-    lanes = info.lanes(out_buffer.dtype.bits)
-    m = next((c for c in (2, 3, 1, 4) if vec_extent % (c * lanes) == 0), 0)
-    vf = m * lanes
-    if not m:  # an axis that is not a multiple of the vector: all of it, or vectors of it
-        vf = vec_extent if vec_extent <= 2 * lanes else lanes
-        m = -(-vf // lanes)
-    most_rows = max(1, (info.registers - 1 - m) // m)  # accumulators, the weights, a broadcast
-
     # rows: the constant-size spatial axes before the last one, fused into one axis so that a
     # tile of 6 cells of a 7 x 7 image wastes little (the accumulator and the blocks after it
     # take the fused layout too, so the tile's region is exact)
@@ -329,6 +321,22 @@ def _tile(func: Any, info: Cpu) -> Any:
         run = run[-1:]
     if not run and n_spatial >= 2:
         run = [n_spatial - 2]  # a symbolic axis (the batch of a dense layer)
+    symbolic = bool(run) and extents[run[0]] is None
+
+    # the register tile: m vectors of the output's last axis by `rows` cells. Over a symbolic
+    # row axis, one row of up to 8 vectors (8 accumulators hide the FMAs' latency): a tile of
+    # several rows of a symbolic axis is predicated row by row, which LLVM compiles badly
+    # (the MLP 2.3x slower at batch 1, where 1 of 6 rows computes, and 1.6x at batch 8 and
+    # 32, where all do; docs/tvm.md)
+    lanes = info.lanes(out_buffer.dtype.bits)
+    order = (8, 4, 2, 3, 1) if symbolic else (2, 3, 1, 4)
+    m = next((c for c in order if vec_extent % (c * lanes) == 0), 0)
+    vf = m * lanes
+    if not m:  # an axis that is not a multiple of the vector: all of it, or vectors of it
+        vf = vec_extent if vec_extent <= 2 * lanes else lanes
+        m = -(-vf // lanes)
+    most_rows = max(1, (info.registers - 1 - m) // m)  # accumulators, the weights, a broadcast
+
     fused = len(run) > 1
     loops = sch.get_loops(block)
     n_spatial -= len(run) - 1 if fused else 0
@@ -357,7 +365,7 @@ def _tile(func: Any, info: Cpu) -> Any:
     if run:
         row = s_loops[len(lead)]
         row_extent = _extent(sch, row)
-        rows = _rows(row_extent, most_rows, m)
+        rows = 1 if symbolic else _rows(row_extent, most_rows, m)
         ro, ri = sch.split(row, [None, rows])
         # weights that fit in L2 stay there while every row is computed; larger ones are
         # swept one block of output channels at a time
