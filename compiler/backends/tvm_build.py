@@ -114,6 +114,7 @@ def pipeline(target: Any) -> list[Any]:
     relax = tvm().relax
     return [
         relax.transform.CanonicalizeBindings(),  # the aliases rules leave (dropout, identities)
+        relax.transform.FastMathTransform(),  # exp, tanh, erf, softmax: vectorizable forms
         relax.transform.LegalizeOps(),  # every Relax op -> a TIR PrimFunc (topi)
         relax.transform.AnnotateTIROpPattern(),  # elementwise, injective, reduction, opaque
         relax.transform.FoldConstant(),  # weight reshapes and flips run now, not per call
