@@ -342,11 +342,12 @@ model wide(x: f32[N, 8, 8, 32]) -> (y: tensor) {
 
 @pytest.mark.parametrize(
     ("mcpu", "bits", "rows", "vector"),
-    [("skylake-avx512", 512, 13, 32), ("haswell", 256, 6, 16), (None, 128, 6, 8)],
+    [("skylake-avx512", 512, 8, 32), ("haswell", 256, 4, 16), (None, 128, 4, 8)],
 )
 def test_the_register_tile_follows_the_target_s_vectors(mcpu, bits, rows, vector) -> None:
-    """The tile of a convolution for AVX-512 (32 registers of 16 floats: 13 rows of 2
-    vectors), AVX2 (16 of 8: 6 rows of 2) and generic x86-64 (SSE: 6 rows of 2 x 4)."""
+    """The tile of a convolution for AVX-512 (32 registers of 16 floats: up to 13 rows of 2
+    vectors), AVX2 (16 of 8: up to 6 rows of 2) and generic x86-64 (SSE: up to 6 rows of 2 x
+    4), in rows that divide the image's 64 cells: 8, 4 and 4."""
     spec = {"kind": "llvm", **({"mcpu": mcpu} if mcpu else {})}
     target = to_tvm.make_target(spec)
     assert tvm_schedules.cpu(target).vector_bits == bits
@@ -357,6 +358,14 @@ def test_the_register_tile_follows_the_target_s_vectors(mcpu, bits, rows, vector
     text = conv.script()
     update = text[text.index('T.sblock("conv2d_nhwc_update")') - 400 :]
     assert f"T.unroll(T.int64({rows}))" in update and f"T.vectorized(T.int64({vector}))" in update
+
+
+def test_a_tile_s_rows_divide_the_axis_where_they_can() -> None:
+    # AVX2, 2 vectors: up to 6 rows. 128 tokens: 4 (no partial tile); 49 cells (7 x 7): 5, as
+    # no divisor up to 6 but 1 does; 3136 (56 x 56): 4; AVX-512 (13 rows): 64 cells in 8
+    rows = tvm_schedules._rows
+    assert [rows(e, 6, 2) for e in (128, 49, 3136, 6, 5, 7, 1)] == [4, 5, 4, 6, 5, 4, 1]
+    assert rows(64, 13, 2) == 8 and rows(49, 13, 2) == 7
 
 
 DENSE = """\
