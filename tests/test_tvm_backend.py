@@ -298,6 +298,34 @@ def test_the_transformer_s_kernels_take_each_rule() -> None:
     assert "none" not in set().union(*kinds.values())
 
 
+TRANSCENDENTAL = """\
+model curves(x: f32[N, 16]) -> (a: tensor, b: tensor, c: tensor, d: tensor, e: tensor) {
+    h = x |> dense(32)
+    a = h |> gelu
+    b = h |> gelu(approximate=true)
+    c = (h |> sigmoid) + (h |> silu) + (h |> tanh)
+    d = h |> softmax
+    e = exp(x) |> elu
+}
+"""
+
+
+def test_no_kernel_calls_the_c_library_s_scalar_exp_erf_or_tanh() -> None:
+    """exp, tanh, erf and softmax reach LLVM as arithmetic it vectorizes (FastMathTransform,
+    and sigmoid, silu and gelu written with them): no kernel of a model taking each calls
+    T.exp, T.erf, T.tanh or T.sigmoid, which compile to libm's one-element calls."""
+    t = tvm()
+    artifact = driver.emit(netc.compile(TRANSCENDENTAL), "tvm")
+    target = to_tvm.make_target(artifact.target)
+    module = to_tvm.optimize(artifact.module, target)
+    kernels = {g.name_hint: f.script() for g, f in module.functions.items()}
+    kernels = {k: v for k, v in kernels.items() if isinstance(module[k], t.tirx.PrimFunc)}
+    assert any("fast_erf" in k for k in kernels) and any("fast_tanh" in k for k in kernels)
+    for name, text in kernels.items():
+        for call in ("T.exp(", "T.erf(", "T.tanh(", "T.sigmoid("):
+            assert call not in text, f"{name} calls {call}"
+
+
 def test_the_scans_exp_and_tanh_are_float32_accurate_and_saturate() -> None:
     """The recurrent scans' exp and tanh (arithmetic LLVM vectorizes, not libm's scalar
     calls), compiled for this CPU, against float64 on 200,000 points: exp within 1e-7
