@@ -394,6 +394,7 @@ def test_a_tile_s_rows_divide_the_axis_where_they_can() -> None:
     rows = tvm_schedules._rows
     assert [rows(e, 6, 2) for e in (128, 49, 3136, 6, 5, 7, 1)] == [4, 5, 4, 6, 5, 4, 1]
     assert rows(64, 13, 2) == 8 and rows(49, 13, 2) == 7
+    assert rows(None, 6, 2) == 1  # a symbolic axis: one row (the dense test below)
 
 
 DENSE = """\

@@ -365,7 +365,7 @@ def _tile(func: Any, info: Cpu) -> Any:
     if run:
         row = s_loops[len(lead)]
         row_extent = _extent(sch, row)
-        rows = 1 if symbolic else _rows(row_extent, most_rows, m)
+        rows = _rows(row_extent, most_rows, m)
         ro, ri = sch.split(row, [None, rows])
         # weights that fit in L2 stay there while every row is computed; larger ones are
         # swept one block of output channels at a time
@@ -410,9 +410,10 @@ def _rows(extent: int | None, most: int, m: int) -> int:
     every tile, which LLVM compiled into slower code (the Transformer 16 % faster with 4, and
     MobileNetV2 6 %; ResNet-18's 56 x 56 with 4 the same as with 6). Else the cost model: a
     tile costs its FMAs, at least 8 (fewer accumulators leave the FMA units waiting on their
-    latency), plus a little for its loads and loop (7 x 7 = 49 cells: 5 per tile, not 6)."""
+    latency), plus a little for its loads and loop (7 x 7 = 49 cells: 5 per tile, not 6).
+    Over a symbolic axis (`extent` None), one row: see `_tile`."""
     if extent is None:
-        return most
+        return 1
     even = max(r for r in range(1, min(most, extent) + 1) if extent % r == 0)
     if 2 * even >= min(most, extent):
         return even
