@@ -126,7 +126,8 @@ def load(
     after the passes of opt `level`.
 
     `device` is "auto" (the GPU when one is present), "cpu" or "cuda". `threads`: ONNX
-    Runtime's intra-op thread count, or TVM's thread pool size. ONNX Runtime only:
+    Runtime's intra-op thread count, or TVM's thread pool size (by default both the physical
+    cores the process may use). ONNX Runtime only:
     `inter_op_threads` and `graph_optimization`, its own optimizer level ("disable", "basic",
     "extended" or "all"; by default "all", or "disable" for a `.ort` file or a model holding
     the optimized graph netc saved, which run on the CPU). `io_layout` ("channels-last" or

@@ -33,21 +33,58 @@ def cuda_available() -> bool:
     return bool(tvm.runtime.enabled("cuda")) and bool(tvm.cuda(0).exist)
 
 
+_pool: dict[str, int] = {}  # the size netc last gave TVM's thread pool in this process
+
+
+def physical_cores() -> int:
+    """The physical cores this process may run on, a core's hyper-threads counted once (Linux's
+    CPU topology; elsewhere, or without it, the CPUs the process may use): the threads TVM's
+    pool gets by default, as ONNX Runtime's intra-op pool does."""
+    import os
+
+    if not hasattr(os, "sched_getaffinity"):
+        return os.cpu_count() or 1
+    cpus = sorted(os.sched_getaffinity(0))
+    cores = set()
+    for cpu in cpus:
+        topology = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
+        try:
+            package = (topology / "physical_package_id").read_text().strip()
+            core = (topology / "core_id").read_text().strip()
+        except OSError:
+            return len(cpus)
+        cores.add((package, core))
+    return max(1, len(cores))
+
+
 def set_threads(threads: int) -> None:
     """The number of threads TVM's runtime thread pool uses (one pool per process: it applies
-    to every TVM session here; TVM_NUM_THREADS sets the first value)."""
+    to every TVM session here)."""
     import os
 
     if threads < 1:
         raise error(f"threads must be >= 1, got {threads}")
     # affinity mode -3 (kSpecifyThreadShareAllCore): `threads` workers sharing every core this
-    # process may run on (TVM's default pool counts physical cores, often fewer than asked)
+    # process may run on
     cpus = (
         [str(c) for c in sorted(os.sched_getaffinity(0))]
         if hasattr(os, "sched_getaffinity")
         else []
     )
     _tvm().get_global_func("runtime.config_threadpool")(-3, threads, cpus)
+    _pool["threads"] = threads
+
+
+def default_threads() -> None:
+    """Size TVM's pool to the physical cores (`physical_cores`) unless it has its size already:
+    from netc in this process (`set_threads`), or from TVM_NUM_THREADS or OMP_NUM_THREADS,
+    which TVM reads itself. TVM's own default on x86 is half the logical CPUs (it assumes two
+    hyper-threads a core): one thread on a 2-core virtual machine without them."""
+    import os
+
+    if _pool or os.environ.get("TVM_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS"):
+        return
+    set_threads(physical_cores())
 
 
 def read_artifact(path: str | Path) -> tuple[Path, dict[str, Any]]:
@@ -135,6 +172,8 @@ class TvmSession:
         self.device = _device(device, self.target)
         if threads is not None:
             set_threads(threads)
+        else:
+            default_threads()
         dev = tvm.cuda(0) if self.device == "cuda" else tvm.cpu(0)
         try:
             # every library exports the same registration symbol: TVM warns on stderr when a

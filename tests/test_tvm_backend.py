@@ -807,6 +807,48 @@ def test_threads_size_tvms_thread_pool() -> None:
     assert info.value.diagnostics[0].message == "threads must be >= 1, got 0"
 
 
+def _cpuinfo_cores() -> int:
+    """The physical cores this process may use, from /proc/cpuinfo (another source than the
+    sysfs topology netc reads)."""
+    allowed = os.sched_getaffinity(0)
+    cores, cpu, package = set(), None, "0"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        key, _, value = (part.strip() for part in line.partition(":"))
+        if key == "processor":
+            cpu = int(value)
+        elif key == "physical id":
+            package = value
+        elif key == "core id" and cpu in allowed:
+            cores.add((package, value))
+    return len(cores) or len(allowed)
+
+
+@pytest.mark.skipif(not Path("/proc/cpuinfo").exists(), reason="Linux's /proc/cpuinfo")
+def test_the_default_pool_has_a_thread_per_physical_core(tmp_path: Path) -> None:
+    # TVM's own default on x86 is half the logical CPUs: one thread on a 2-core machine
+    # without hyper-threads, where ONNX Runtime runs two
+    assert tvm_runtime.physical_cores() == _cpuinfo_cores()
+    (tmp_path / "cnn.net").write_text(CNN)
+    code = (
+        "import netc, netc.runtime, tvm\n"
+        "netc.runtime.load(netc.compile(open('cnn.net').read()), target='tvm')\n"
+        "print(tvm.runtime.num_threads())\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("TVM_NUM_THREADS", "OMP_NUM_THREADS")}
+    runs = {}
+    for name, extra in (("default", {}), ("TVM_NUM_THREADS", {"TVM_NUM_THREADS": "1"})):
+        r = subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=tmp_path,
+            env={**env, **extra},
+            capture_output=True,
+            text=True,
+        )
+        assert r.returncode == 0, r.stderr
+        runs[name] = int(r.stdout.split()[-1])
+    assert runs == {"default": _cpuinfo_cores(), "TVM_NUM_THREADS": 1}
+
+
 def test_netc_run_runs_a_tvm_folder(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     Path("cnn.net").write_text(CNN)

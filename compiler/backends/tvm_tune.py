@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import subprocess
 import sys
@@ -84,11 +83,6 @@ def check_serialization() -> None:
     )
 
 
-def cores() -> int:
-    """The CPUs this process may run on: the threads candidates are measured with."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
 def tune(
     artifact: Artifact,
     trials: int,
@@ -108,7 +102,11 @@ def tune(
     target = make_target(artifact.target)
     if str(target.kind.name) != "llvm":
         raise error(f"netc tune measures on this machine's CPU; the target is {target.kind.name}")
-    n = cores()
+    from netc.runtime.tvm import physical_cores, set_threads
+
+    # candidates are measured with the threads a session gets by default
+    n = physical_cores()
+    set_threads(n)
     # MetaSchedule sizes its parallel loops by the target's core count, which it requires
     tuning_target = make_target({**artifact.target, "num-cores": n})
     module = optimize(artifact.module, target)
@@ -382,13 +380,15 @@ def _progress_callback(progress: Progress, trials: int) -> Any:
 @contextmanager
 def _host_search(quiet: bool) -> Iterator[None]:
     """What MetaSchedule's search needs of the host: its CPU count, which it asks psutil for
-    (not a dependency of apache-tvm, nor of netc), given from the process's affinity; and its
+    (not a dependency of apache-tvm, nor of netc), given as the physical cores it may use; and its
     Python logging, silenced when `quiet`."""
     import tvm_ffi
     from tvm.s_tir.meta_schedule import utils
 
+    from netc.runtime.tvm import physical_cores
+
     def count(logical: bool = True) -> int:
-        return cores()
+        return physical_cores()
 
     saved = utils._cpu_count_impl
     tvm_ffi.register_global_func("s_tir.meta_schedule.cpu_count", count, override=True)

@@ -347,7 +347,10 @@ _seed_option = click.option(
     help="Seed of the initial weights (and of random inputs).",
 )
 _threads_option = click.option(
-    "--threads", type=click.IntRange(1), default=None, help="ONNX Runtime's intra-op threads."
+    "--threads",
+    type=click.IntRange(1),
+    default=None,
+    help="ONNX Runtime's intra-op threads, or TVM's pool (default: the physical cores).",
 )
 _net_model_option = click.option(
     "--model", "model", metavar="NAME", help="The model, when a .net defines several."
