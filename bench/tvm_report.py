@@ -11,12 +11,13 @@ With --tuned, a MetaSchedule database (`netc tune`, that many trials) joins as a
 
 Without --workload the driver runs each workload in its own Python process (one network's
 thread pools and caches never slow another's) and collects their JSON. Within a workload the
-contenders run in the same process: TVM and ONNX Runtime interleaved run by run
-(`netc.runtime.bench.side_by_side`); the unscheduled build, 10-100x slower, in a few rounds of
-its own between them. Every library is built in a fresh build cache, and timed. Before any
-timing every contender's output is compared with the float64 numpy reference at the "model"
-scope of `netc.runtime.tolerance`: a fast wrong answer stops the report. Ratios are speeds
-against ONNX Runtime (its time / TVM's): above 1, TVM is faster.
+contenders run in the same process: TVM and ONNX Runtime in turns, each turn an untimed call
+and then BLOCK timed ones (`netc.runtime.bench.side_by_side`: both pools have several threads,
+and a runtime's pool slows the call right after it); the unscheduled build, 10-100x slower,
+in a few rounds of its own between them. Every library is built in a fresh build cache, and
+timed. Before any timing every contender's output is compared with the float64 numpy
+reference at the "model" scope of `netc.runtime.tolerance`: a fast wrong answer stops the
+report. Ratios are speeds against ONNX Runtime (its time / TVM's): above 1, TVM is faster.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ TUNED = "tvm: tuned"
 BEGIN = "<!-- bench/tvm_report.py: begin -->"
 END = "<!-- bench/tvm_report.py: end -->"
 UNSCHEDULED_BUDGET_S = 60.0  # per batch: the unscheduled build runs at least once
+BLOCK = 5  # timed calls of a runtime in a row, after an untimed one
 
 
 def sessions(model: Any, weights: Mapping[str, np.ndarray], tuned: int) -> tuple[dict, dict]:
@@ -139,7 +141,7 @@ def measure(
             loads = [os.getloadavg()[0]]
             check(runs, model, weights, feed)
             feeds = {name: feed for name in runs}
-            timings = side_by_side(fast, feeds, repeat=repeat, budget_s=budget_s)
+            timings = side_by_side(fast, feeds, repeat=repeat, budget_s=budget_s, block=BLOCK)
             # the unscheduled build: as many rounds as its budget allows, at least one
             slow = runs[UNSCHEDULED]
             t0 = time.perf_counter()
@@ -184,7 +186,7 @@ def _stats(times: list[float]) -> tuple[float, float, float]:
 
 def _ratio(times: Mapping[str, list[float]], contender: str, base: str = BASELINE) -> str:
     """`base`'s time / `contender`'s: of the medians, then (interleaved contenders only) the
-    per-round ratios' median and (p10 .. p90)."""
+    ratios' median and (p10 .. p90) of the calls made in the same round."""
     mine, theirs = np.asarray(times[contender]), np.asarray(times[base])
     overall = np.median(theirs) / np.median(mine)
     if len(mine) != len(theirs):  # measured in rounds of its own
@@ -217,8 +219,11 @@ def markdown(results: list[dict], info: Mapping[str, Any], load: str) -> str:
         "same Relax module and pipeline without netc's schedules (TVM's legalized loop nests, "
         "what `tvm.compile` gives); `tvm: tuned` adds a MetaSchedule database (`netc tune`). "
         "Each workload ran in its own process, every output checked against the float64 "
-        "reference first; `tvm` and ONNX Runtime interleaved run by run, the unscheduled "
-        "build in rounds of its own (at most a minute a batch).",
+        "reference first. Both runtimes use their default threads (one per physical core); "
+        f"they ran in turns, each turn an untimed call and then {BLOCK} timed ones back to "
+        "back (a runtime's thread pool slows the call right after it: ONNX Runtime's workers "
+        "spin after its run), the unscheduled build in rounds of its own (at most a minute a "
+        "batch).",
         "",
         "Times per batch in ms: median (p10 .. p90), n runs.",
         "",
@@ -242,7 +247,8 @@ def markdown(results: list[dict], info: Mapping[str, Any], load: str) -> str:
         "",
         "Speed of each TVM build against ONNX Runtime ENABLE_ALL (ORT's time / TVM's; above 1, "
         "TVM is faster): the ratio of the medians, then the median and (p10 .. p90) of the "
-        "per-round ratios. The issue's goals: untuned within 3x (>= 0.33x), tuned within 1.2x "
+        "ratios of the calls made in the same round (the k-th of each turn). The issue's "
+        "goals: untuned within 3x (>= 0.33x), tuned within 1.2x "
         "(>= 0.83x).",
         "",
         "| workload | batch | " + " | ".join(n for n in present if n != BASELINE) + " |",
@@ -301,7 +307,7 @@ def main() -> None:
     ap.add_argument("--json", help="with --workload: write its timings here")
     ap.add_argument("--workloads", nargs="*", default=list(WORKLOADS), choices=WORKLOADS)
     ap.add_argument("--batches", nargs="*", type=int, default=list(BATCHES))
-    ap.add_argument("--repeat", type=int, default=50, help="rounds per batch size at most")
+    ap.add_argument("--repeat", type=int, default=20, help="rounds per batch size at most")
     ap.add_argument("--budget", type=float, default=60.0, help="seconds per batch size")
     ap.add_argument("--tuned", type=int, default=0, help="MetaSchedule trials (0: no tuning)")
     ap.add_argument("--note", help="a sentence about the machine's load for the report")

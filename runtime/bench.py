@@ -90,15 +90,25 @@ def side_by_side(
     warmup: int = 5,
     repeat: int = 30,
     budget_s: float = 60.0,
+    block: int = 1,
     on_round: Callable[[int], None] | None = None,
 ) -> dict[str, Timing]:
-    """Time each session on its inputs, interleaved run by run, each round in another order
-    (shuffled, seeded: a run repeats); stops early (after at least 5 rounds) once `budget_s`
-    is spent. `on_round(i)` is called after round i.
+    """Time each session on its inputs, interleaved, each round in another order (shuffled,
+    seeded: a run repeats); stops early (after at least 5 rounds) once `budget_s` is spent.
+    `on_round(i)` is called after round i.
 
     The order changes because a call runs on the caches, branch predictors and clock the call
     before it left: in a fixed order each session always follows the same other one, and on a
-    small model that alone made two identical ONNX Runtime graphs differ by 25 %."""
+    small model that alone made two identical ONNX Runtime graphs differ by 25 %.
+
+    With `block` > 1 each session, in its turn, makes one untimed call and then `block` timed
+    ones back to back. Runtimes with pools of several threads slow the call after them:
+    ONNX Runtime's workers spin on the cores after its run, and a pool parked since its last
+    call takes a while to wake. On a 2-core virtual machine, TVM's 2-thread MLP call right
+    after ONNX Runtime's took 7-8 ms instead of its 0.2 ms back to back, for the whole run;
+    each runtime's steady state (calls back to back, as a server's) is what a block measures."""
+    if block < 1:
+        raise ValueError(f"block must be >= 1, got {block}")
     for name, session in sessions.items():
         for _ in range(warmup):
             session.run(inputs[name])
@@ -109,9 +119,13 @@ def side_by_side(
     for i in range(repeat):
         shuffle(order)
         for name in order:
-            t0 = time.perf_counter()
-            sessions[name].run(inputs[name])
-            times[name].append(time.perf_counter() - t0)
+            run, feed = sessions[name].run, inputs[name]
+            if block > 1:
+                run(feed)
+            for _ in range(block):
+                t0 = time.perf_counter()
+                run(feed)
+                times[name].append(time.perf_counter() - t0)
         if on_round is not None:
             on_round(i)
         if i >= 4 and time.perf_counter() - start > budget_s:
@@ -121,6 +135,9 @@ def side_by_side(
 
 # --- every target side by side: `netc bench` ------------------------------------------------
 
+# `netc bench`'s timed calls in a row per contender and round (after an untimed one): runtimes
+# with thread pools slow the call that follows them (`side_by_side`)
+BLOCK = 3
 # what `netc bench -t` takes: each a target and the options it is compiled with
 BENCH_TARGETS: dict[str, tuple[str, dict[str, Any]]] = {
     "onnx": ("onnx", {}),
@@ -389,7 +406,8 @@ def compare(
     """Compile `model` (a netc.Model) for each contender, check every one's outputs against
     the float64 reference at each batch size (a NetcError names the first that differs: a
     fast wrong answer is no answer), then time them all, interleaved round by round, at each
-    batch size (`warmup` calls, then up to `repeat` rounds or `budget_s` seconds a batch).
+    batch size (`warmup` calls, then up to `repeat` rounds or `budget_s` seconds a batch; in
+    a round each contender makes an untimed call and then `BLOCK` timed ones: `side_by_side`).
     `weights`: a path or dict; default randomized (every bias and statistic drawn, as
     `netc verify` does). `dims` fixes non-batch symbols of the inputs (and TVM's library).
     A contender whose backend cannot lower the model is left out with a line in `skipped`.
@@ -478,9 +496,10 @@ def compare(
             warmup=warmup,
             repeat=repeat,
             budget_s=budget_s,
+            block=BLOCK,
             on_round=_rounds(told, f"timing batch {b}"),
         )
-        rounds = len(next(iter(timings.values())).times) if timings else 0
+        rounds = len(next(iter(timings.values())).times) // BLOCK if timings else 0
         told(f"timing batch {b}", repeat - rounds)
         for r in results:
             r.timings[b] = timings[r.contender.name]

@@ -16,6 +16,7 @@ from click.testing import CliRunner
 
 from netc.cli import cli
 from netc.cli.bench import KINDS
+from netc.runtime.bench import BLOCK, side_by_side
 
 TINY = """\
 model tiny(x: f32[N, 6]) -> (y: f32[N, 3]) {
@@ -69,7 +70,8 @@ def test_json_reports_every_target_at_every_batch_size(files):
         assert t["memory_mib"] is not None and t["memory_mib"] >= 0
         assert [row["batch"] for row in t["batches"]] == [1, 3]
         for row in t["batches"]:
-            assert row["runs"] == 2  # --repeat 2 (the budget stops no earlier than 5 rounds)
+            # --repeat 2 rounds (the budget stops no earlier than 5) of BLOCK timed calls each
+            assert row["runs"] == 2 * BLOCK
             assert 0 < row["min_ms"] <= row["p10_ms"] <= row["median_ms"] <= row["p90_ms"]
             assert row["p90_ms"] <= row["max_ms"] and row["first_ms"] > 0
             assert row["throughput"] == pytest.approx(row["batch"] / row["median_ms"] * 1e3)
@@ -78,6 +80,31 @@ def test_json_reports_every_target_at_every_batch_size(files):
         medians = [t["batches"][b]["median_ms"] for t in targets]
         ratios = [t["batches"][b]["vs_fastest"] for t in targets]
         assert ratios == pytest.approx([m / min(medians) for m in medians]) and min(ratios) == 1
+
+
+def test_side_by_side_times_each_session_in_blocks_after_an_untimed_call():
+    calls: list[str] = []
+
+    class Fake:
+        def __init__(self, name: str):
+            self.name = name
+
+        def run(self, feed):
+            calls.append(self.name)
+            return {}
+
+    sessions = {"a": Fake("a"), "b": Fake("b")}
+    timings = side_by_side(sessions, {"a": {}, "b": {}}, warmup=1, repeat=5, block=3)
+    assert {name: len(t.times) for name, t in timings.items()} == {"a": 15, "b": 15}
+    turns = calls[2:]  # after one warm-up call each: 5 rounds of two turns of 1 + 3 calls
+    assert len(turns) == 40
+    assert all(len(set(turns[i : i + 4])) == 1 for i in range(0, 40, 4))
+    assert sorted(turns[:8:4]) == ["a", "b"]
+    calls.clear()
+    timings = side_by_side(sessions, {"a": {}, "b": {}}, warmup=0, repeat=5)
+    assert len(calls) == 10 and len(timings["a"].times) == 5  # one timed call a turn
+    with pytest.raises(ValueError, match="block must be >= 1, got 0"):
+        side_by_side(sessions, {"a": {}, "b": {}}, block=0)
 
 
 def test_levels_and_a_keras_target_are_named_by_their_flags(files):
