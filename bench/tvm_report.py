@@ -11,13 +11,14 @@ With --tuned, a MetaSchedule database (`netc tune`, that many trials) joins as a
 
 Without --workload the driver runs each workload in its own Python process (one network's
 thread pools and caches never slow another's) and collects their JSON. Within a workload the
-contenders run in the same process: TVM and ONNX Runtime in turns, each turn an untimed call
-and then BLOCK timed ones (`netc.runtime.bench.side_by_side`: both pools have several threads,
-and a runtime's pool slows the call right after it); the unscheduled build, 10-100x slower,
-in a few rounds of its own between them. Every library is built in a fresh build cache, and
-timed. Before any timing every contender's output is compared with the float64 numpy
-reference at the "model" scope of `netc.runtime.tolerance`: a fast wrong answer stops the
-report. Ratios are speeds against ONNX Runtime (its time / TVM's): above 1, TVM is faster.
+contenders run in the same process: TVM and ONNX Runtime in turns, each turn untimed calls
+for SETTLE_S and then BLOCK timed ones (`netc.runtime.bench.side_by_side`: both pools have
+several threads, and a runtime's pool slows the calls right after it); the unscheduled
+build, 10-100x slower, in a few rounds of its own between them. Every library is built in a
+fresh build cache, and timed. Before any timing every contender's output is compared with
+the float64 numpy reference at the "model" scope of `netc.runtime.tolerance`: a fast wrong
+answer stops the report. Ratios are speeds against ONNX Runtime (its time / TVM's): above 1,
+TVM is faster.
 """
 
 from __future__ import annotations
@@ -56,7 +57,8 @@ TUNED = "tvm: tuned"
 BEGIN = "<!-- bench/tvm_report.py: begin -->"
 END = "<!-- bench/tvm_report.py: end -->"
 UNSCHEDULED_BUDGET_S = 60.0  # per batch: the unscheduled build runs at least once
-BLOCK = 5  # timed calls of a runtime in a row, after an untimed one
+BLOCK = 5  # timed calls of a runtime in a row, after SETTLE_S of untimed ones
+SETTLE_S = 0.1  # ONNX Runtime's workers spin for about 40 ms after its run
 
 
 def sessions(model: Any, weights: Mapping[str, np.ndarray], tuned: int) -> tuple[dict, dict]:
@@ -141,7 +143,9 @@ def measure(
             loads = [os.getloadavg()[0]]
             check(runs, model, weights, feed)
             feeds = {name: feed for name in runs}
-            timings = side_by_side(fast, feeds, repeat=repeat, budget_s=budget_s, block=BLOCK)
+            timings = side_by_side(
+                fast, feeds, repeat=repeat, budget_s=budget_s, block=BLOCK, settle_s=SETTLE_S
+            )
             # the unscheduled build: as many rounds as its budget allows, at least one
             slow = runs[UNSCHEDULED]
             t0 = time.perf_counter()
@@ -220,10 +224,11 @@ def markdown(results: list[dict], info: Mapping[str, Any], load: str) -> str:
         "what `tvm.compile` gives); `tvm: tuned` adds a MetaSchedule database (`netc tune`). "
         "Each workload ran in its own process, every output checked against the float64 "
         "reference first. Both runtimes use their default threads (one per physical core); "
-        f"they ran in turns, each turn an untimed call and then {BLOCK} timed ones back to "
-        "back (a runtime's thread pool slows the call right after it: ONNX Runtime's workers "
-        "spin after its run), the unscheduled build in rounds of its own (at most a minute a "
-        "batch).",
+        f"they ran in turns, each turn untimed calls for {SETTLE_S:g} s (at least one) and "
+        f"then {BLOCK} timed ones back to back (a runtime's thread pool slows the calls right "
+        "after it: ONNX Runtime's workers spin for about 40 ms after its run, and TVM's "
+        "2-thread MLP took 4-8 ms a call in that time instead of 0.1 ms), the unscheduled "
+        "build in rounds of its own (at most a minute a batch).",
         "",
         "Times per batch in ms: median (p10 .. p90), n runs.",
         "",

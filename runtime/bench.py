@@ -91,6 +91,7 @@ def side_by_side(
     repeat: int = 30,
     budget_s: float = 60.0,
     block: int = 1,
+    settle_s: float = 0.0,
     on_round: Callable[[int], None] | None = None,
 ) -> dict[str, Timing]:
     """Time each session on its inputs, interleaved, each round in another order (shuffled,
@@ -101,12 +102,15 @@ def side_by_side(
     before it left: in a fixed order each session always follows the same other one, and on a
     small model that alone made two identical ONNX Runtime graphs differ by 25 %.
 
-    With `block` > 1 each session, in its turn, makes one untimed call and then `block` timed
-    ones back to back. Runtimes with pools of several threads slow the call after them:
-    ONNX Runtime's workers spin on the cores after its run, and a pool parked since its last
-    call takes a while to wake. On a 2-core virtual machine, TVM's 2-thread MLP call right
-    after ONNX Runtime's took 7-8 ms instead of its 0.2 ms back to back, for the whole run;
-    each runtime's steady state (calls back to back, as a server's) is what a block measures."""
+    Runtimes with pools of several threads slow the calls after them: ONNX Runtime's workers
+    spin on the cores for about 40 ms after its run (measured on a 2-core machine: a core's
+    worth of CPU time while the process slept), and a pool parked since its last call takes
+    a while to wake. There TVM's 2-thread MLP calls right after ONNX Runtime's took 4-8 ms
+    instead of 0.1 ms. So with `settle_s` > 0 each session's turn starts with untimed calls
+    for that long (at least one: the other pools go quiet, its own wakes), and then makes
+    `block` timed calls back to back: each runtime's steady state, as a server calling it
+    sees. (A pause instead of the untimed calls let the machine idle: the calls after it were
+    slower, by 2x for ONNX Runtime's MLP at batch 8.)"""
     if block < 1:
         raise ValueError(f"block must be >= 1, got {block}")
     for name, session in sessions.items():
@@ -120,8 +124,11 @@ def side_by_side(
         shuffle(order)
         for name in order:
             run, feed = sessions[name].run, inputs[name]
-            if block > 1:
+            if settle_s > 0:
+                settled = time.perf_counter() + settle_s
                 run(feed)
+                while time.perf_counter() < settled:
+                    run(feed)
             for _ in range(block):
                 t0 = time.perf_counter()
                 run(feed)
@@ -135,9 +142,11 @@ def side_by_side(
 
 # --- every target side by side: `netc bench` ------------------------------------------------
 
-# `netc bench`'s timed calls in a row per contender and round (after an untimed one): runtimes
-# with thread pools slow the call that follows them (`side_by_side`)
+# `netc bench`'s turns: untimed calls for SETTLE_S, then BLOCK timed calls in a row, per
+# contender and round: runtimes with thread pools slow the calls that follow them
+# (`side_by_side`)
 BLOCK = 3
+SETTLE_S = 0.05
 # what `netc bench -t` takes: each a target and the options it is compiled with
 BENCH_TARGETS: dict[str, tuple[str, dict[str, Any]]] = {
     "onnx": ("onnx", {}),
@@ -407,7 +416,8 @@ def compare(
     the float64 reference at each batch size (a NetcError names the first that differs: a
     fast wrong answer is no answer), then time them all, interleaved round by round, at each
     batch size (`warmup` calls, then up to `repeat` rounds or `budget_s` seconds a batch; in
-    a round each contender makes an untimed call and then `BLOCK` timed ones: `side_by_side`).
+    a round each contender makes untimed calls for `SETTLE_S` and then `BLOCK` timed ones:
+    `side_by_side`).
     `weights`: a path or dict; default randomized (every bias and statistic drawn, as
     `netc verify` does). `dims` fixes non-batch symbols of the inputs (and TVM's library).
     A contender whose backend cannot lower the model is left out with a line in `skipped`.
@@ -497,6 +507,7 @@ def compare(
             repeat=repeat,
             budget_s=budget_s,
             block=BLOCK,
+            settle_s=SETTLE_S,
             on_round=_rounds(told, f"timing batch {b}"),
         )
         rounds = len(next(iter(timings.values())).times) // BLOCK if timings else 0

@@ -94,17 +94,22 @@ def test_side_by_side_times_each_session_in_blocks_after_an_untimed_call():
             return {}
 
     sessions = {"a": Fake("a"), "b": Fake("b")}
-    timings = side_by_side(sessions, {"a": {}, "b": {}}, warmup=1, repeat=5, block=3)
+    feeds: dict = {"a": {}, "b": {}}
+    # settle_s: each turn starts with untimed calls for that long, at least one
+    timings = side_by_side(sessions, feeds, warmup=1, repeat=5, block=3, settle_s=1e-9)
     assert {name: len(t.times) for name, t in timings.items()} == {"a": 15, "b": 15}
     turns = calls[2:]  # after one warm-up call each: 5 rounds of two turns of 1 + 3 calls
     assert len(turns) == 40
     assert all(len(set(turns[i : i + 4])) == 1 for i in range(0, 40, 4))
     assert sorted(turns[:8:4]) == ["a", "b"]
     calls.clear()
-    timings = side_by_side(sessions, {"a": {}, "b": {}}, warmup=0, repeat=5)
+    timings = side_by_side(sessions, feeds, warmup=0, repeat=2, settle_s=0.02)
+    assert len(calls) > 4 and len(timings["a"].times) == 2  # calls for 20 ms, then one timed
+    calls.clear()
+    timings = side_by_side(sessions, feeds, warmup=0, repeat=5)
     assert len(calls) == 10 and len(timings["a"].times) == 5  # one timed call a turn
     with pytest.raises(ValueError, match="block must be >= 1, got 0"):
-        side_by_side(sessions, {"a": {}, "b": {}}, block=0)
+        side_by_side(sessions, feeds, block=0)
 
 
 def test_levels_and_a_keras_target_are_named_by_their_flags(files):
