@@ -83,21 +83,22 @@ def sessions(model: Any, weights: Mapping[str, np.ndarray], tuned: int) -> tuple
 
 
 def tuned_session(
-    model: Any, weights: Mapping[str, np.ndarray], trials: int, batch: int, builds: dict
+    model: Any, weights: Mapping[str, np.ndarray], trials: int, dims: dict[str, int], builds: dict
 ) -> Any:
-    """The build tuned by `netc tune` for `trials` at this batch (MetaSchedule tunes kernels
-    of fixed sizes: the batch is fixed, as `netc tune --dim N=B` and `-t tvm --dim N=B` do)."""
+    """The build tuned by `netc tune` for `trials` at these sizes of the symbolic dims
+    (MetaSchedule tunes kernels of fixed sizes, as `netc tune --dim N=B` and `-t tvm --dim N=B`
+    do: the batch, and any other symbol at the size the inputs have)."""
     import netc
     from netc import driver
     from netc.backends import to_tvm, tvm_tune
 
-    artifact = driver.emit(model, "tvm", weights=weights, dims={"N": batch})
+    artifact = driver.emit(model, "tvm", weights=weights, dims=dims)
     start = time.perf_counter()
     database = tvm_tune.tune(artifact, trials=trials, quiet=True)
-    builds[f"tuning (batch {batch})"] = time.perf_counter() - start
+    builds[f"tuning (batch {dims['N']})"] = time.perf_counter() - start
     start = time.perf_counter()
     session = netc.runtime.load(to_tvm.library(artifact, database))
-    builds[f"{TUNED} (batch {batch})"] = time.perf_counter() - start
+    builds[f"{TUNED} (batch {dims['N']})"] = time.perf_counter() - start
     return session
 
 
@@ -133,12 +134,17 @@ def measure(
         os.environ["NETC_CACHE_DIR"] = cache
         runs, builds = sessions(model, weights, tuned)
         result["builds"] = builds
-        symbols = {d for i in model.graph.inputs for d in model.graph[i].tensor_type.shape}
         for batch in batches:
-            if tuned and {d for d in symbols if isinstance(d, str)} == {"N"}:
-                runs[TUNED] = tuned_session(model, weights, tuned, batch, builds)
-            fast = {name: s for name, s in runs.items() if name != UNSCHEDULED}
             feed = random_inputs(runs[TVM].inputs, batch)
+            if tuned:  # every symbolic dim fixed at its size in the feed
+                sizes = {
+                    d: n
+                    for sig in runs[TVM].inputs
+                    for d, n in zip(sig.shape, feed[sig.name].shape, strict=True)
+                    if isinstance(d, str)
+                }
+                runs[TUNED] = tuned_session(model, weights, tuned, sizes, builds)
+            fast = {name: s for name, s in runs.items() if name != UNSCHEDULED}
             start = time.perf_counter()
             loads = [os.getloadavg()[0]]
             check(runs, model, weights, feed)
