@@ -204,6 +204,18 @@ def test_dense_bias_and_gelu_are_one_kernel_and_batchnorm_folds_away() -> None:
     assert name.startswith("fused_matmul_add") and "erf" in kernels[name]
 
 
+def test_pools_reach_schedules_and_tuning_without_topi_s_schedule_rule() -> None:
+    # TOPI marks pool blocks "meta_schedule.pool_max"/"pool_avg", a custom MetaSchedule rule
+    # no CPU target registers: `netc tune` logged a warning on stderr for each
+    model = netc.compile(
+        "model m(x: f32[N, 8, 8, 4]) -> (y: tensor) {\n"
+        "  y = x |> maxpool(2) |> avgpool(2) |> global_avgpool\n}\n"
+    )
+    kernels = _kernels(driver.emit(model, "tvm"))
+    assert any("pool" in name for name in kernels), list(kernels)
+    assert not [name for name, text in kernels.items() if "schedule_rule" in text]
+
+
 def test_weights_are_constants_and_the_layout_is_channels_last() -> None:
     artifact = driver.emit(netc.compile(CNN), "tvm")
     text = artifact.script()

@@ -126,12 +126,13 @@ def pipeline(target: Any) -> list[Any]:
 
 def optimize(module: Any, target: Any) -> Any:
     """`module` after netc's pipeline (`pipeline`) for `target`: fused, folded, legalized, with
-    the weights each PrimFunc takes marked (a schedule may repack them)."""
-    from .tvm_schedules import mark_weights
+    the weights each PrimFunc takes marked (a schedule may repack them) and TOPI's
+    `schedule_rule` annotations dropped (`drop_schedule_rules`)."""
+    from .tvm_schedules import drop_schedule_rules, mark_weights
 
     t = tvm()
     with t.target.Target(target) if not isinstance(target, t.target.Target) else target:
-        return mark_weights(t.transform.Sequential(pipeline(target))(module))
+        return drop_schedule_rules(mark_weights(t.transform.Sequential(pipeline(target))(module)))
 
 
 def schedule(module: Any, target: Any, database: Any = None, *, defaults: bool = True) -> Any:

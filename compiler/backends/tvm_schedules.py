@@ -92,6 +92,29 @@ def mark_weights(module: Any) -> Any:
     return module
 
 
+def drop_schedule_rules(module: Any) -> Any:
+    """`module` without the `schedule_rule` annotation TOPI puts on some blocks (the pools:
+    "meta_schedule.pool_avg", "meta_schedule.pool_max"). MetaSchedule looks each one up as a
+    custom rule, which no CPU target registers: it logged a warning on stderr for every pool
+    kernel of `netc tune`, then dropped the annotation and went on. Dropped here, for the build
+    and the tuning alike, so that both see the same kernels (a tuning record is found by its
+    kernel's structural hash)."""
+    t = tvm()
+    for gv, func in list(module.functions_items()):
+        if not isinstance(func, t.tirx.PrimFunc):
+            continue
+        try:
+            sch = t.s_tir.Schedule(func)
+            marked = [b for b in _blocks(sch) if "schedule_rule" in sch.get(b).annotations]
+        except Exception:  # noqa: BLE001 - a PrimFunc without blocks (a scan) has none
+            continue
+        for block in marked:
+            sch.unannotate(block, "schedule_rule")
+        if marked:
+            module[gv] = sch.mod["main"]
+    return module
+
+
 def apply(module: Any, target: Any) -> Any:
     """`module` with a default schedule on every PrimFunc not yet scheduled (a tuning
     database's are), for a CPU `target`; structurally equal PrimFuncs are scheduled once."""
