@@ -414,8 +414,9 @@ def _fill_tensor(tensor: Any, name: str, array: np.ndarray) -> None:
     tensor.raw_data = np.asarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
 
 
-# ONNX ops ONNX Runtime (1.31) has no float64 CPU kernel for: a model using one would not load
-NO_F64_KERNEL = ("Conv", "ConvTranspose", "AveragePool", "Erf", "Resize")
+# ONNX ops ONNX Runtime (1.31, 1.32) has no float64 CPU kernel for: a model using one would not
+# load (Conv, ...) or would fail at its first run (LSTM, GRU: "does not support double yet")
+NO_F64_KERNEL = ("Conv", "ConvTranspose", "AveragePool", "Erf", "Resize", "LSTM", "GRU")
 
 
 def _check_f64_kernels(node: Node, emitted: Sequence[Any]) -> None:
