@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 import netc
 import netc.runtime
 from netc import driver
-from netc.ir import numpy_dtype
+from netc.ir import concrete_shape, numpy_dtype
 from netc.ops import ALIASES, OPS
 from netc.ops.registry import Init, LayerActivation
 from netc.source import format_value
@@ -120,10 +120,11 @@ def test_what_check_accepts_compiles_and_onnx_runtime_runs(text: str):
         return
     sess = session(model)
     x = m.graph[m.graph.inputs[0]].tensor_type
-    shape = tuple(2 if isinstance(d, str) else d for d in x.shape)
-    (y,) = sess.run(None, {sess.get_inputs()[0].name: np.zeros(shape, numpy_dtype(x.dtype))})
+    symbols = {d: 2 for d in x.shape if isinstance(d, str)}  # every symbol 2: N*2 is 4
+    feed = np.zeros(concrete_shape(x, symbols), numpy_dtype(x.dtype))
+    (y,) = sess.run(None, {sess.get_inputs()[0].name: feed})
     want = m.graph[m.graph.outputs[0][1]].tensor_type
-    assert y.shape == tuple(2 if isinstance(d, str) else d for d in want.shape)
+    assert y.shape == concrete_shape(want, symbols)
     event("compiled, loaded and run")
 
 
