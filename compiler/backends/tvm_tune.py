@@ -127,7 +127,7 @@ def tune(
             hint=f"tune for the size you deploy with {fixed}, and build with the same --dim",
         )
     folder = database_dir(artifact)
-    with tempfile.TemporaryDirectory(prefix="netc-tune-") as work, _host_search(quiet):
+    with tempfile.TemporaryDirectory(prefix="netc-tune-") as work, _host_search(quiet, n):
         contexts, weights = _contexts(tasks, _search(trials / len(tasks)), seed, n)
         database = ms.database.JSONDatabase(work_dir=work)
         callbacks = list(ms.measure_callback.MeasureCallback.create("default"))
@@ -378,17 +378,15 @@ def _progress_callback(progress: Progress, trials: int) -> Any:
 
 
 @contextmanager
-def _host_search(quiet: bool) -> Iterator[None]:
+def _host_search(quiet: bool, cores: int) -> Iterator[None]:
     """What MetaSchedule's search needs of the host: its CPU count, which it asks psutil for
-    (not a dependency of apache-tvm, nor of netc), given as the physical cores it may use; and its
-    Python logging, silenced when `quiet`."""
+    (not a dependency of apache-tvm, nor of netc), given as `cores` (the physical cores the
+    candidates are measured on); and its Python logging, silenced when `quiet`."""
     import tvm_ffi
     from tvm.s_tir.meta_schedule import utils
 
-    from netc.runtime.tvm import physical_cores
-
     def count(logical: bool = True) -> int:
-        return physical_cores()
+        return cores
 
     saved = utils._cpu_count_impl
     tvm_ffi.register_global_func("s_tir.meta_schedule.cpu_count", count, override=True)

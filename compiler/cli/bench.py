@@ -90,8 +90,8 @@ def _parse_batches(ctx: click.Context, param: click.Parameter, value: str) -> tu
     type=click.IntRange(1),
     default=30,
     show_default=True,
-    help="Rounds per batch size at most (every target in turn each round: an untimed call, "
-    "then 3 timed ones; one timed call a round for an artifact alone).",
+    help="Rounds per batch size at most (every target in turn each round: untimed calls for "
+    "0.05 s, then 3 timed ones; one timed call a round for an artifact alone).",
 )
 @click.option("--warmup", type=click.IntRange(0), default=3, show_default=True)
 @click.option(
