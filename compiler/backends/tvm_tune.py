@@ -8,6 +8,7 @@ before netc's default schedules, which keep the kernels it has no record for.
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import shutil
@@ -19,6 +20,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from ..files import atomic_write_dir
@@ -253,6 +255,7 @@ def _contexts(tasks: list[Any], strategy: Any, seed: int, n: int) -> tuple[list,
     from tvm.s_tir import meta_schedule as ms
     from tvm.s_tir.meta_schedule.utils import fork_seed
 
+    _import_tensor_intrinsics()  # what a TuneContext imports first, at a fraction of the cost
     logger = logging.getLogger("netc.tvm_tune")
     if not logger.handlers:
         logger.addHandler(logging.NullHandler())
@@ -272,6 +275,56 @@ def _contexts(tasks: list[Any], strategy: Any, seed: int, n: int) -> tuple[list,
         contexts.append(context.clone())
         weights.append(task.weight)
     return contexts, weights
+
+
+def _import_tensor_intrinsics() -> None:
+    """Import `tvm.s_tir.tensor_intrin` (MetaSchedule's TuneContext does, first thing) with
+    TVMScript's decorators given a shallow `inspect.stack`. The module parses ~500 TVMScript
+    functions as it is imported, and each decorator takes `inspect.stack()`, which reads the
+    source lines of every frame of the stack; on frames of frozen modules that search scans
+    all of `sys.modules`. It took 32 s in a bare process, 60-130 s under pytest with
+    TensorFlow loaded (`netc tune` of a tiny model: 135 s of its 140). The decorators read
+    only frames[2]'s source line and the deeper frames' `frame` (`is_defined_in_class`,
+    `resolve_closure_vars`): the shallow stack gives those the same."""
+    if "tvm.s_tir.tensor_intrin" in sys.modules:
+        return
+    from tvm.relax.script.parser import entry as relax_entry
+    from tvm.script.parser.ir import entry as ir_entry
+    from tvm.tirx.script.parser import entry as tir_entry
+
+    modules = (relax_entry, ir_entry, tir_entry)
+    saved = [m.inspect for m in modules]
+    for m in modules:
+        m.inspect = _SHALLOW_INSPECT
+    try:
+        import tvm.s_tir.tensor_intrin  # noqa: F401
+    finally:
+        for m, original in zip(modules, saved, strict=True):
+            m.inspect = original
+
+
+class _ShallowInspect:
+    """The `inspect` module, but `stack()` reads source lines for the nearest 3 frames only."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(inspect, name)
+
+    @staticmethod
+    def stack(context: int = 1) -> list[inspect.FrameInfo]:
+        frames: list[inspect.FrameInfo] = []
+        frame: FrameType | None = sys._getframe(1)
+        while frame is not None:
+            if len(frames) < 3:
+                info = inspect.getframeinfo(frame, context)
+                frames.append(inspect.FrameInfo(frame, *info, positions=info.positions))
+            else:
+                where = (frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name)
+                frames.append(inspect.FrameInfo(frame, *where, None, None, positions=None))
+            frame = frame.f_back
+        return frames
+
+
+_SHALLOW_INSPECT = _ShallowInspect()
 
 
 def _search(per_kernel: float) -> Any:
