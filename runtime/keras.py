@@ -17,7 +17,8 @@ import numpy as np
 from netc.ir import Graph
 from netc.source import NetcError, error
 
-from .api import Signature, check_feed
+from .api import Signature
+from .feed import FeedCheck
 
 
 def _modules() -> tuple[Any, Any]:
@@ -105,11 +106,12 @@ class KerasSession:
         self.device = _device(device)
         self.name = name
         self.inputs, self.outputs = signatures(self.model)
+        self._check = FeedCheck(self.name, self.inputs)
 
     def run(self, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
         """Run on named numpy inputs (checked first); returns the named outputs."""
         tf, _ = _modules()
-        feed = check_feed(self.name, self.inputs, inputs)
+        feed = self._check(inputs)
         args = [feed[s.name] for s in self.inputs]
         try:
             with tf.device(_tf_device(self.device)):

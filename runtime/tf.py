@@ -19,7 +19,8 @@ import numpy as np
 from netc.ir import Graph
 from netc.source import NetcError, error
 
-from .api import Signature, check_feed
+from .api import Signature
+from .feed import FeedCheck
 
 
 def _tf() -> Any:
@@ -108,12 +109,13 @@ class TfSession:
             self.outputs = tuple(Signature(n, d, tuple(s)) for n, d, s in source.outputs)
             self.name = source.name or name
             self.xla = source.xla
+        self._check = FeedCheck(self.name, self.inputs)
         self._tf = tf
 
     def run(self, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
         """Run on named numpy inputs (checked first); returns the named outputs."""
         tf = self._tf
-        feed = check_feed(self.name, self.inputs, inputs)
+        feed = self._check(inputs)
         try:
             with tf.device(_tf_device(self.device)):
                 args = [_tensor(tf, feed[s.name], s.dtype) for s in self.inputs]

@@ -19,7 +19,8 @@ import numpy as np
 from netc.ir import Graph
 from netc.source import NetcError, error
 
-from .api import Signature, check_feed
+from .api import Signature
+from .feed import FeedCheck
 
 
 def _tvm() -> Any:
@@ -169,6 +170,7 @@ class TvmSession:
         self.inputs = _signature(entry["inputs"])
         self.outputs = _signature(entry["outputs"])
         self.name = info.get("model") or name
+        self._check = FeedCheck(self.name, self.inputs)
         self.target = info["target"]
         self.device = _device(device, self.target)
         if threads is not None:
@@ -208,7 +210,7 @@ class TvmSession:
     def run(self, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
         """Run on named numpy inputs (checked first); returns the named outputs."""
         tvm = self._tvm
-        feed = check_feed(self.name, self.inputs, inputs)
+        feed = self._check(inputs)
         try:
             if self.device == "cpu":  # the VM reads the arrays in place, and hands its own back
                 arrays = [self._staged(s.name, feed[s.name]) for s in self.inputs]

@@ -147,6 +147,36 @@ def test_inputs_are_checked_before_onnx_runtime_sees_them(onnx_file):
     )
 
 
+@pytest.mark.parametrize("target", ["tvm", "tf", "keras"])
+def test_every_runtime_checks_inputs_as_onnx_does(target, onnx_file):
+    """TVM, TensorFlow and Keras sessions run the same input check as ONNX Runtime's (one
+    FeedCheck per session): the same errors, word for word, for the same bad inputs, and the
+    same answer for arrays a runtime cannot read in place (Fortran order, unaligned)."""
+    from netc import driver
+
+    graph = netc.compile(TWO_INPUTS)
+    weights = initial_weights(graph.graph, seed=3)
+    session = netc.runtime.load(driver.emit(graph, target, weights=weights), device="cpu")
+    onnx_session = netc.runtime.load(onnx_file)
+    bad_feeds = [
+        {"x": np.ones((2, 5, 4), np.float64), "ids": np.ones((3, 5), np.int32), "extra": 1},
+        {"x": np.ones((2, 4), np.float32)},
+        {"x": np.ones((2, 5, 4), np.float32), "ids": np.ones((2, 6), np.int32)},
+        {"x": "text", "ids": np.ones((2, 5), np.int64)},
+    ]
+    for feed in bad_feeds:
+        with pytest.raises(netc.NetcError) as want:
+            onnx_session.run(feed)
+        with pytest.raises(netc.NetcError) as got:
+            session.run(feed)
+        assert got.value.diagnostics == want.value.diagnostics, feed
+    feed = inputs()
+    unaligned = np.empty(feed["x"].size + 1, np.float32)[1:].reshape(feed["x"].shape)
+    unaligned[...] = feed["x"]
+    for given in ({**feed, "x": np.asfortranarray(feed["x"])}, {**feed, "x": unaligned}):
+        assert_close(session.run(given), expected(feed=feed))
+
+
 def test_a_failure_inside_onnx_runtime_is_a_netc_error(onnx_file):
     session = netc.runtime.load(onnx_file)
     feed = inputs()
