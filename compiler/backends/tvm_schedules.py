@@ -237,13 +237,28 @@ def _vectorize_last(sch: Any, block: Any, lanes: int, skip: int = 0) -> None:
     if e is None or e < 2:
         return
     if e <= 4 * lanes:
-        sch.vectorize(loops[-1])
+        _vectorize(sch, loops[-1], lanes)
         return
     for f in (4 * lanes, 2 * lanes, lanes):
         if e % f == 0:
             _, inner = sch.split(loops[-1], [None, f])
             sch.vectorize(inner)
             return
+
+
+def _vectorize(sch: Any, loop: Any, lanes: int) -> None:
+    """Vectorize `loop`; one of 3, 5, 6 or 7 vectors as an unrolled loop of single vectors.
+    LLVM splits a vector of a power of two registers into registers, but not one of 24
+    floats: MobileNetV2's 1x1 convolutions to 24 channels (a tile of 3 vectors) ran at 6
+    GFLOP/s, a sixth of its others, until each vector was a loop step of its own."""
+    e = _extent(sch, loop)
+    count = e // lanes if e is not None and e % lanes == 0 else 1
+    if count & (count - 1) == 0:  # a power of two (1, 2, 4, 8) or not a multiple: whole
+        sch.vectorize(loop)
+        return
+    outer, inner = sch.split(loop, [None, lanes])
+    sch.vectorize(inner)
+    sch.unroll(outer)
 
 
 def _parallel_outer(sch: Any, block: Any, lanes: int) -> None:
@@ -403,7 +418,7 @@ def _tile(func: Any, info: Cpu) -> Any:
     p = sch.fuse(*outer) if len(outer) > 1 else outer[0]
     if work >= PARALLEL_WORK:
         sch.parallel(p)
-    sch.vectorize(inner[-1])
+    _vectorize(sch, inner[-1], lanes)
     if len(inner) == 2:
         sch.unroll(inner[0])
     for b in tails:
@@ -411,7 +426,7 @@ def _tile(func: Any, info: Cpu) -> Any:
     if r_loops:
         init = sch.decompose_reduction(block, r_loops[0])
         init_loops = sch.get_loops(init)
-        sch.vectorize(init_loops[-1])
+        _vectorize(sch, init_loops[-1], lanes)
         if len(inner) == 2:
             sch.unroll(init_loops[-2])
     return sch
@@ -478,10 +493,24 @@ def _fuse_rows(
 
 
 def _reduction(func: Any, info: Cpu) -> Any:
-    """Softmax, layernorm and means over the last axis: dlight's CPU `Reduction` rule."""
+    """Softmax, layernorm and means over the last axis: dlight's CPU `Reduction` rule. Not
+    for one row (every reduction block computing a single value: a softmax at batch 1), which
+    keeps TVM's loop nest: there the rule nests every block under a parallel loop over the
+    last block's elements, computing the whole softmax once per element (MobileNetV2's
+    1000-class softmax built with --dim N=1: 1.4 ms a call, against microseconds)."""
     from tvm.s_tir import dlight
 
+    sch = tvm().s_tir.Schedule(func)
+    reductions = [s for s in map(sch.get, _blocks(sch)) if REDUCE in _kinds(s)]
+    if reductions and all(
+        _is_one(iv.dom.extent) for s in reductions for iv in s.iter_vars if iv.iter_type == SPATIAL
+    ):
+        return None
     return dlight.cpu.Reduction().apply(func, info.target, False)
+
+
+def _is_one(extent: Any) -> bool:
+    return isinstance(extent, tvm().tirx.IntImm) and int(extent) == 1
 
 
 # --- rule 3: injective -----------------------------------------------------------------------
