@@ -247,10 +247,11 @@ def _vectorize_last(sch: Any, block: Any, lanes: int, skip: int = 0) -> None:
 
 
 def _vectorize(sch: Any, loop: Any, lanes: int) -> None:
-    """Vectorize `loop`; one of 3, 5, 6 or 7 vectors as an unrolled loop of single vectors.
-    LLVM splits a vector of a power of two registers into registers, but not one of 24
-    floats: MobileNetV2's 1x1 convolutions to 24 channels (a tile of 3 vectors) ran at 6
-    GFLOP/s, a sixth of its others, until each vector was a loop step of its own."""
+    """Vectorize `loop`; a loop of whole vectors whose count is not a power of two (3: a
+    tile over 24 channels on AVX2) as an unrolled loop of single vectors. LLVM splits a vector
+    of a power of two registers into registers, but not one of 24 floats: MobileNetV2's 1x1
+    convolutions to 24 channels ran at 6 GFLOP/s, a sixth of its others, until each vector
+    was a loop step of its own."""
     e = _extent(sch, loop)
     count = e // lanes if e is not None and e % lanes == 0 else 1
     if count & (count - 1) == 0:  # a power of two (1, 2, 4, 8) or not a multiple: whole
