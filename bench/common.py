@@ -153,7 +153,9 @@ def load_sentence(run: Mapping[str, Any]) -> str:
     )
     if run.get("note"):
         return load + f"; {run['note']}"
-    if max(loads) > 0.5 * (run["machine"]["cores"] or 1):
+    # the load before the first workload is other jobs' (a benchmark's own threads load the
+    # machine while it runs: tvm_report's two per runtime showed 1.5-1.8 on 2 quiet cores)
+    if loads and loads[0] > 0.5 * (run["machine"]["cores"] or 1):
         return load + (
             " (a machine shared with other jobs: read the spreads, and the per-round ratios "
             "rather than single medians)."
